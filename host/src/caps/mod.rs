@@ -1,0 +1,119 @@
+//! Capabilities: what a plugin may do beyond computing.
+//!
+//! One module per capability; each owns its manifest section type, its checks, its
+//! per-instance state and its host functions. [`add_granted_to_linker`] is the only
+//! place that knows them all: it links the base set that every plugin gets and then,
+//! one by one, the interfaces that the plugin's grant allows. An interface that is not
+//! granted is not linked at all, so a component that imports it cannot be instantiated
+//! (and the import audit in [`crate::runtime::imports`] refuses it earlier, by name).
+
+pub mod approval;
+pub mod base;
+pub mod config;
+pub mod filesystem;
+pub mod http;
+pub mod kv;
+pub mod log;
+mod names;
+pub mod secrets;
+
+use wasmtime::component::{HasData, Linker};
+
+use crate::runtime::InstanceState;
+
+/// Host bindings for the capability interfaces of `pincer:plugin`.
+pub mod bindings {
+    wasmtime::component::bindgen!({
+        world: "capabilities",
+        path: "../wit",
+    });
+}
+
+/// The capabilities a plugin's manifest can ask for, besides the base set. Used to name
+/// the manifest section that grants an import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Capability {
+    /// `pincer:plugin/http`.
+    Http,
+    /// `pincer:plugin/secrets`.
+    Secrets,
+    /// `pincer:plugin/kv`.
+    Kv,
+    /// `pincer:plugin/approval`.
+    Approval,
+    /// `pincer:plugin/config`.
+    Config,
+}
+
+impl Capability {
+    /// The interface's name in `pincer:plugin`.
+    pub fn interface(self) -> &'static str {
+        match self {
+            Capability::Http => "http",
+            Capability::Secrets => "secrets",
+            Capability::Kv => "kv",
+            Capability::Approval => "approval",
+            Capability::Config => "config",
+        }
+    }
+
+    /// The manifest section that grants it.
+    pub fn section(self) -> &'static str {
+        match self {
+            Capability::Http => "[capabilities.http]",
+            Capability::Secrets => "[capabilities.secrets]",
+            Capability::Kv => "[capabilities.kv]",
+            Capability::Approval => "[capabilities.approval]",
+            Capability::Config => "[capabilities.config]",
+        }
+    }
+
+    /// Whether this host implements it yet. A component that imports an
+    /// unimplemented capability is refused at load time, whatever its manifest says.
+    pub fn implemented(self) -> bool {
+        false
+    }
+
+    /// Is it requested by `caps`?
+    pub fn requested_by(self, caps: &crate::manifest::Capabilities) -> bool {
+        match self {
+            Capability::Http => caps.http.is_some(),
+            Capability::Secrets => caps.secrets.is_some(),
+            Capability::Kv => caps.kv.is_some(),
+            Capability::Approval => caps.approval.is_some(),
+            Capability::Config => caps.config.is_some(),
+        }
+    }
+
+    /// Every capability, in a fixed order.
+    pub const ALL: [Capability; 5] = [
+        Capability::Http,
+        Capability::Secrets,
+        Capability::Kv,
+        Capability::Approval,
+        Capability::Config,
+    ];
+}
+
+struct Log;
+
+impl HasData for Log {
+    type Data<'a> = &'a mut log::LogState;
+}
+
+/// Link the base set and the granted capability interfaces. `granted` lists the
+/// capabilities the plugin's effective grant allows.
+pub fn add_granted_to_linker(
+    linker: &mut Linker<InstanceState>,
+    granted: &[Capability],
+) -> wasmtime::Result<()> {
+    base::add_to_linker(linker)?;
+    bindings::pincer::plugin::log::add_to_linker::<_, Log>(linker, |s| &mut s.log)?;
+    for cap in granted {
+        // No optional capability is implemented in this version; the import audit has
+        // already refused any component that imports one.
+        debug_assert!(!cap.implemented(), "{cap:?} is implemented but not linked");
+    }
+    Ok(())
+}

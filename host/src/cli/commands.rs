@@ -1,0 +1,265 @@
+//! One `cmd_*` function per subcommand; each calls the library and prints.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use serde_json::json;
+
+use super::{Cli, Command, RootCommand};
+use crate::home::Home;
+use crate::kinds::mcp::ContentItem;
+use crate::policy::{Policy, PolicyError};
+use crate::runtime::imports::ImportClass;
+use crate::runtime::{CallError, LoadError, Plugin, Runtime};
+
+/// A command's failure: the exit code and the message (which says how to fix it).
+pub(super) struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    pub(super) fn new(code: u8, message: impl Into<String>) -> Self {
+        Failure {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<LoadError> for Failure {
+    fn from(e: LoadError) -> Self {
+        let code = match e {
+            LoadError::Home(_) => 1,
+            _ => 3,
+        };
+        Failure::new(code, e.to_string())
+    }
+}
+
+impl From<CallError> for Failure {
+    fn from(e: CallError) -> Self {
+        let code = match e {
+            CallError::Fault { .. } | CallError::Busy { .. } => 4,
+            CallError::UnknownTool { .. } | CallError::InvalidArguments { .. } => 5,
+            CallError::WrongKind { .. } => 2,
+            CallError::Host { .. } => 1,
+        };
+        Failure::new(code, e.to_string())
+    }
+}
+
+impl From<PolicyError> for Failure {
+    fn from(e: PolicyError) -> Self {
+        let code = match e {
+            PolicyError::BadRoot { .. } => 2,
+            _ => 1,
+        };
+        Failure::new(code, e.to_string())
+    }
+}
+
+impl From<crate::home::HomeError> for Failure {
+    fn from(e: crate::home::HomeError) -> Self {
+        Failure::new(1, e.to_string())
+    }
+}
+
+/// Send the host's log to stderr: warnings by default, plugin logs with `-v`, debug
+/// with `-vv`; `PINCER_LOG` (an env-filter) overrides.
+pub(super) fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "warn,plugin=info,pincer=info",
+        _ => "debug,cranelift_codegen=info,wasmtime_cranelift=info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PINCER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+pub(super) fn run(cli: Cli) -> ExitCode {
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<(), Failure> {
+    let home = || Home::open(cli.home.as_deref()).map_err(Failure::from);
+    match cli.command {
+        Command::Inspect { ref path, json } => cmd_inspect(&home()?, path, json),
+        Command::Call {
+            ref manifest,
+            ref component,
+            ref tool,
+            ref args,
+            json,
+        } => cmd_call(&home()?, manifest, component.as_deref(), tool, args, json),
+        Command::Tools {
+            ref manifest,
+            ref component,
+            json,
+        } => cmd_tools(&home()?, manifest, component.as_deref(), json),
+        Command::Root { ref command } => cmd_root(&home()?, command),
+        Command::Demo { keep } => super::demo::cmd_demo(keep),
+    }
+}
+
+/// A tokio runtime for the async parts of a command.
+pub(super) fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("starting the async runtime")
+        .block_on(f)
+}
+
+fn print_json(value: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(value).expect("JSON values serialise"));
+}
+
+fn cmd_inspect(home: &Home, path: &Path, json: bool) -> Result<(), Failure> {
+    let wasm = std::fs::read(path)
+        .map_err(|e| Failure::new(2, format!("cannot read {}: {e}", path.display())))?;
+    let runtime = Runtime::new(Home::open_at(home.path())?)?;
+    let (component, _, sha256) = runtime.component(&wasm).map_err(|e| {
+        Failure::new(3, format!("{} is not a valid WebAssembly component: {e:#}", path.display()))
+    })?;
+    let report = crate::runtime::ComponentReport::of(&component, runtime.engine());
+    if json {
+        print_json(&json!({
+            "path": path,
+            "sha256": sha256,
+            "size": wasm.len(),
+            "world": report.world,
+            "imports": report.imports,
+            "exports": report.exports,
+        }));
+        return Ok(());
+    }
+    println!("{}", path.display());
+    println!("  sha256  {sha256}");
+    println!("  size    {} bytes", wasm.len());
+    match report.world {
+        Some(kind) => println!("  world   pincer:plugin/{kind}@0.1.0 (a `{kind}` plugin)"),
+        None => println!("  world   none of pincer:plugin's worlds (not a Pincer plugin)"),
+    }
+    println!("imports:");
+    for i in &report.imports {
+        let how = match &i.class {
+            ImportClass::Base => "base set, always linked".to_owned(),
+            ImportClass::Log => "log, always granted".to_owned(),
+            ImportClass::Gated { section, .. } => format!("needs {section}"),
+            ImportClass::Never { reason } => format!("NEVER GRANTED: {reason}"),
+        };
+        println!("  {:<40} {how}", i.name);
+    }
+    println!("exports:");
+    for e in &report.exports {
+        println!("  {e}");
+    }
+    Ok(())
+}
+
+/// Load a plugin from a manifest in development mode, saying so on stderr.
+fn load_dev(runtime: &Runtime, manifest: &Path, component: Option<&Path>) -> Result<Plugin, Failure> {
+    eprintln!(
+        "note: development mode: {} is not signed and no admin approved it",
+        manifest.display()
+    );
+    Ok(runtime.load_manifest(manifest, component)?)
+}
+
+fn cmd_call(
+    home: &Home,
+    manifest: &Path,
+    component: Option<&Path>,
+    tool: &str,
+    args: &str,
+    json: bool,
+) -> Result<(), Failure> {
+    match serde_json::from_str::<serde_json::Value>(args) {
+        Ok(serde_json::Value::Object(_)) => {}
+        _ => {
+            return Err(Failure::new(
+                2,
+                format!("--args must be a JSON object, such as --args '{{\"name\":\"Ada\"}}'; got `{args}`"),
+            ));
+        }
+    }
+    let runtime = Runtime::new(Home::open_at(home.path())?)?;
+    let plugin = load_dev(&runtime, manifest, component)?;
+    let output = block_on(plugin.call_tool(tool, args))?;
+    if json {
+        print_json(&serde_json::to_value(&output).expect("tool output serialises"));
+    } else {
+        for item in &output.content {
+            match item {
+                ContentItem::Text { text } => println!("{text}"),
+                ContentItem::Image { bytes, mime_type, .. } => {
+                    println!("[image: {mime_type}, {bytes} bytes]")
+                }
+            }
+        }
+        if let Some(s) = &output.structured_content {
+            println!("{}", serde_json::to_string_pretty(s).expect("JSON values serialise"));
+        }
+    }
+    if output.is_error {
+        return Err(Failure::new(5, format!("tool `{tool}` reported an error")));
+    }
+    Ok(())
+}
+
+fn cmd_tools(home: &Home, manifest: &Path, component: Option<&Path>, json: bool) -> Result<(), Failure> {
+    let runtime = Runtime::new(Home::open_at(home.path())?)?;
+    let plugin = load_dev(&runtime, manifest, component)?;
+    let tools = block_on(plugin.list_tools())?;
+    if json {
+        print_json(&serde_json::to_value(&tools).expect("tools serialise"));
+        return Ok(());
+    }
+    for t in &tools {
+        println!("{:<24} {}", t.name, t.description);
+    }
+    Ok(())
+}
+
+fn cmd_root(home: &Home, command: &RootCommand) -> Result<(), Failure> {
+    let mut policy = Policy::load(home)?;
+    match command {
+        RootCommand::Bind { name, dir } => {
+            let resolved = policy.bind_root(name, dir)?;
+            policy.save(home)?;
+            println!("bound root `{name}` to {}", resolved.display());
+        }
+        RootCommand::Unbind { name } => {
+            if policy.roots.remove(name).is_none() {
+                return Err(Failure::new(2, format!("root `{name}` is not bound (see `pincer root list`)")));
+            }
+            policy.save(home)?;
+            println!("unbound root `{name}`");
+        }
+        RootCommand::List { json } => {
+            if *json {
+                print_json(&json!(policy.roots));
+            } else if policy.roots.is_empty() {
+                println!("no roots bound; bind one with `pincer root bind NAME DIR`");
+            } else {
+                for (name, dir) in &policy.roots {
+                    println!("{name:<16} {}", dir.display());
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,271 @@
+//! The home directory, `$PINCER_HOME` (default `~/.pincer`): where Pincer keeps its
+//! policy, keys, compile cache and each plugin's data.
+//!
+//! This module owns the layout of the home directory and every write into it. All
+//! access goes through one cap-std [`Dir`] opened on the home directory, so a path bug
+//! elsewhere in the host cannot reach outside it. It never follows a path that a
+//! plugin or a manifest supplied.
+//!
+//! Layout:
+//!
+//! | path | what |
+//! |---|---|
+//! | `policy.toml` | the admin's policy: bound roots, limit caps |
+//! | `keys/` | host secrets, mode 0600 (`cache.key` authenticates compiled code) |
+//! | `cache/` | compiled components, authenticated with `keys/cache.key` |
+//! | `data/<plugin-id>/` | each plugin's `plugin-data` root |
+//! | `tmp/<plugin-id>/` | each plugin's `temp` root, emptied when the plugin loads |
+//! | `recordings/` | the `recordings` root shared by recorder and viewer plugins |
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use cap_std::ambient_authority;
+use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt, Permissions, PermissionsExt};
+use rand::RngCore;
+
+/// The environment variable that names the home directory.
+pub const HOME_ENV: &str = "PINCER_HOME";
+
+/// Errors opening or writing the home directory.
+#[derive(Debug, thiserror::Error)]
+pub enum HomeError {
+    /// No `--home`, no `$PINCER_HOME` and no `$HOME` to put `~/.pincer` in.
+    #[error("cannot find a home directory: set $PINCER_HOME or pass --home DIR")]
+    NoHome,
+    /// A file operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path, relative to the home directory when it is inside it.
+        path: PathBuf,
+        /// What went wrong.
+        source: io::Error,
+    },
+    /// A secret key file is readable by other users.
+    #[error(
+        "{path} is readable by other users (mode {mode:o}); run `chmod 600 {path}` and check who else read it"
+    )]
+    KeyTooOpen {
+        /// The key file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// A secret key file has the wrong length.
+    #[error("{path} is not a {expected}-byte key; remove it to have Pincer make a new one")]
+    KeyMalformed {
+        /// The key file.
+        path: PathBuf,
+        /// The expected length.
+        expected: usize,
+    },
+}
+
+/// The opened home directory.
+#[derive(Debug)]
+pub struct Home {
+    path: PathBuf,
+    dir: Dir,
+}
+
+impl Home {
+    /// Open (and create if needed) the home directory: `explicit` if given, else
+    /// `$PINCER_HOME`, else `~/.pincer`.
+    pub fn open(explicit: Option<&Path>) -> Result<Self, HomeError> {
+        let path = match explicit {
+            Some(p) => p.to_path_buf(),
+            None => match std::env::var_os(HOME_ENV) {
+                Some(p) if !p.is_empty() => PathBuf::from(p),
+                _ => std::env::home_dir()
+                    .ok_or(HomeError::NoHome)?
+                    .join(".pincer"),
+            },
+        };
+        Self::open_at(&path)
+    }
+
+    /// Open (and create if needed) the home directory at `path`.
+    pub fn open_at(path: &Path) -> Result<Self, HomeError> {
+        std::fs::create_dir_all(path).map_err(|source| HomeError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let path = path.canonicalize().map_err(|source| HomeError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let dir = Dir::open_ambient_dir(&path, ambient_authority()).map_err(|source| {
+            HomeError::Io {
+                path: path.clone(),
+                source,
+            }
+        })?;
+        Ok(Home { path, dir })
+    }
+
+    /// The home directory's absolute path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The absolute path of `rel` inside the home directory, for messages and for the
+    /// APIs that need a path (wasmtime-wasi preopens).
+    pub fn join(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.path.join(rel)
+    }
+
+    fn io(&self, rel: &Path) -> impl FnOnce(io::Error) -> HomeError {
+        let path = self.join(rel);
+        move |source| HomeError::Io { path, source }
+    }
+
+    /// Create the directory `rel` and its parents inside the home directory.
+    pub fn create_dir_all(&self, rel: impl AsRef<Path>) -> Result<(), HomeError> {
+        let rel = rel.as_ref();
+        self.dir.create_dir_all(rel).map_err(self.io(rel))
+    }
+
+    /// Read the file `rel`, or `None` if it does not exist.
+    pub fn read_optional(&self, rel: impl AsRef<Path>) -> Result<Option<Vec<u8>>, HomeError> {
+        let rel = rel.as_ref();
+        match self.dir.read(rel) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.io(rel)(e)),
+        }
+    }
+
+    /// Remove the file `rel`; a missing file is not an error.
+    pub fn remove_file(&self, rel: impl AsRef<Path>) -> Result<(), HomeError> {
+        let rel = rel.as_ref();
+        match self.dir.remove_file(rel) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(self.io(rel)(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Empty the directory `rel` (creating it if needed).
+    pub fn reset_dir(&self, rel: impl AsRef<Path>) -> Result<(), HomeError> {
+        let rel = rel.as_ref();
+        match self.dir.remove_dir_all(rel) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(self.io(rel)(e)),
+            _ => {}
+        }
+        self.create_dir_all(rel)
+    }
+
+    /// Write `bytes` to `rel` atomically: a reader sees the old file or the new one,
+    /// never a mix, and a crash leaves the old one. The file gets `mode`.
+    pub fn write_atomic(
+        &self,
+        rel: impl AsRef<Path>,
+        bytes: &[u8],
+        mode: u32,
+    ) -> Result<(), HomeError> {
+        let rel = rel.as_ref();
+        let parent = rel.parent().unwrap_or(Path::new(""));
+        let name = rel.file_name().unwrap_or_default().to_string_lossy();
+        let tmp = parent.join(format!(".{name}.{:016x}.tmp", rand::rng().next_u64()));
+        let write = || -> io::Result<()> {
+            let mut file = self.dir.open_with(
+                &tmp,
+                OpenOptions::new().write(true).create_new(true).mode(mode),
+            )?;
+            file.write_all(bytes)?;
+            file.sync_all()?;
+            self.dir.rename(&tmp, &self.dir, rel)
+        };
+        write().map_err(|e| {
+            let _ = self.dir.remove_file(&tmp);
+            self.io(rel)(e)
+        })?;
+        if !parent.as_os_str().is_empty() {
+            // Make the rename durable; failing to sync a directory is not fatal.
+            if let Ok(d) = self.dir.open_dir(parent) {
+                let _ = d.open(".").and_then(|f| f.sync_all());
+            }
+        }
+        Ok(())
+    }
+
+    /// Read the `N`-byte secret key `rel`, creating it with fresh random bytes and mode
+    /// 0600 on first use. A key that others can read is refused.
+    pub fn secret_key<const N: usize>(&self, rel: impl AsRef<Path>) -> Result<[u8; N], HomeError> {
+        let rel = rel.as_ref();
+        if let Some(parent) = rel.parent() {
+            self.create_dir_all(parent)?;
+            let _ = self
+                .dir
+                .set_permissions(parent, Permissions::from_mode(0o700));
+        }
+        match self.dir.metadata(rel) {
+            Ok(meta) => {
+                let mode = cap_std::fs::MetadataExt::mode(&meta) & 0o777;
+                if mode & 0o077 != 0 {
+                    return Err(HomeError::KeyTooOpen {
+                        path: self.join(rel),
+                        mode,
+                    });
+                }
+                let bytes = self.dir.read(rel).map_err(self.io(rel))?;
+                bytes.try_into().map_err(|_| HomeError::KeyMalformed {
+                    path: self.join(rel),
+                    expected: N,
+                })
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let mut key = [0u8; N];
+                rand::rng().fill_bytes(&mut key);
+                self.write_atomic(rel, &key, 0o600)?;
+                Ok(key)
+            }
+            Err(e) => Err(self.io(rel)(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    #[test]
+    fn creates_secret_keys_with_mode_0600_and_reads_them_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = Home::open_at(tmp.path()).unwrap();
+        let first: [u8; 32] = home.secret_key("keys/test.key").unwrap();
+        let again: [u8; 32] = home.secret_key("keys/test.key").unwrap();
+        assert_eq!(first, again);
+        let mode = std::fs::metadata(tmp.path().join("keys/test.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn refuses_a_key_that_others_can_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = Home::open_at(tmp.path()).unwrap();
+        let _: [u8; 32] = home.secret_key("keys/test.key").unwrap();
+        let path = tmp.path().join("keys/test.key");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = home.secret_key::<32>("keys/test.key").unwrap_err();
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+    }
+
+    #[test]
+    fn atomic_writes_replace_the_whole_file_and_leave_no_temporary() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = Home::open_at(tmp.path()).unwrap();
+        home.create_dir_all("a").unwrap();
+        home.write_atomic("a/f", b"first version", 0o644).unwrap();
+        home.write_atomic("a/f", b"second", 0o644).unwrap();
+        assert_eq!(home.read_optional("a/f").unwrap().unwrap(), b"second");
+        let names: Vec<_> = std::fs::read_dir(tmp.path().join("a"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("f")]);
+    }
+}

@@ -1,0 +1,151 @@
+//! The `mcp-server` kind: list a plugin's tools and call one.
+
+use serde::Serialize;
+
+use crate::runtime::{CallError, Plugin};
+
+wasmtime::component::bindgen!({
+    world: "mcp-server",
+    path: "../wit",
+    exports: { default: async },
+    with: {
+        "pincer:plugin/log": crate::caps::bindings::pincer::plugin::log,
+        "pincer:plugin/http": crate::caps::bindings::pincer::plugin::http,
+        "pincer:plugin/secrets": crate::caps::bindings::pincer::plugin::secrets,
+        "pincer:plugin/kv": crate::caps::bindings::pincer::plugin::kv,
+        "pincer:plugin/approval": crate::caps::bindings::pincer::plugin::approval,
+        "pincer:plugin/config": crate::caps::bindings::pincer::plugin::config,
+    },
+});
+
+use exports::pincer::plugin::tools;
+
+/// A tool as the plugin describes it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolInfo {
+    /// Its name.
+    pub name: String,
+    /// A display title, if any.
+    pub title: Option<String>,
+    /// What it does.
+    pub description: String,
+    /// JSON Schema of its arguments.
+    pub input_schema: serde_json::Value,
+    /// JSON Schema of its structured result, if any.
+    pub output_schema: Option<serde_json::Value>,
+}
+
+/// One item of a tool's result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum ContentItem {
+    /// Text.
+    Text {
+        /// The text.
+        text: String,
+    },
+    /// An image, base64 in JSON output.
+    Image {
+        /// The bytes, hex-free: serialised as base64 by the caller if needed.
+        #[serde(skip)]
+        data: Vec<u8>,
+        /// Its size in bytes.
+        bytes: usize,
+        /// Its media type.
+        mime_type: String,
+    },
+}
+
+/// What a tool call produced.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolOutput {
+    /// The content items.
+    pub content: Vec<ContentItem>,
+    /// Structured JSON result, if any.
+    pub structured_content: Option<serde_json::Value>,
+    /// True when the tool ran but failed.
+    pub is_error: bool,
+}
+
+fn parse_json(plugin: &Plugin, what: &str, text: &str) -> Result<serde_json::Value, CallError> {
+    serde_json::from_str(text).map_err(|e| CallError::Host {
+        plugin: plugin.id().to_owned(),
+        message: format!("the plugin returned {what} that is not JSON: {e}"),
+    })
+}
+
+impl Plugin {
+    /// The plugin's tools, from a fresh instance.
+    pub async fn list_tools(&self) -> Result<Vec<ToolInfo>, CallError> {
+        let pre = self.mcp_pre()?;
+        let tools = self
+            .run(async |cs| {
+                let server = pre.instantiate_async(&mut cs.store).await?;
+                server.pincer_plugin_tools().call_list_tools(&mut cs.store).await
+            })
+            .await?;
+        tools
+            .into_iter()
+            .map(|t| {
+                Ok(ToolInfo {
+                    input_schema: parse_json(self, "an input schema", &t.input_schema)?,
+                    output_schema: t
+                        .output_schema
+                        .as_deref()
+                        .map(|s| parse_json(self, "an output schema", s))
+                        .transpose()?,
+                    name: t.name,
+                    title: t.title,
+                    description: t.description,
+                })
+            })
+            .collect()
+    }
+
+    /// Call the tool `name` with `arguments` (a JSON object as text) in a fresh
+    /// instance.
+    pub async fn call_tool(&self, name: &str, arguments: &str) -> Result<ToolOutput, CallError> {
+        let pre = self.mcp_pre()?;
+        let (name_owned, arguments) = (name.to_owned(), arguments.to_owned());
+        let result = self
+            .run(async |cs| {
+                let server = pre.instantiate_async(&mut cs.store).await?;
+                server
+                    .pincer_plugin_tools()
+                    .call_call_tool(&mut cs.store, &name_owned, &arguments)
+                    .await
+            })
+            .await?;
+        let result = result.map_err(|e| match e {
+            tools::CallError::UnknownTool(tool) => CallError::UnknownTool {
+                plugin: self.id().to_owned(),
+                tool,
+            },
+            tools::CallError::InvalidArguments(message) => CallError::InvalidArguments {
+                plugin: self.id().to_owned(),
+                tool: name.to_owned(),
+                message,
+            },
+        })?;
+        Ok(ToolOutput {
+            content: result
+                .content
+                .into_iter()
+                .map(|c| match c {
+                    tools::Content::Text(text) => ContentItem::Text { text },
+                    tools::Content::Image(img) => ContentItem::Image {
+                        bytes: img.data.len(),
+                        data: img.data,
+                        mime_type: img.mime_type,
+                    },
+                })
+                .collect(),
+            structured_content: result
+                .structured_content
+                .as_deref()
+                .map(|s| parse_json(self, "structured content", s))
+                .transpose()?,
+            is_error: result.is_error,
+        })
+    }
+}

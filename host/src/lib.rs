@@ -1,0 +1,14 @@
+//! Pincer: a capability-secure host for WebAssembly component plugins.
+//!
+//! A plugin is a component plus a manifest. The host links only what the manifest
+//! grants (and, from the trust issue on, what an admin approved), runs every call in a
+//! fresh instance under memory, time and concurrency limits, and explains precisely
+//! why it refuses a plugin. See `docs/` for the manifest reference and guides.
+
+pub mod caps;
+pub mod cli;
+pub mod home;
+pub mod kinds;
+pub mod manifest;
+pub mod policy;
+pub mod runtime;

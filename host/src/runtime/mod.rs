@@ -1,0 +1,678 @@
+//! The runtime: one engine, the compile cache, and loaded plugins that run each call in
+//! a fresh, isolated instance under memory, time and concurrency limits.
+//!
+//! Loading a plugin checks, in order: the component's digest against its manifest,
+//! that it compiles (or loads from the authenticated cache), that it exports its kind's
+//! world, that every import is granted (the import audit), and that every mount
+//! resolves. Any failure refuses the plugin with the reason; nothing runs before all of
+//! them pass.
+//!
+//! A call that traps, runs out of time or memory becomes a [`Fault`] naming the plugin
+//! and the reason. The store and instance are dropped; the host, the plugin's next
+//! call, and other plugins are unaffected.
+
+pub mod cache;
+pub mod engine;
+pub mod imports;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::Semaphore;
+use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
+use wasmtime::{Engine, ResourceLimiter, Store, Trap, UpdateDeadline};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::caps::filesystem::{MountError, ResolvedMount, add_preopens, resolve_mounts};
+use crate::caps::log::{LogState, OutputCapture};
+use crate::home::{Home, HomeError};
+use crate::manifest::{Manifest, ManifestError, PluginKind};
+use crate::policy::{Limits, Policy, PolicyError};
+
+pub use cache::{CacheOutcome, CompileCache, sha256_hex};
+pub use imports::{ComponentReport, ImportProblem};
+
+/// Per-instance state: everything one call's store holds.
+pub struct InstanceState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryLimiter,
+    pub(crate) log: LogState,
+}
+
+impl WasiView for InstanceState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Enforces a plugin's memory limit across all of an instance's memories, and records
+/// the request that went over it so the fault can say so.
+struct MemoryLimiter {
+    limit: usize,
+    used: usize,
+    exceeded: Option<usize>,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let total = self.used - current.min(self.used) + desired;
+        if total > self.limit {
+            // An exhausted limit is a trap, not a value: the plugin cannot recover.
+            self.exceeded = Some(total);
+            return Err(wasmtime::format_err!(
+                "memory limit of {} bytes exceeded",
+                self.limit
+            ));
+        }
+        self.used = total;
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
+
+/// Why a plugin was refused at load time.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The manifest is malformed.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// The admin policy is malformed.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// The home directory failed.
+    #[error(transparent)]
+    Home(#[from] HomeError),
+    /// The component file cannot be read.
+    #[error("plugin `{plugin}`: cannot read component {}: {source}", path.display())]
+    ComponentUnreadable {
+        /// The plugin.
+        plugin: String,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The component's digest differs from the manifest's.
+    #[error(
+        "plugin `{plugin}`: component {} has SHA-256 {found}, but the manifest says {expected}; the file was changed or the manifest is stale (`pincer pack` rewrites it)",
+        path.display()
+    )]
+    DigestMismatch {
+        /// The plugin.
+        plugin: String,
+        /// The file.
+        path: PathBuf,
+        /// The manifest's digest.
+        expected: String,
+        /// The file's digest.
+        found: String,
+    },
+    /// The file is not a valid component.
+    #[error("plugin `{plugin}`: {} is not a valid WebAssembly component: {message}", path.display())]
+    InvalidComponent {
+        /// The plugin.
+        plugin: String,
+        /// The file.
+        path: PathBuf,
+        /// What wasmtime said.
+        message: String,
+    },
+    /// The component does not export its kind's world.
+    #[error(
+        "plugin `{plugin}` is declared as kind `{kind}` but its component does not export `{export}@0.1.x`; build it against the `{kind}` world of pincer:plugin"
+    )]
+    WrongKind {
+        /// The plugin.
+        plugin: String,
+        /// The declared kind.
+        kind: PluginKind,
+        /// The missing export.
+        export: &'static str,
+    },
+    /// Imports exceed the grants.
+    #[error("plugin `{plugin}` is refused before it runs:\n{}", problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Imports {
+        /// The plugin.
+        plugin: String,
+        /// Each offending import.
+        problems: Vec<ImportProblem>,
+    },
+    /// A mount cannot be resolved.
+    #[error(transparent)]
+    Mount(#[from] MountError),
+    /// Linking failed (a host bug or an import the audit missed).
+    #[error("plugin `{plugin}`: cannot link the component: {message}")]
+    Link {
+        /// The plugin.
+        plugin: String,
+        /// What wasmtime said.
+        message: String,
+    },
+}
+
+/// What went wrong inside a call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+#[serde(tag = "fault", rename_all = "kebab-case")]
+pub enum Fault {
+    /// The call ran past its wall-time limit and was interrupted.
+    #[error("timed out after {limit_ms} ms (the plugin's time limit) and was stopped")]
+    Timeout {
+        /// The limit.
+        limit_ms: u64,
+    },
+    /// The plugin asked for more memory than its limit.
+    #[error("ran out of memory: it asked for {requested} bytes, over its limit of {limit} bytes")]
+    OutOfMemory {
+        /// The limit in bytes.
+        limit: u64,
+        /// The total it asked for.
+        requested: u64,
+    },
+    /// The wasm stack ran out (usually unbounded recursion).
+    #[error("exhausted its call stack (unbounded recursion?)")]
+    StackOverflow,
+    /// The plugin panicked.
+    #[error("panicked: {message}")]
+    Panic {
+        /// The panic message from its stderr.
+        message: String,
+    },
+    /// Any other trap.
+    #[error("trapped: {message}")]
+    Trap {
+        /// What wasmtime said.
+        message: String,
+    },
+}
+
+/// Why a call produced no result.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The plugin faulted; it is still loaded and its next call starts afresh.
+    #[error("plugin `{plugin}` {fault}")]
+    Fault {
+        /// The plugin.
+        plugin: String,
+        /// What happened.
+        fault: Fault,
+    },
+    /// Every instance slot stayed busy until the call's deadline.
+    #[error(
+        "plugin `{plugin}` is busy: all {limit} of its instances stayed in use for {waited_ms} ms; raise `concurrency` in its [limits] or retry"
+    )]
+    Busy {
+        /// The plugin.
+        plugin: String,
+        /// Its concurrency limit.
+        limit: u32,
+        /// How long the call waited.
+        waited_ms: u64,
+    },
+    /// The plugin is of another kind.
+    #[error("plugin `{plugin}` is a `{kind}` plugin, not a `{wanted}` plugin")]
+    WrongKind {
+        /// The plugin.
+        plugin: String,
+        /// Its kind.
+        kind: PluginKind,
+        /// The kind the call needs.
+        wanted: PluginKind,
+    },
+    /// The tool does not exist.
+    #[error("plugin `{plugin}` has no tool `{tool}`")]
+    UnknownTool {
+        /// The plugin.
+        plugin: String,
+        /// The tool.
+        tool: String,
+    },
+    /// The arguments were refused.
+    #[error("plugin `{plugin}` refused the arguments for `{tool}`: {message}")]
+    InvalidArguments {
+        /// The plugin.
+        plugin: String,
+        /// The tool.
+        tool: String,
+        /// Why.
+        message: String,
+    },
+    /// A host-side failure that is not the plugin's fault.
+    #[error("plugin `{plugin}`: host error: {message}")]
+    Host {
+        /// The plugin.
+        plugin: String,
+        /// What failed.
+        message: String,
+    },
+}
+
+/// The runtime of one host process.
+pub struct Runtime {
+    engine: Engine,
+    cache: CompileCache,
+    home: Home,
+    policy: Policy,
+    pooling: bool,
+    _ticker: engine::EpochTicker,
+}
+
+/// How a plugin was loaded, for the CLI to report.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LoadReport {
+    /// The component's SHA-256.
+    pub sha256: String,
+    /// Whether the compiled code came from the cache.
+    pub cache: CacheOutcome,
+    /// How long compiling or loading took.
+    pub load_ms: f64,
+    /// The effective limits.
+    pub limits: Limits,
+    /// Limit requests that the policy cut down.
+    pub capped: Vec<String>,
+}
+
+/// A loaded plugin, ready to be called.
+pub struct Plugin {
+    manifest: Arc<Manifest>,
+    id: Arc<str>,
+    engine: Engine,
+    pre: InstancePre<InstanceState>,
+    mcp: Option<crate::kinds::mcp::McpServerPre<InstanceState>>,
+    mounts: Vec<ResolvedMount>,
+    limits: Limits,
+    permits: Arc<Semaphore>,
+    report: ComponentReport,
+    load: LoadReport,
+}
+
+impl Runtime {
+    /// A runtime on `home`, with its policy.
+    pub fn new(home: Home) -> Result<Self, LoadError> {
+        let policy = Policy::load(&home)?;
+        let max_memory = u64::from(policy.limits.max_memory_mib) << 20;
+        let (engine, pooling) = engine::new_engine(max_memory).map_err(|e| LoadError::Link {
+            plugin: "(engine)".into(),
+            message: format!("{e:#}"),
+        })?;
+        let cache = CompileCache::open(&home, &engine)?;
+        let ticker = engine::EpochTicker::start(&engine);
+        Ok(Runtime {
+            engine,
+            cache,
+            home,
+            policy,
+            pooling,
+            _ticker: ticker,
+        })
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The home directory.
+    pub fn home(&self) -> &Home {
+        &self.home
+    }
+
+    /// The admin policy in force.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Whether instances come from the pooling allocator.
+    pub fn pooling(&self) -> bool {
+        self.pooling
+    }
+
+    /// Compile (or load from the cache) the component in `wasm`.
+    pub fn component(&self, wasm: &[u8]) -> wasmtime::Result<(Component, CacheOutcome, String)> {
+        let sha256 = sha256_hex(wasm);
+        let (component, outcome) =
+            self.cache
+                .load_or_compile(&self.home, &self.engine, wasm, &sha256)?;
+        Ok((component, outcome, sha256))
+    }
+
+    /// The cache file that holds the compiled form of the component with `sha256`.
+    pub fn cache_file(&self, sha256: &str) -> PathBuf {
+        self.home.join(self.cache.file_for(sha256))
+    }
+
+    /// Load the plugin described by the manifest at `manifest_path`. Its component is
+    /// `component_override` if given (development builds), else the manifest's
+    /// `[component] file`, relative to the manifest.
+    pub fn load_manifest(
+        &self,
+        manifest_path: &Path,
+        component_override: Option<&Path>,
+    ) -> Result<Plugin, LoadError> {
+        let manifest = Manifest::load(manifest_path)?;
+        let component_path = match component_override {
+            Some(p) => p.to_path_buf(),
+            None => manifest_path
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join(&manifest.component.file),
+        };
+        self.load(manifest, &component_path)
+    }
+
+    /// Load a plugin from its checked manifest and component file.
+    pub fn load(&self, manifest: Manifest, component_path: &Path) -> Result<Plugin, LoadError> {
+        let plugin = manifest.plugin.id.to_string();
+        let wasm = std::fs::read(component_path).map_err(|source| LoadError::ComponentUnreadable {
+            plugin: plugin.clone(),
+            path: component_path.to_path_buf(),
+            source,
+        })?;
+        let started = Instant::now();
+        let sha256 = sha256_hex(&wasm);
+        if let Some(expected) = &manifest.component.sha256
+            && *expected != sha256
+        {
+            return Err(LoadError::DigestMismatch {
+                plugin,
+                path: component_path.to_path_buf(),
+                expected: expected.clone(),
+                found: sha256,
+            });
+        }
+        let (component, cache) = self
+            .cache
+            .load_or_compile(&self.home, &self.engine, &wasm, &sha256)
+            .map_err(|e| LoadError::InvalidComponent {
+                plugin: plugin.clone(),
+                path: component_path.to_path_buf(),
+                message: format!("{e:#}"),
+            })?;
+        let load_ms = started.elapsed().as_secs_f64() * 1000.0;
+
+        let report = ComponentReport::of(&component, &self.engine);
+        let problems = report.problems(&manifest.capabilities);
+        if !problems.is_empty() {
+            return Err(LoadError::Imports { plugin, problems });
+        }
+        let kind = manifest.plugin.kind;
+        if report.world != Some(kind) {
+            return Err(LoadError::WrongKind {
+                plugin,
+                kind,
+                export: ComponentReport::required_export(kind),
+            });
+        }
+        let mounts = match &manifest.capabilities.filesystem {
+            Some(grant) => resolve_mounts(grant, &manifest.plugin.id, &self.home, &self.policy)?,
+            None => Vec::new(),
+        };
+        let capped = self.policy.limits.apply(&manifest.limits);
+        for line in &capped.capped {
+            tracing::warn!(plugin = %plugin, "{line}");
+        }
+
+        let link_err = |e: wasmtime::Error| LoadError::Link {
+            plugin: plugin.clone(),
+            message: format!("{e:#}"),
+        };
+        let mut linker = Linker::new(&self.engine);
+        crate::caps::add_granted_to_linker(&mut linker, &report.capabilities()).map_err(link_err)?;
+        let pre = linker.instantiate_pre(&component).map_err(link_err)?;
+        let mcp = match kind {
+            PluginKind::McpServer => {
+                Some(crate::kinds::mcp::McpServerPre::new(pre.clone()).map_err(link_err)?)
+            }
+            _ => None,
+        };
+        let limits = capped.limits;
+        Ok(Plugin {
+            id: plugin.as_str().into(),
+            manifest: Arc::new(manifest),
+            engine: self.engine.clone(),
+            pre,
+            mcp,
+            mounts,
+            permits: Arc::new(Semaphore::new(limits.concurrency as usize)),
+            limits,
+            report,
+            load: LoadReport {
+                sha256,
+                cache,
+                load_ms,
+                limits,
+                capped: capped.capped,
+            },
+        })
+    }
+}
+
+/// A store for one call, and what the call needs to explain a fault afterwards.
+pub(crate) struct CallStore {
+    pub store: Store<InstanceState>,
+    stderr: OutputCapture,
+    stdout: OutputCapture,
+    deadline: Instant,
+}
+
+impl Plugin {
+    /// The plugin's manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The plugin's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The effective limits.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// The resolved mounts.
+    pub fn mounts(&self) -> &[ResolvedMount] {
+        &self.mounts
+    }
+
+    /// The component's audited imports and exports.
+    pub fn report(&self) -> &ComponentReport {
+        &self.report
+    }
+
+    /// How the plugin was loaded.
+    pub fn load_report(&self) -> &LoadReport {
+        &self.load
+    }
+
+    /// The instance factory, for kinds other than `mcp-server`.
+    pub fn instance_pre(&self) -> &InstancePre<InstanceState> {
+        &self.pre
+    }
+
+    pub(crate) fn mcp_pre(&self) -> Result<&crate::kinds::mcp::McpServerPre<InstanceState>, CallError> {
+        self.mcp.as_ref().ok_or(CallError::WrongKind {
+            plugin: self.id.to_string(),
+            kind: self.manifest.plugin.kind,
+            wanted: PluginKind::McpServer,
+        })
+    }
+
+    /// Run `call` in a fresh instance under the plugin's limits: wait for a free slot
+    /// (at most until the deadline), make a store with its own WASI context and memory
+    /// limit, and turn a trap into a [`Fault`].
+    pub(crate) async fn run<R>(
+        &self,
+        call: impl AsyncFnOnce(&mut CallStore) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
+        let started = Instant::now();
+        let timeout = self.limits.timeout;
+        let _permit = match tokio::time::timeout(timeout, self.permits.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => permit,
+            _ => {
+                return Err(CallError::Busy {
+                    plugin: self.id.to_string(),
+                    limit: self.limits.concurrency,
+                    waited_ms: started.elapsed().as_millis() as u64,
+                });
+            }
+        };
+        let mut cs = self.new_store().map_err(|e| CallError::Host {
+            plugin: self.id.to_string(),
+            message: format!("{e:#}"),
+        })?;
+        // The epoch callback stops wasm code at the deadline; this outer timeout also
+        // covers time spent in host functions.
+        let grace = engine::EPOCH_TICK * 20;
+        let outcome = tokio::time::timeout(timeout + grace, call(&mut cs)).await;
+        cs.stdout.flush_to_log(&self.id, "stdout");
+        cs.stderr.flush_to_log(&self.id, "stderr");
+        let fault = match outcome {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(e)) => self.classify(&cs, e),
+            Err(_) => Fault::Timeout {
+                limit_ms: timeout.as_millis() as u64,
+            },
+        };
+        tracing::warn!(plugin = %self.id, "plugin fault: {fault}");
+        Err(CallError::Fault {
+            plugin: self.id.to_string(),
+            fault,
+        })
+    }
+
+    fn new_store(&self) -> wasmtime::Result<CallStore> {
+        let stdout = OutputCapture::new();
+        let stderr = OutputCapture::new();
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(stdout.clone()).stderr(stderr.clone());
+        add_preopens(&mut wasi, &self.mounts)?;
+        let state = InstanceState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter {
+                limit: usize::try_from(self.limits.memory_bytes).unwrap_or(usize::MAX),
+                used: 0,
+                exceeded: None,
+            },
+            log: LogState::new(self.id.clone()),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        let deadline = Instant::now() + self.limits.timeout;
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                // Let other tasks on this thread run, then check again next tick.
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store.set_epoch_deadline(1);
+        Ok(CallStore {
+            store,
+            stderr,
+            stdout,
+            deadline,
+        })
+    }
+
+    fn classify(&self, cs: &CallStore, e: wasmtime::Error) -> Fault {
+        let limit = self.limits.memory_bytes;
+        if let Some(requested) = cs.store.data().limiter.exceeded {
+            return Fault::OutOfMemory {
+                limit,
+                requested: requested as u64,
+            };
+        }
+        match e.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => Fault::Timeout {
+                limit_ms: self.limits.timeout.as_millis() as u64,
+            },
+            Some(Trap::StackOverflow) => Fault::StackOverflow,
+            Some(Trap::UnreachableCodeReached) if cs.stderr.text().contains("panicked at") => {
+                Fault::Panic {
+                    message: panic_message(&cs.stderr.text()),
+                }
+            }
+            Some(trap) => Fault::Trap {
+                message: trap.to_string(),
+            },
+            None if Instant::now() >= cs.deadline => Fault::Timeout {
+                limit_ms: self.limits.timeout.as_millis() as u64,
+            },
+            None => Fault::Trap {
+                message: format!("{e:#}"),
+            },
+        }
+    }
+}
+
+/// The panic message in a Rust guest's stderr: the lines after `panicked at ...:`.
+fn panic_message(stderr: &str) -> String {
+    let after = stderr
+        .split_once("panicked at ")
+        .map(|(_, rest)| rest)
+        .unwrap_or(stderr);
+    let mut lines = after.lines();
+    let location = lines.next().unwrap_or("").trim_end_matches(':');
+    let message: Vec<&str> = lines
+        .take_while(|l| !l.starts_with("note:"))
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    format!("{} (at {location})", message.join(" / "))
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("id", &self.id)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extracts_the_panic_message_and_location() {
+        let stderr = "\nthread '<unnamed>' panicked at src/lib.rs:17:9:\nthe fixture panicked on purpose\nnote: run with `RUST_BACKTRACE=1`\n";
+        assert_eq!(
+            panic_message(stderr),
+            "the fixture panicked on purpose (at src/lib.rs:17:9)"
+        );
+    }
+
+    #[test]
+    fn memory_limit_counts_every_memory_and_records_the_overflow() {
+        let mut limiter = MemoryLimiter {
+            limit: 100,
+            used: 0,
+            exceeded: None,
+        };
+        assert!(limiter.memory_growing(0, 60, None).unwrap());
+        assert!(limiter.memory_growing(0, 30, None).unwrap());
+        assert!(limiter.memory_growing(30, 50, None).is_err());
+        assert_eq!(limiter.exceeded, Some(110));
+    }
+}

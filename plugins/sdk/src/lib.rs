@@ -1,0 +1,161 @@
+//! Write Pincer plugins in Rust.
+//!
+//! This crate holds the bindings to the `pincer:plugin` WIT package (the contract
+//! between a plugin and the host) and small helpers on top of them. A plugin of the
+//! `mcp-server` kind implements [`McpServer`] and exports it with [`mcp_server!`]:
+//!
+//! ```ignore
+//! struct Hello;
+//!
+//! impl pincer_sdk::McpServer for Hello {
+//!     fn tools() -> Vec<pincer_sdk::Tool> {
+//!         vec![pincer_sdk::Tool::new("greet", "Greets someone by name.", r#"{"type":"object"}"#)]
+//!     }
+//!     fn call(name: &str, args: pincer_sdk::Args) -> pincer_sdk::ToolOutcome {
+//!         Ok(pincer_sdk::CallResult::text(format!("hello from {name}")))
+//!     }
+//! }
+//!
+//! pincer_sdk::mcp_server!(Hello);
+//! ```
+//!
+//! The plugin imports only the capability interfaces it calls; the host links only
+//! those its manifest grants.
+
+/// Generated bindings for the `mcp-server` world, which includes every capability
+/// interface.
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "mcp-server",
+        path: "../../wit",
+        pub_export_macro: true,
+        export_macro_name: "export_mcp_server_world",
+        default_bindings_module: "pincer_sdk::bindings",
+    });
+}
+
+pub use bindings::exports::pincer::plugin::prompts;
+pub use bindings::exports::pincer::plugin::resources;
+pub use bindings::exports::pincer::plugin::tools::{
+    CallError, CallResult, Content, Image, Tool,
+};
+pub use bindings::pincer::plugin::{approval, config, http, kv, log, secrets};
+
+/// A tool call's arguments: the JSON object the client sent.
+pub type Args = serde_json::Map<String, serde_json::Value>;
+
+/// What a tool handler returns: a result (which may itself be an `is-error` result) or
+/// a call error (unknown tool, bad arguments).
+pub type ToolOutcome = Result<CallResult, CallError>;
+
+/// A plugin of the `mcp-server` kind.
+pub trait McpServer {
+    /// The tools this plugin offers. Called when a client lists tools.
+    fn tools() -> Vec<Tool>;
+
+    /// Run the tool `name` with `args`. Each call runs in a fresh instance, so nothing
+    /// carries over between calls but what the plugin stores through a capability.
+    fn call(name: &str, args: Args) -> ToolOutcome;
+}
+
+impl Tool {
+    /// A tool with a name, a description for the model and the admin, and the JSON
+    /// Schema of its arguments.
+    pub fn new(name: &str, description: &str, input_schema: &str) -> Self {
+        Tool {
+            name: name.to_owned(),
+            title: None,
+            description: description.to_owned(),
+            input_schema: input_schema.to_owned(),
+            output_schema: None,
+        }
+    }
+}
+
+impl CallResult {
+    /// A successful result with one text item.
+    pub fn text(text: impl Into<String>) -> Self {
+        CallResult {
+            content: vec![Content::Text(text.into())],
+            structured_content: None,
+            is_error: false,
+        }
+    }
+
+    /// A failed result: the tool ran but could not do what was asked. The text
+    /// explains why, to the model and the user.
+    pub fn error(text: impl Into<String>) -> Self {
+        CallResult {
+            content: vec![Content::Text(text.into())],
+            structured_content: None,
+            is_error: true,
+        }
+    }
+}
+
+/// Read the string argument `key`, or say which argument is missing.
+pub fn string_arg<'a>(args: &'a Args, key: &str) -> Result<&'a str, CallError> {
+    args.get(key)
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| CallError::InvalidArguments(format!("`{key}` must be a string")))
+}
+
+/// Parse the JSON text the host passes into an arguments object.
+#[doc(hidden)]
+pub fn parse_args(arguments: &str) -> Result<Args, CallError> {
+    match serde_json::from_str::<serde_json::Value>(arguments) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => Err(CallError::InvalidArguments(
+            "arguments must be a JSON object".to_owned(),
+        )),
+        Err(e) => Err(CallError::InvalidArguments(format!(
+            "arguments are not JSON: {e}"
+        ))),
+    }
+}
+
+/// Export a type that implements [`McpServer`] as this component's `mcp-server` world.
+/// The plugin offers no resources and no prompts.
+#[macro_export]
+macro_rules! mcp_server {
+    ($ty:ident) => {
+        impl $crate::bindings::exports::pincer::plugin::tools::Guest for $ty {
+            fn list_tools() -> ::std::vec::Vec<$crate::Tool> {
+                <$ty as $crate::McpServer>::tools()
+            }
+            fn call_tool(
+                name: ::std::string::String,
+                arguments: ::std::string::String,
+            ) -> $crate::ToolOutcome {
+                let args = $crate::parse_args(&arguments)?;
+                <$ty as $crate::McpServer>::call(&name, args)
+            }
+        }
+        impl $crate::resources::Guest for $ty {
+            fn list_resources() -> ::std::vec::Vec<$crate::resources::ResourceInfo> {
+                ::std::vec::Vec::new()
+            }
+            fn read_resource(
+                uri: ::std::string::String,
+            ) -> ::std::result::Result<$crate::resources::Contents, ::std::string::String> {
+                Err(format!("this plugin has no resource `{uri}`"))
+            }
+        }
+        impl $crate::prompts::Guest for $ty {
+            fn list_prompts() -> ::std::vec::Vec<$crate::prompts::Prompt> {
+                ::std::vec::Vec::new()
+            }
+            fn get_prompt(
+                name: ::std::string::String,
+                _arguments: ::std::vec::Vec<(::std::string::String, ::std::string::String)>,
+            ) -> ::std::result::Result<
+                ::std::vec::Vec<$crate::prompts::Message>,
+                ::std::string::String,
+            > {
+                Err(format!("this plugin has no prompt `{name}`"))
+            }
+        }
+        $crate::bindings::export_mcp_server_world!($ty with_types_in $crate::bindings);
+    };
+}
