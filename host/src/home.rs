@@ -94,12 +94,11 @@ impl Home {
             path: path.to_path_buf(),
             source,
         })?;
-        let dir = Dir::open_ambient_dir(&path, ambient_authority()).map_err(|source| {
-            HomeError::Io {
+        let dir =
+            Dir::open_ambient_dir(&path, ambient_authority()).map_err(|source| HomeError::Io {
                 path: path.clone(),
                 source,
-            }
-        })?;
+            })?;
         Ok(Home { path, dir })
     }
 

@@ -109,12 +109,15 @@ impl LimitCaps {
     pub fn apply(&self, asked: &LimitsRequest) -> CappedLimits {
         let mut capped = Vec::new();
         let mut cap = |what: &str, asked: Option<u64>, default: u64, max: u64| -> u64 {
-            let want = asked.unwrap_or(default);
-            if want > max {
-                capped.push(format!("{what} {want} is above the policy's cap, using {max}"));
-                max
-            } else {
-                want.min(max)
+            match asked {
+                Some(want) if want > max => {
+                    capped.push(format!(
+                        "{what} {want} is above the policy's cap, using {max}"
+                    ));
+                    max
+                }
+                Some(want) => want,
+                None => default.min(max),
             }
         };
         let memory_mib = cap(
@@ -223,7 +226,11 @@ mod tests {
         policy.bind_root("workspace", dir.path()).unwrap();
         assert!(policy.bind_root("plugin-data", dir.path()).is_err());
         assert!(policy.bind_root("Work Space", dir.path()).is_err());
-        assert!(policy.bind_root("docs", &dir.path().join("missing")).is_err());
+        assert!(
+            policy
+                .bind_root("docs", &dir.path().join("missing"))
+                .is_err()
+        );
     }
 
     #[test]
@@ -239,7 +246,11 @@ mod tests {
     #[test]
     fn reports_unknown_policy_fields_with_their_line() {
         let tmp = tempfile::tempdir().unwrap();
-        std::fs::write(tmp.path().join(POLICY_FILE), "[roots]\nworkspace = \"/tmp\"\n[grants]\n").unwrap();
+        std::fs::write(
+            tmp.path().join(POLICY_FILE),
+            "[roots]\nworkspace = \"/tmp\"\n[grants]\n",
+        )
+        .unwrap();
         let home = Home::open_at(tmp.path()).unwrap();
         let err = Policy::load(&home).unwrap_err().to_string();
         assert!(err.contains("policy.toml:3:"), "{err}");

@@ -6,7 +6,10 @@ use std::path::Path;
 
 fn main() {
     let support = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let repo = support.join("../..").canonicalize().expect("the repository root");
+    let repo = support
+        .join("../..")
+        .canonicalize()
+        .expect("the repository root");
     let target_dir = repo.join("target/guests");
     for dir in ["wit", "plugins", "tests/fixtures"] {
         watch(&repo.join(dir));
@@ -23,7 +26,9 @@ fn main() {
 /// output).
 fn watch(dir: &Path) {
     println!("cargo:rerun-if-changed={}", dir.display());
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.file_name().is_some_and(|n| n == "target") {

@@ -82,7 +82,11 @@ pub fn build(manifest: &Path, target_dir: &Path, quiet: bool) -> Result<PathBuf,
     }
     let output = cargo
         .stdout(Stdio::inherit())
-        .stderr(if quiet { Stdio::piped() } else { Stdio::inherit() })
+        .stderr(if quiet {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        })
         .output()
         .map_err(|e| BuildError(format!("cannot run cargo: {e}")))?;
     if !output.status.success() {

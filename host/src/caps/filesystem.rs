@@ -110,7 +110,9 @@ impl FilesystemGrant {
             if !is_root_name(root) {
                 return Err(Invalid::at(
                     m.root.span(),
-                    format!("invalid root name `{root}`: use a-z, 0-9 and `-`, starting with a letter"),
+                    format!(
+                        "invalid root name `{root}`: use a-z, 0-9 and `-`, starting with a letter"
+                    ),
                 ));
             }
             if let Some(sub) = &m.subdir {
@@ -245,7 +247,10 @@ pub fn resolve_mounts(
             }
             None => base,
         };
-        if Path::new(&host).components().any(|c| c == Component::ParentDir) {
+        if Path::new(&host)
+            .components()
+            .any(|c| c == Component::ParentDir)
+        {
             return Err(not_dir(&host, "the path contains `..`".into()));
         }
         match std::fs::metadata(&host) {

@@ -39,7 +39,10 @@ impl HttpGrant {
         }
         for origin in &self.origins {
             check_origin(origin.get_ref()).map_err(|why| {
-                Invalid::at(origin.span(), format!("invalid origin `{}`: {why}", origin.get_ref()))
+                Invalid::at(
+                    origin.span(),
+                    format!("invalid origin `{}`: {why}", origin.get_ref()),
+                )
             })?;
         }
         for method in &self.methods {
@@ -82,7 +85,10 @@ fn check_origin(origin: &str) -> Result<(), String> {
     let host = rest.strip_prefix("*.").unwrap_or(rest);
     let probe = format!("{scheme}://{host}/");
     let url = url::Url::parse(&probe).map_err(|e| e.to_string())?;
-    if url.host_str().is_none_or(|h| h.is_empty() || h.contains('*')) {
+    if url
+        .host_str()
+        .is_none_or(|h| h.is_empty() || h.contains('*'))
+    {
         return Err("the host is missing or has a wildcard other than a leading `*.`".into());
     }
     Ok(())
@@ -94,7 +100,12 @@ mod tests {
 
     #[test]
     fn accepts_exact_wildcard_and_ported_origins() {
-        for ok in ["https://api.example.com", "https://*.example.com", "http://localhost:8080", "*"] {
+        for ok in [
+            "https://api.example.com",
+            "https://*.example.com",
+            "http://localhost:8080",
+            "*",
+        ] {
             assert!(check_origin(ok).is_ok(), "{ok}");
         }
     }

@@ -20,7 +20,9 @@ impl KvGrant {
     /// Check the section on its own: a quota of at least one byte.
     pub fn validate(&self) -> Result<(), Invalid> {
         if self.quota_bytes == 0 {
-            return Err(Invalid::section("[capabilities.kv] quota_bytes must be at least 1"));
+            return Err(Invalid::section(
+                "[capabilities.kv] quota_bytes must be at least 1",
+            ));
         }
         Ok(())
     }

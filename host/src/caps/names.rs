@@ -15,8 +15,7 @@ pub fn check_names(names: &[Spanned<String>], what: &str) -> Result<(), Invalid>
         let n = name.get_ref();
         let well_formed = (1..=64).contains(&n.len())
             && n.starts_with(|c: char| c.is_ascii_lowercase())
-            && n
-                .chars()
+            && n.chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
         if !well_formed {
             return Err(Invalid::at(

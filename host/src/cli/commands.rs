@@ -124,7 +124,10 @@ pub(super) fn block_on<F: std::future::Future>(f: F) -> F::Output {
 }
 
 fn print_json(value: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(value).expect("JSON values serialise"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("JSON values serialise")
+    );
 }
 
 fn cmd_inspect(home: &Home, path: &Path, json: bool) -> Result<(), Failure> {
@@ -132,7 +135,13 @@ fn cmd_inspect(home: &Home, path: &Path, json: bool) -> Result<(), Failure> {
         .map_err(|e| Failure::new(2, format!("cannot read {}: {e}", path.display())))?;
     let runtime = Runtime::new(Home::open_at(home.path())?)?;
     let (component, _, sha256) = runtime.component(&wasm).map_err(|e| {
-        Failure::new(3, format!("{} is not a valid WebAssembly component: {e:#}", path.display()))
+        Failure::new(
+            3,
+            format!(
+                "{} is not a valid WebAssembly component: {e:#}",
+                path.display()
+            ),
+        )
     })?;
     let report = crate::runtime::ComponentReport::of(&component, runtime.engine());
     if json {
@@ -171,7 +180,11 @@ fn cmd_inspect(home: &Home, path: &Path, json: bool) -> Result<(), Failure> {
 }
 
 /// Load a plugin from a manifest in development mode, saying so on stderr.
-fn load_dev(runtime: &Runtime, manifest: &Path, component: Option<&Path>) -> Result<Plugin, Failure> {
+fn load_dev(
+    runtime: &Runtime,
+    manifest: &Path,
+    component: Option<&Path>,
+) -> Result<Plugin, Failure> {
     eprintln!(
         "note: development mode: {} is not signed and no admin approved it",
         manifest.display()
@@ -192,7 +205,9 @@ fn cmd_call(
         _ => {
             return Err(Failure::new(
                 2,
-                format!("--args must be a JSON object, such as --args '{{\"name\":\"Ada\"}}'; got `{args}`"),
+                format!(
+                    "--args must be a JSON object, such as --args '{{\"name\":\"Ada\"}}'; got `{args}`"
+                ),
             ));
         }
     }
@@ -205,13 +220,18 @@ fn cmd_call(
         for item in &output.content {
             match item {
                 ContentItem::Text { text } => println!("{text}"),
-                ContentItem::Image { bytes, mime_type, .. } => {
+                ContentItem::Image {
+                    bytes, mime_type, ..
+                } => {
                     println!("[image: {mime_type}, {bytes} bytes]")
                 }
             }
         }
         if let Some(s) = &output.structured_content {
-            println!("{}", serde_json::to_string_pretty(s).expect("JSON values serialise"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(s).expect("JSON values serialise")
+            );
         }
     }
     if output.is_error {
@@ -220,7 +240,12 @@ fn cmd_call(
     Ok(())
 }
 
-fn cmd_tools(home: &Home, manifest: &Path, component: Option<&Path>, json: bool) -> Result<(), Failure> {
+fn cmd_tools(
+    home: &Home,
+    manifest: &Path,
+    component: Option<&Path>,
+    json: bool,
+) -> Result<(), Failure> {
     let runtime = Runtime::new(Home::open_at(home.path())?)?;
     let plugin = load_dev(&runtime, manifest, component)?;
     let tools = block_on(plugin.list_tools())?;
@@ -244,7 +269,10 @@ fn cmd_root(home: &Home, command: &RootCommand) -> Result<(), Failure> {
         }
         RootCommand::Unbind { name } => {
             if policy.roots.remove(name).is_none() {
-                return Err(Failure::new(2, format!("root `{name}` is not bound (see `pincer root list`)")));
+                return Err(Failure::new(
+                    2,
+                    format!("root `{name}` is not bound (see `pincer root list`)"),
+                ));
             }
             policy.save(home)?;
             println!("unbound root `{name}`");

@@ -81,7 +81,10 @@ impl Plugin {
         let tools = self
             .run(async |cs| {
                 let server = pre.instantiate_async(&mut cs.store).await?;
-                server.pincer_plugin_tools().call_list_tools(&mut cs.store).await
+                server
+                    .pincer_plugin_tools()
+                    .call_list_tools(&mut cs.store)
+                    .await
             })
             .await?;
         tools

@@ -112,8 +112,7 @@ impl PluginId {
                 && s.len() <= 63
                 && s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
                 && !s.ends_with('-')
-                && s
-                    .chars()
+                && s.chars()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         };
         if id.len() > 128 || !(2..=8).contains(&segments.len()) || !segments.iter().all(segment_ok)
@@ -308,7 +307,10 @@ fn section<T>(
 fn non_empty(s: &Spanned<String>, field: &str, max: usize) -> Result<String, Invalid> {
     let v = s.get_ref().trim();
     if v.is_empty() {
-        return Err(Invalid::at(s.span(), format!("`{field}` must not be empty")));
+        return Err(Invalid::at(
+            s.span(),
+            format!("`{field}` must not be empty"),
+        ));
     }
     if v.chars().count() > max {
         return Err(Invalid::at(
@@ -379,7 +381,9 @@ impl Manifest {
         let file_ok = !file.is_empty()
             && !file.starts_with('/')
             && !file.contains('\\')
-            && !file.split('/').any(|s| s == ".." || s == "." || s.is_empty());
+            && !file
+                .split('/')
+                .any(|s| s == ".." || s == "." || s.is_empty());
         if !file_ok {
             return Err(Invalid::at(
                 c.file.span(),

@@ -59,12 +59,18 @@ fn parses_a_complete_manifest() {
     let mounts = &m.capabilities.filesystem.as_ref().unwrap().mounts;
     assert_eq!(mounts.len(), 2);
     assert_eq!(m.limits.memory_mib, Some(32));
-    assert_eq!(m.capabilities.secrets.unwrap().names[0].get_ref(), "api-key");
+    assert_eq!(
+        m.capabilities.secrets.unwrap().names[0].get_ref(),
+        "api-key"
+    );
 }
 
 #[test]
 fn rejects_unknown_manifest_field_with_line_and_column() {
-    let e = error_after("publisher = \"Example Corp\"", "publisher = \"Example Corp\"\nhomepage = \"x\"");
+    let e = error_after(
+        "publisher = \"Example Corp\"",
+        "publisher = \"Example Corp\"\nhomepage = \"x\"",
+    );
     assert_eq!((e.line, e.column), (10, 1), "{e}");
     assert!(e.message.contains("unknown field `homepage`"), "{e}");
     assert!(e.to_string().starts_with("manifest.toml:10:1: "), "{e}");
@@ -79,7 +85,14 @@ fn rejects_unknown_capability_with_line_and_column() {
 
 #[test]
 fn rejects_bad_plugin_ids_with_line_and_column() {
-    for bad in ["Notes", "notes", "com..notes", "com.Example.notes", "com.-x.notes", "com.ex ample"] {
+    for bad in [
+        "Notes",
+        "notes",
+        "com..notes",
+        "com.Example.notes",
+        "com.-x.notes",
+        "com.ex ample",
+    ] {
         let e = error_after("id = \"com.example.notes\"", &format!("id = \"{bad}\""));
         assert_eq!((e.line, e.column), (4, 6), "{bad}: {e}");
         assert!(e.message.contains("invalid plugin id"), "{e}");
@@ -136,7 +149,10 @@ fn rejects_bad_versions_kinds_and_digests() {
     let e = error_after("kind = \"mcp-server\"", "kind = \"daemon\"");
     assert_eq!(e.line, 7, "{e}");
     assert!(e.message.contains("mcp-server"), "{e}");
-    let e = error_after("file = \"notes.wasm\"", "file = \"notes.wasm\"\nsha256 = \"abc\"");
+    let e = error_after(
+        "file = \"notes.wasm\"",
+        "file = \"notes.wasm\"\nsha256 = \"abc\"",
+    );
     assert_eq!(e.line, 13, "{e}");
 }
 
@@ -145,7 +161,10 @@ fn rejects_malformed_origins_and_methods() {
     let e = error_after("\"https://*.example.org\"", "\"https://example.org/path\"");
     assert_eq!(e.line, 26, "{e}");
     assert!(e.message.contains("no path"), "{e}");
-    let e = error_after("methods = [\"GET\", \"POST\"]", "methods = [\"GET\", \"FETCH\"]");
+    let e = error_after(
+        "methods = [\"GET\", \"POST\"]",
+        "methods = [\"GET\", \"FETCH\"]",
+    );
     assert_eq!((e.line, e.column), (27, 19), "{e}");
 }
 

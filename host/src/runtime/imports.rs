@@ -83,7 +83,9 @@ fn split_name(name: &str) -> Option<(&str, &str, Option<&str>)> {
         None => (name, None),
     };
     let (package, interface) = path.split_once('/')?;
-    package.contains(':').then_some((package, interface, version))
+    package
+        .contains(':')
+        .then_some((package, interface, version))
 }
 
 /// Classify one import by its name.
@@ -96,8 +98,12 @@ pub fn classify(name: &str) -> ImportClass {
     };
     let version_is = |prefix: &str| version.is_some_and(|v| v.starts_with(prefix));
     match package {
-        "wasi:sockets" => never("plugins get no raw network access; ask for [capabilities.http] and use pincer:plugin/http"),
-        "wasi:http" => never("outbound HTTP goes through pincer:plugin/http, which checks the [capabilities.http] grant"),
+        "wasi:sockets" => never(
+            "plugins get no raw network access; ask for [capabilities.http] and use pincer:plugin/http",
+        ),
+        "wasi:http" => never(
+            "outbound HTTP goes through pincer:plugin/http, which checks the [capabilities.http] grant",
+        ),
         "wasi:io" | "wasi:clocks" | "wasi:random" | "wasi:cli" | "wasi:filesystem" => {
             let base = format!("{package}/{interface}");
             if !BASE_INTERFACES.contains(&base.as_str()) {
@@ -249,11 +255,17 @@ mod tests {
     #[test]
     fn classifies_imports_as_base_gated_or_never() {
         assert_eq!(classify("wasi:io/streams@0.2.6"), ImportClass::Base);
-        assert_eq!(classify("wasi:filesystem/preopens@0.2.0"), ImportClass::Base);
+        assert_eq!(
+            classify("wasi:filesystem/preopens@0.2.0"),
+            ImportClass::Base
+        );
         assert_eq!(classify("pincer:plugin/log@0.1.0"), ImportClass::Log);
         assert!(matches!(
             classify("pincer:plugin/http@0.1.0"),
-            ImportClass::Gated { capability: Capability::Http, section: "[capabilities.http]" }
+            ImportClass::Gated {
+                capability: Capability::Http,
+                section: "[capabilities.http]"
+            }
         ));
         for never in [
             "wasi:sockets/tcp@0.2.6",
@@ -265,7 +277,10 @@ mod tests {
             "example:evil/backdoor@1.0.0",
             "bare-function",
         ] {
-            assert!(matches!(classify(never), ImportClass::Never { .. }), "{never}");
+            assert!(
+                matches!(classify(never), ImportClass::Never { .. }),
+                "{never}"
+            );
         }
     }
 }

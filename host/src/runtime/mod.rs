@@ -380,11 +380,12 @@ impl Runtime {
     /// Load a plugin from its checked manifest and component file.
     pub fn load(&self, manifest: Manifest, component_path: &Path) -> Result<Plugin, LoadError> {
         let plugin = manifest.plugin.id.to_string();
-        let wasm = std::fs::read(component_path).map_err(|source| LoadError::ComponentUnreadable {
-            plugin: plugin.clone(),
-            path: component_path.to_path_buf(),
-            source,
-        })?;
+        let wasm =
+            std::fs::read(component_path).map_err(|source| LoadError::ComponentUnreadable {
+                plugin: plugin.clone(),
+                path: component_path.to_path_buf(),
+                source,
+            })?;
         let started = Instant::now();
         let sha256 = sha256_hex(&wasm);
         if let Some(expected) = &manifest.component.sha256
@@ -434,7 +435,8 @@ impl Runtime {
             message: format!("{e:#}"),
         };
         let mut linker = Linker::new(&self.engine);
-        crate::caps::add_granted_to_linker(&mut linker, &report.capabilities()).map_err(link_err)?;
+        crate::caps::add_granted_to_linker(&mut linker, &report.capabilities())
+            .map_err(link_err)?;
         let pre = linker.instantiate_pre(&component).map_err(link_err)?;
         let mcp = match kind {
             PluginKind::McpServer => {
@@ -508,7 +510,9 @@ impl Plugin {
         &self.pre
     }
 
-    pub(crate) fn mcp_pre(&self) -> Result<&crate::kinds::mcp::McpServerPre<InstanceState>, CallError> {
+    pub(crate) fn mcp_pre(
+        &self,
+    ) -> Result<&crate::kinds::mcp::McpServerPre<InstanceState>, CallError> {
         self.mcp.as_ref().ok_or(CallError::WrongKind {
             plugin: self.id.to_string(),
             kind: self.manifest.plugin.kind,
@@ -525,16 +529,17 @@ impl Plugin {
     ) -> Result<R, CallError> {
         let started = Instant::now();
         let timeout = self.limits.timeout;
-        let _permit = match tokio::time::timeout(timeout, self.permits.clone().acquire_owned()).await {
-            Ok(Ok(permit)) => permit,
-            _ => {
-                return Err(CallError::Busy {
-                    plugin: self.id.to_string(),
-                    limit: self.limits.concurrency,
-                    waited_ms: started.elapsed().as_millis() as u64,
-                });
-            }
-        };
+        let _permit =
+            match tokio::time::timeout(timeout, self.permits.clone().acquire_owned()).await {
+                Ok(Ok(permit)) => permit,
+                _ => {
+                    return Err(CallError::Busy {
+                        plugin: self.id.to_string(),
+                        limit: self.limits.concurrency,
+                        waited_ms: started.elapsed().as_millis() as u64,
+                    });
+                }
+            };
         let mut cs = self.new_store().map_err(|e| CallError::Host {
             plugin: self.id.to_string(),
             message: format!("{e:#}"),

@@ -25,14 +25,17 @@ impl McpServer for Hello {
             "greet" => {
                 let who = string_arg(&args, "name")?;
                 log::log(log::Level::Info, &format!("greeting {who}"));
-                Ok(CallResult::text(format!("Hello, {who}! Greetings from a Wasm sandbox.")))
+                Ok(CallResult::text(format!(
+                    "Hello, {who}! Greetings from a Wasm sandbox."
+                )))
             }
             "word_count" => {
                 let text = string_arg(&args, "text")?;
                 let words = text.split_whitespace().count();
                 let lines = text.lines().count();
                 let chars = text.chars().count();
-                let mut result = CallResult::text(format!("{words} words, {lines} lines, {chars} characters"));
+                let mut result =
+                    CallResult::text(format!("{words} words, {lines} lines, {chars} characters"));
                 result.structured_content = Some(format!(
                     r#"{{"words":{words},"lines":{lines},"characters":{chars}}}"#
                 ));

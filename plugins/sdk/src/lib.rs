@@ -37,9 +37,7 @@ pub mod bindings {
 
 pub use bindings::exports::pincer::plugin::prompts;
 pub use bindings::exports::pincer::plugin::resources;
-pub use bindings::exports::pincer::plugin::tools::{
-    CallError, CallResult, Content, Image, Tool,
-};
+pub use bindings::exports::pincer::plugin::tools::{CallError, CallResult, Content, Image, Tool};
 pub use bindings::pincer::plugin::{approval, config, http, kv, log, secrets};
 
 /// A tool call's arguments: the JSON object the client sent.

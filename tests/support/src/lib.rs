@@ -19,14 +19,22 @@ pub fn repo_dir() -> PathBuf {
 /// The built component of the fixture `name` (its directory under `tests/fixtures`).
 pub fn fixture(name: &str) -> PathBuf {
     let path = guests_dir().join(format!("fixture_{}.wasm", name.replace('-', "_")));
-    assert!(path.exists(), "fixture {name} was not built: {}", path.display());
+    assert!(
+        path.exists(),
+        "fixture {name} was not built: {}",
+        path.display()
+    );
     path
 }
 
 /// The built component of the reference plugin `name` (its crate under `plugins/`).
 pub fn plugin(name: &str) -> PathBuf {
     let path = guests_dir().join(format!("{}.wasm", name.replace('-', "_")));
-    assert!(path.exists(), "plugin {name} was not built: {}", path.display());
+    assert!(
+        path.exists(),
+        "plugin {name} was not built: {}",
+        path.display()
+    );
     path
 }
 

@@ -1,0 +1,103 @@
+//! The compile cache: compiled code is loaded only when its HMAC tag checks out. A
+//! tampered file, or another component's valid compiled code planted under this one's
+//! name, is discarded and recompiled, never run.
+
+use pincer::home::Home;
+use pincer::runtime::{CacheOutcome, Runtime, sha256_hex};
+use pincer_test_support::{ScratchPlugin, fixture};
+
+fn runtime(home: &std::path::Path) -> Runtime {
+    Runtime::new(Home::open_at(home).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn loads_compiled_code_from_the_cache_on_the_second_load() {
+    let home = tempfile::tempdir().unwrap();
+    let scratch = ScratchPlugin::new(&fixture("well-behaved"), "test.cache", "");
+    let first = runtime(home.path())
+        .load_manifest(&scratch.manifest(), None)
+        .unwrap();
+    assert_eq!(first.load_report().cache, CacheOutcome::Compiled);
+    let second = runtime(home.path())
+        .load_manifest(&scratch.manifest(), None)
+        .unwrap();
+    assert_eq!(second.load_report().cache, CacheOutcome::Hit);
+    assert!(!second.call_tool("noop", "{}").await.unwrap().is_error);
+}
+
+#[tokio::test]
+async fn never_loads_a_tampered_cache_file() {
+    let home = tempfile::tempdir().unwrap();
+    let component = fixture("well-behaved");
+    let scratch = ScratchPlugin::new(&component, "test.cache", "");
+    let rt = runtime(home.path());
+    rt.load_manifest(&scratch.manifest(), None).unwrap();
+    let cached = rt.cache_file(&sha256_hex(&std::fs::read(&component).unwrap()));
+
+    // Flip one byte in the compiled code.
+    let mut bytes = std::fs::read(&cached).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(&cached, &bytes).unwrap();
+
+    let rt = runtime(home.path());
+    let plugin = rt.load_manifest(&scratch.manifest(), None).unwrap();
+    assert_eq!(plugin.load_report().cache, CacheOutcome::Rejected);
+    let out = plugin
+        .call_tool("echo", r#"{"text":"recompiled"}"#)
+        .await
+        .unwrap();
+    assert!(!out.is_error);
+    // The file was replaced by a freshly compiled, authenticated one.
+    assert_ne!(std::fs::read(&cached).unwrap(), bytes);
+    let again = runtime(home.path())
+        .load_manifest(&scratch.manifest(), None)
+        .unwrap();
+    assert_eq!(again.load_report().cache, CacheOutcome::Hit);
+}
+
+#[tokio::test]
+async fn never_loads_another_components_code_planted_under_this_name() {
+    let home = tempfile::tempdir().unwrap();
+    let good = fixture("well-behaved");
+    let evil = fixture("panic");
+    let rt = runtime(home.path());
+    // Valid, authenticated compiled code of the panicking fixture...
+    let evil_scratch = ScratchPlugin::new(&evil, "test.evil", "");
+    rt.load_manifest(&evil_scratch.manifest(), None).unwrap();
+    let evil_cached = rt.cache_file(&sha256_hex(&std::fs::read(&evil).unwrap()));
+    // ...copied to where the well-behaved fixture's code would be.
+    let good_cached = rt.cache_file(&sha256_hex(&std::fs::read(&good).unwrap()));
+    std::fs::copy(&evil_cached, &good_cached).unwrap();
+
+    let scratch = ScratchPlugin::new(&good, "test.good", "");
+    let plugin = runtime(home.path())
+        .load_manifest(&scratch.manifest(), None)
+        .unwrap();
+    assert_eq!(plugin.load_report().cache, CacheOutcome::Rejected);
+    let tools: Vec<String> = plugin
+        .list_tools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(tools, ["echo", "add", "noop"]);
+}
+
+#[tokio::test]
+async fn recompiles_a_truncated_or_foreign_cache_file() {
+    let home = tempfile::tempdir().unwrap();
+    let component = fixture("well-behaved");
+    let scratch = ScratchPlugin::new(&component, "test.cache", "");
+    let rt = runtime(home.path());
+    rt.load_manifest(&scratch.manifest(), None).unwrap();
+    let cached = rt.cache_file(&sha256_hex(&std::fs::read(&component).unwrap()));
+    for junk in [&b""[..], b"PINCERC1", b"\x7fELF not a cache file at all"] {
+        std::fs::write(&cached, junk).unwrap();
+        let plugin = runtime(home.path())
+            .load_manifest(&scratch.manifest(), None)
+            .unwrap();
+        assert_eq!(plugin.load_report().cache, CacheOutcome::Rejected);
+    }
+}
