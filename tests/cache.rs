@@ -10,6 +10,18 @@ fn runtime(home: &std::path::Path) -> Runtime {
     Runtime::new(Home::open_at(home).unwrap()).unwrap()
 }
 
+/// A home where the well-behaved fixture was loaded once: its plugin directory and the
+/// path of its compiled code in the cache.
+fn cached_well_behaved() -> (tempfile::TempDir, ScratchPlugin, std::path::PathBuf) {
+    let home = tempfile::tempdir().unwrap();
+    let component = fixture("well-behaved");
+    let scratch = ScratchPlugin::new(&component, "test.cache", "");
+    let rt = runtime(home.path());
+    rt.load_manifest(&scratch.manifest(), None).unwrap();
+    let cached = rt.cache_file(&sha256_hex(&std::fs::read(&component).unwrap()));
+    (home, scratch, cached)
+}
+
 #[tokio::test]
 async fn loads_compiled_code_from_the_cache_on_the_second_load() {
     let home = tempfile::tempdir().unwrap();
@@ -27,12 +39,7 @@ async fn loads_compiled_code_from_the_cache_on_the_second_load() {
 
 #[tokio::test]
 async fn never_loads_a_tampered_cache_file() {
-    let home = tempfile::tempdir().unwrap();
-    let component = fixture("well-behaved");
-    let scratch = ScratchPlugin::new(&component, "test.cache", "");
-    let rt = runtime(home.path());
-    rt.load_manifest(&scratch.manifest(), None).unwrap();
-    let cached = rt.cache_file(&sha256_hex(&std::fs::read(&component).unwrap()));
+    let (home, scratch, cached) = cached_well_behaved();
 
     // Flip one byte in the compiled code.
     let mut bytes = std::fs::read(&cached).unwrap();
@@ -87,12 +94,7 @@ async fn never_loads_another_components_code_planted_under_this_name() {
 
 #[tokio::test]
 async fn recompiles_a_truncated_or_foreign_cache_file() {
-    let home = tempfile::tempdir().unwrap();
-    let component = fixture("well-behaved");
-    let scratch = ScratchPlugin::new(&component, "test.cache", "");
-    let rt = runtime(home.path());
-    rt.load_manifest(&scratch.manifest(), None).unwrap();
-    let cached = rt.cache_file(&sha256_hex(&std::fs::read(&component).unwrap()));
+    let (home, scratch, cached) = cached_well_behaved();
     for junk in [&b""[..], b"PINCERC1", b"\x7fELF not a cache file at all"] {
         std::fs::write(&cached, junk).unwrap();
         let plugin = runtime(home.path())

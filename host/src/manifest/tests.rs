@@ -192,3 +192,25 @@ fn reports_toml_syntax_errors_with_line_and_column() {
 fn counts_columns_in_characters() {
     assert_eq!(line_column("ab\ncé d", 7), (2, 4));
 }
+
+/// Every complete manifest in docs/manifest.md parses, so the reference stays true.
+#[test]
+fn parses_every_example_in_the_manifest_reference() {
+    let doc = include_str!("../../../docs/manifest.md");
+    let examples: Vec<&str> = doc
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|block| block.split("```").next())
+        .filter(|block| block.starts_with("manifest_version"))
+        .collect();
+    assert_eq!(examples.len(), 4, "one example per plugin kind");
+    let mut kinds = Vec::new();
+    for example in examples {
+        let m = parse(example).unwrap_or_else(|e| panic!("{e}\n{example}"));
+        kinds.push(m.plugin.kind);
+    }
+    assert_eq!(
+        kinds,
+        [PluginKind::McpServer, PluginKind::Chat, PluginKind::Recorder, PluginKind::Viewer]
+    );
+}
