@@ -26,7 +26,9 @@ pub fn build_plugins(repo: &Path) -> Result<PathBuf, Failure> {
 }
 
 pub(super) fn cmd_demo(keep: bool) -> Result<(), Failure> {
-    let repo = Path::new(REPO).canonicalize().unwrap_or_else(|_| PathBuf::from(REPO));
+    let repo = Path::new(REPO)
+        .canonicalize()
+        .unwrap_or_else(|_| PathBuf::from(REPO));
     let repo = repo.as_path();
     if !repo.join("plugins/Cargo.toml").exists() {
         return Err(Failure::new(

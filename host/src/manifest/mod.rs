@@ -51,11 +51,11 @@ impl Invalid {
 
 /// A manifest that cannot be used, with the place and the fix.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-#[error("{}:{line}:{column}: {message}", path.display())]
+#[error("{}{}: {message}", path.display(), if *line == 0 { String::new() } else { format!(":{line}:{column}") })]
 pub struct ManifestError {
     /// The manifest file.
     pub path: PathBuf,
-    /// 1-based line.
+    /// 1-based line; 0 when the file could not be read at all.
     pub line: usize,
     /// 1-based column, in characters.
     pub column: usize,
@@ -332,8 +332,8 @@ impl Manifest {
     pub fn load(path: &Path) -> Result<Self, ManifestError> {
         let text = std::fs::read_to_string(path).map_err(|e| ManifestError {
             path: path.to_path_buf(),
-            line: 1,
-            column: 1,
+            line: 0,
+            column: 0,
             message: format!("cannot read the manifest: {e}"),
         })?;
         Self::parse(&text, path)

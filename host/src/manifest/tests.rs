@@ -211,6 +211,11 @@ fn parses_every_example_in_the_manifest_reference() {
     }
     assert_eq!(
         kinds,
-        [PluginKind::McpServer, PluginKind::Chat, PluginKind::Recorder, PluginKind::Viewer]
+        [
+            PluginKind::McpServer,
+            PluginKind::Chat,
+            PluginKind::Recorder,
+            PluginKind::Viewer
+        ]
     );
 }
