@@ -283,4 +283,24 @@ mod tests {
             );
         }
     }
+
+    /// Everything the linker adds without a grant is in the base set, and every
+    /// capability interface needs its grant.
+    #[test]
+    fn links_nothing_ungated_beyond_the_base_set() {
+        for iface in BASE_INTERFACES {
+            assert_eq!(
+                classify(&format!("{iface}@0.2.6")),
+                ImportClass::Base,
+                "{iface}"
+            );
+        }
+        for cap in Capability::ALL {
+            let name = format!("pincer:plugin/{}@0.1.0", cap.interface());
+            assert!(
+                matches!(classify(&name), ImportClass::Gated { capability, .. } if capability == cap),
+                "{name}"
+            );
+        }
+    }
 }
