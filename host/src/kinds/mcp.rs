@@ -44,10 +44,10 @@ pub enum ContentItem {
         /// The text.
         text: String,
     },
-    /// An image, base64 in JSON output.
+    /// An image.
     Image {
-        /// The bytes, hex-free: serialised as base64 by the caller if needed.
-        #[serde(skip)]
+        /// The encoded bytes; base64 in JSON output.
+        #[serde(serialize_with = "base64_bytes")]
         data: Vec<u8>,
         /// Its size in bytes.
         bytes: usize,
@@ -65,6 +65,11 @@ pub struct ToolOutput {
     pub structured_content: Option<serde_json::Value>,
     /// True when the tool ran but failed.
     pub is_error: bool,
+}
+
+fn base64_bytes<S: serde::Serializer>(data: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    use base64::Engine as _;
+    s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(data))
 }
 
 fn parse_json(plugin: &Plugin, what: &str, text: &str) -> Result<serde_json::Value, CallError> {
