@@ -30,7 +30,7 @@ impl Failure {
 impl From<LoadError> for Failure {
     fn from(e: LoadError) -> Self {
         let code = match e {
-            LoadError::Home(_) => 1,
+            LoadError::Home(_) | LoadError::Engine(_) => 1,
             _ => 3,
         };
         Failure::new(code, e.to_string())

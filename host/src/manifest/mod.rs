@@ -165,6 +165,16 @@ impl PluginKind {
             PluginKind::Viewer => "viewer",
         }
     }
+
+    /// The interface (without version) that a component of this kind must export.
+    pub fn export_interface(self) -> &'static str {
+        match self {
+            PluginKind::McpServer => "pincer:plugin/tools",
+            PluginKind::Chat => "pincer:plugin/completion",
+            PluginKind::Recorder => "pincer:plugin/recording",
+            PluginKind::Viewer => "pincer:plugin/playback",
+        }
+    }
 }
 
 impl fmt::Display for PluginKind {

@@ -142,16 +142,6 @@ pub struct ComponentReport {
     pub world: Option<PluginKind>,
 }
 
-/// The exported interface each kind must have.
-fn required_export(kind: PluginKind) -> &'static str {
-    match kind {
-        PluginKind::McpServer => "pincer:plugin/tools",
-        PluginKind::Chat => "pincer:plugin/completion",
-        PluginKind::Recorder => "pincer:plugin/recording",
-        PluginKind::Viewer => "pincer:plugin/playback",
-    }
-}
-
 impl ComponentReport {
     /// Read `component`'s imports and exports.
     pub fn of(component: &Component, engine: &Engine) -> Self {
@@ -184,7 +174,7 @@ impl ComponentReport {
         ]
         .into_iter()
         .find(|k| {
-            let want = required_export(*k);
+            let want = k.export_interface();
             export_names
                 .iter()
                 .any(|n| n.split('@').next() == Some(want) && n.contains("@0.1."))
@@ -240,11 +230,6 @@ impl ComponentReport {
         caps.sort();
         caps.dedup();
         caps
-    }
-
-    /// The name of the interface `kind` must export, for messages.
-    pub fn required_export(kind: PluginKind) -> &'static str {
-        required_export(kind)
     }
 }
 

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::Semaphore;
-use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
+use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Engine, ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
@@ -158,6 +158,9 @@ pub enum LoadError {
     /// A mount cannot be resolved.
     #[error(transparent)]
     Mount(#[from] MountError),
+    /// The wasmtime engine could not be configured on this system.
+    #[error("cannot start the WebAssembly engine: {0}")]
+    Engine(String),
     /// Linking failed (a host bug or an import the audit missed).
     #[error("plugin `{plugin}`: cannot link the component: {message}")]
     Link {
@@ -294,7 +297,6 @@ pub struct Plugin {
     manifest: Arc<Manifest>,
     id: Arc<str>,
     engine: Engine,
-    pre: InstancePre<InstanceState>,
     mcp: Option<crate::kinds::mcp::McpServerPre<InstanceState>>,
     mounts: Vec<ResolvedMount>,
     limits: Limits,
@@ -308,10 +310,8 @@ impl Runtime {
     pub fn new(home: Home) -> Result<Self, LoadError> {
         let policy = Policy::load(&home)?;
         let max_memory = u64::from(policy.limits.max_memory_mib) << 20;
-        let (engine, pooling) = engine::new_engine(max_memory).map_err(|e| LoadError::Link {
-            plugin: "(engine)".into(),
-            message: format!("{e:#}"),
-        })?;
+        let (engine, pooling) =
+            engine::new_engine(max_memory).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         let cache = CompileCache::open(&home, &engine)?;
         let ticker = engine::EpochTicker::start(&engine);
         Ok(Runtime {
@@ -418,7 +418,7 @@ impl Runtime {
             return Err(LoadError::WrongKind {
                 plugin,
                 kind,
-                export: ComponentReport::required_export(kind),
+                export: kind.export_interface(),
             });
         }
         let mounts = match &manifest.capabilities.filesystem {
@@ -440,7 +440,7 @@ impl Runtime {
         let pre = linker.instantiate_pre(&component).map_err(link_err)?;
         let mcp = match kind {
             PluginKind::McpServer => {
-                Some(crate::kinds::mcp::McpServerPre::new(pre.clone()).map_err(link_err)?)
+                Some(crate::kinds::mcp::McpServerPre::new(pre).map_err(link_err)?)
             }
             _ => None,
         };
@@ -449,7 +449,6 @@ impl Runtime {
             id: plugin.as_str().into(),
             manifest: Arc::new(manifest),
             engine: self.engine.clone(),
-            pre,
             mcp,
             mounts,
             permits: Arc::new(Semaphore::new(limits.concurrency as usize)),
@@ -503,11 +502,6 @@ impl Plugin {
     /// How the plugin was loaded.
     pub fn load_report(&self) -> &LoadReport {
         &self.load
-    }
-
-    /// The instance factory, for kinds other than `mcp-server`.
-    pub fn instance_pre(&self) -> &InstancePre<InstanceState> {
-        &self.pre
     }
 
     pub(crate) fn mcp_pre(
