@@ -2,8 +2,8 @@
 //! tampered file, or another component's valid compiled code planted under this one's
 //! name, is discarded and recompiled, never run.
 
-use pincer::home::Home;
 use pincer::runtime::{CacheOutcome, Runtime, sha256_hex};
+use pincer::store::Home;
 use pincer_test_support::{ScratchPlugin, fixture};
 
 fn runtime(home: &std::path::Path) -> Runtime {

@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use pincer::home::Home;
 use pincer::runtime::{CallError, Fault, Plugin, Runtime};
+use pincer::store::Home;
 use pincer_test_support::{ScratchPlugin, fixture};
 
 struct Host {

@@ -6,10 +6,10 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
 use pincer::caps::filesystem::MountError;
-use pincer::home::Home;
 use pincer::kinds::mcp::{ContentItem, ToolOutput};
 use pincer::policy::Policy;
 use pincer::runtime::{ImportProblem, LoadError, Plugin, Runtime};
+use pincer::store::Home;
 use pincer_test_support::{ScratchPlugin, fixture};
 
 const SECRET: &str = "TOP-SECRET-OUTSIDE-THE-MOUNT";

@@ -8,8 +8,8 @@
 
 use std::time::{Duration, Instant};
 
-use pincer::home::Home;
 use pincer::runtime::{CacheOutcome, Runtime};
+use pincer::store::Home;
 use pincer_test_support::{ScratchPlugin, fixture};
 use wasmtime::component::Component;
 

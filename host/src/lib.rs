@@ -5,10 +5,13 @@
 //! fresh instance under memory, time and concurrency limits, and explains precisely
 //! why it refuses a plugin. See `docs/` for the manifest reference and guides.
 
+pub mod audit;
 pub mod caps;
 pub mod cli;
-pub mod home;
+pub mod install;
 pub mod kinds;
 pub mod manifest;
 pub mod policy;
 pub mod runtime;
+pub mod store;
+pub mod trust;

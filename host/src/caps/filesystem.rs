@@ -15,9 +15,9 @@ use serde::Deserialize;
 use toml::Spanned;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
-use crate::home::Home;
 use crate::manifest::{Invalid, PluginId};
 use crate::policy::Policy;
+use crate::store::Home;
 
 /// Roots the host provides itself; an admin cannot rebind them.
 pub const BUILTIN_ROOTS: [&str; 3] = ["plugin-data", "temp", "recordings"];

@@ -27,6 +27,12 @@ pub struct HttpGrant {
     pub max_response_bytes: Option<u64>,
 }
 
+/// The methods a grant allows when it lists none.
+pub const DEFAULT_METHODS: [&str; 1] = ["GET"];
+
+/// The response size cap when a grant sets none: 10 MiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 10 << 20;
+
 const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
 impl HttpGrant {

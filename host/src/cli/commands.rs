@@ -5,12 +5,12 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
-use super::{Cli, Command, RootCommand};
-use crate::home::Home;
+use super::{Cli, Command, DevSource, RootCommand, admin, author};
 use crate::kinds::mcp::ContentItem;
 use crate::policy::{Policy, PolicyError};
 use crate::runtime::imports::ImportClass;
 use crate::runtime::{CallError, LoadError, Plugin, Runtime};
+use crate::store::Home;
 
 /// A command's failure: the exit code and the message (which says how to fix it).
 pub(super) struct Failure {
@@ -30,7 +30,8 @@ impl Failure {
 impl From<LoadError> for Failure {
     fn from(e: LoadError) -> Self {
         let code = match e {
-            LoadError::Home(_) | LoadError::Engine(_) => 1,
+            LoadError::Home(_) | LoadError::Engine(_) | LoadError::Audit(_) => 1,
+            LoadError::NotInstalled { .. } => 2,
             _ => 3,
         };
         Failure::new(code, e.to_string())
@@ -49,6 +50,43 @@ impl From<CallError> for Failure {
     }
 }
 
+impl From<crate::trust::TrustError> for Failure {
+    fn from(e: crate::trust::TrustError) -> Self {
+        use crate::trust::TrustError as E;
+        let code = match e {
+            E::Io { .. } | E::Home(_) | E::Store { .. } => 1,
+            E::BadPublicKey { .. } | E::Exists { .. } => 2,
+            _ => 3,
+        };
+        Failure::new(code, e.to_string())
+    }
+}
+
+impl From<crate::install::InstallError> for Failure {
+    fn from(e: crate::install::InstallError) -> Self {
+        use crate::install::InstallError as E;
+        match e {
+            E::Trust(t) => t.into(),
+            E::NotInstalled(_) | E::NothingPending { .. } => Failure::new(2, e.to_string()),
+            E::Refused { .. } | E::Declined(_) => Failure::new(3, e.to_string()),
+            E::Store(crate::store::plugins::StoreError::BadId(_)) => Failure::new(2, e.to_string()),
+            E::Store(_) | E::Audit(_) => Failure::new(1, e.to_string()),
+        }
+    }
+}
+
+impl From<crate::store::plugins::StoreError> for Failure {
+    fn from(e: crate::store::plugins::StoreError) -> Self {
+        crate::install::InstallError::from(e).into()
+    }
+}
+
+impl From<crate::audit::AuditError> for Failure {
+    fn from(e: crate::audit::AuditError) -> Self {
+        Failure::new(1, e.to_string())
+    }
+}
+
 impl From<PolicyError> for Failure {
     fn from(e: PolicyError) -> Self {
         let code = match e {
@@ -59,8 +97,8 @@ impl From<PolicyError> for Failure {
     }
 }
 
-impl From<crate::home::HomeError> for Failure {
-    fn from(e: crate::home::HomeError) -> Self {
+impl From<crate::store::HomeError> for Failure {
+    fn from(e: crate::store::HomeError) -> Self {
         Failure::new(1, e.to_string())
     }
 }
@@ -94,22 +132,79 @@ pub(super) fn run(cli: Cli) -> ExitCode {
 
 fn dispatch(cli: Cli) -> Result<(), Failure> {
     let home = || Home::open(cli.home.as_deref()).map_err(Failure::from);
+    let runtime = || -> Result<Runtime, Failure> { Ok(Runtime::new(home()?)?) };
     match cli.command {
         Command::Inspect { ref path, json } => cmd_inspect(&home()?, path, json),
         Command::Call {
-            ref manifest,
-            ref component,
-            ref tool,
+            ref target,
+            ref dev,
             ref args,
             json,
-        } => cmd_call(&home()?, manifest, component.as_deref(), tool, args, json),
+        } => {
+            let (id, tool) = match (dev.manifest.is_some(), target.as_slice()) {
+                (true, [tool]) => (None, tool),
+                (false, [id, tool]) => (Some(id.as_str()), tool),
+                (true, _) => {
+                    return Err(Failure::new(
+                        2,
+                        "with --dev --manifest, give only the tool: `pincer call --dev --manifest M TOOL`",
+                    ));
+                }
+                (false, _) => {
+                    return Err(Failure::new(
+                        2,
+                        "give the plugin and the tool: `pincer call ID TOOL` (or `--dev --manifest M TOOL` for an unsigned plugin)",
+                    ));
+                }
+            };
+            cmd_call(&runtime()?, id, dev, tool, args, json)
+        }
         Command::Tools {
-            ref manifest,
-            ref component,
+            ref id,
+            ref dev,
             json,
-        } => cmd_tools(&home()?, manifest, component.as_deref(), json),
+        } => cmd_tools(&runtime()?, id.as_deref(), dev, json),
         Command::Root { ref command } => cmd_root(&home()?, command),
         Command::Demo { keep } => super::demo::cmd_demo(keep),
+        Command::Keygen {
+            ref out,
+            unencrypted,
+            ref password_file,
+            json,
+        } => author::cmd_keygen(out, unencrypted, password_file.as_deref(), json),
+        Command::Pack {
+            ref manifest,
+            ref component,
+            ref key,
+            ref out,
+            json,
+        } => author::cmd_pack(manifest, component.as_deref(), key, out, json),
+        Command::Sign {
+            ref manifest,
+            ref key,
+        } => author::cmd_sign(manifest, key),
+        Command::Verify {
+            ref bundle,
+            ref pubkey,
+            json,
+        } => author::cmd_verify(&home()?, bundle, pubkey.as_deref(), json),
+        Command::Trust { ref command } => admin::cmd_trust(&home()?, command),
+        Command::Review {
+            ref bundle,
+            allow_downgrade,
+            json,
+        } => admin::cmd_review(&runtime()?, bundle, allow_downgrade, json),
+        Command::Install {
+            ref bundle,
+            yes,
+            allow_downgrade,
+            json,
+        } => admin::cmd_install(&runtime()?, bundle, yes, allow_downgrade, json),
+        Command::Approve { ref id, yes } => admin::cmd_approve(&runtime()?, id, yes),
+        Command::List { json } => admin::cmd_list(&home()?, json),
+        Command::Info { ref id, json } => admin::cmd_info(&home()?, id, json),
+        Command::Remove { ref id } => admin::cmd_remove(&runtime()?, id),
+        Command::Audit { ref command } => admin::cmd_audit(&home()?, command),
     }
 }
 
@@ -123,7 +218,7 @@ pub(super) fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
-fn print_json(value: &serde_json::Value) {
+pub(super) fn print_json(value: &serde_json::Value) {
     println!(
         "{}",
         serde_json::to_string_pretty(value).expect("JSON values serialise")
@@ -179,23 +274,33 @@ fn cmd_inspect(home: &Home, path: &Path, json: bool) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Load a plugin from a manifest in development mode, saying so on stderr.
-fn load_dev(
-    runtime: &Runtime,
-    manifest: &Path,
-    component: Option<&Path>,
-) -> Result<Plugin, Failure> {
-    eprintln!(
-        "note: development mode: {} is not signed and no admin approved it",
-        manifest.display()
-    );
-    Ok(runtime.load_manifest(manifest, component)?)
+/// Load the installed plugin `id`, or with `--dev` an unsigned plugin from its
+/// manifest, saying so loudly on stderr.
+fn load_plugin(runtime: &Runtime, id: Option<&str>, dev: &DevSource) -> Result<Plugin, Failure> {
+    match (id, &dev.manifest) {
+        (Some(id), None) => Ok(runtime.load_installed(id)?),
+        (None, Some(manifest)) => {
+            eprintln!(
+                "WARNING: development mode: {} is NOT signed and NO admin approved it; never use --dev for plugins you did not write",
+                manifest.display()
+            );
+            Ok(runtime.load_manifest(manifest, dev.component.as_deref())?)
+        }
+        (Some(_), Some(_)) => Err(Failure::new(
+            2,
+            "give either an installed plugin's id or --dev --manifest PATH, not both",
+        )),
+        (None, None) => Err(Failure::new(
+            2,
+            "name an installed plugin (see `pincer list`), or pass --dev --manifest PATH for an unsigned one",
+        )),
+    }
 }
 
 fn cmd_call(
-    home: &Home,
-    manifest: &Path,
-    component: Option<&Path>,
+    runtime: &Runtime,
+    id: Option<&str>,
+    dev: &DevSource,
     tool: &str,
     args: &str,
     json: bool,
@@ -211,8 +316,7 @@ fn cmd_call(
             ));
         }
     }
-    let runtime = Runtime::new(Home::open_at(home.path())?)?;
-    let plugin = load_dev(&runtime, manifest, component)?;
+    let plugin = load_plugin(runtime, id, dev)?;
     let output = block_on(plugin.call_tool(tool, args))?;
     if json {
         print_json(&serde_json::to_value(&output).expect("tool output serialises"));
@@ -241,13 +345,12 @@ fn cmd_call(
 }
 
 fn cmd_tools(
-    home: &Home,
-    manifest: &Path,
-    component: Option<&Path>,
+    runtime: &Runtime,
+    id: Option<&str>,
+    dev: &DevSource,
     json: bool,
 ) -> Result<(), Failure> {
-    let runtime = Runtime::new(Home::open_at(home.path())?)?;
-    let plugin = load_dev(&runtime, manifest, component)?;
+    let plugin = load_plugin(runtime, id, dev)?;
     let tools = block_on(plugin.list_tools())?;
     if json {
         print_json(&serde_json::to_value(&tools).expect("tools serialise"));

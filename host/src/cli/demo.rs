@@ -6,10 +6,10 @@ use std::time::Instant;
 
 use super::commands::{Failure, block_on};
 use crate::caps::filesystem::MountError;
-use crate::home::Home;
 use crate::kinds::mcp::ContentItem;
 use crate::runtime::imports::ImportClass;
 use crate::runtime::{LoadError, Runtime};
+use crate::store::Home;
 
 /// The repository this binary was built from: the demo builds its plugins there.
 const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");

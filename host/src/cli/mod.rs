@@ -2,9 +2,12 @@
 //! `--help`; the work happens in [`commands`].
 //!
 //! Exit codes: 0 success; 1 an error of the host or its environment; 2 bad usage or
-//! input; 3 a plugin was refused (manifest, digest, imports, mounts); 4 a plugin
-//! faulted (trap, timeout, memory) or stayed busy; 5 a tool reported an error.
+//! input; 3 refused (a signature, digest, manifest, import, mount or approval check
+//! failed, the admin declined, or the audit trail does not verify); 4 a plugin faulted
+//! (trap, timeout, memory) or stayed busy; 5 a tool reported an error.
 
+mod admin;
+mod author;
 mod commands;
 mod demo;
 
@@ -43,18 +46,17 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Call a tool of an mcp-server plugin, in a fresh sandboxed instance
+    /// Call a tool of an installed mcp-server plugin, in a fresh sandboxed instance
     ///
-    /// Development mode: the manifest is not signed and no admin approved it.
+    /// `pincer call ID TOOL` runs the installed, approved plugin ID (verified again
+    /// first). `pincer call --dev --manifest PATH TOOL` runs an unsigned plugin from its
+    /// manifest, for development.
     Call {
-        /// The plugin's manifest.toml
-        #[arg(long, value_name = "PATH")]
-        manifest: PathBuf,
-        /// Use this component file instead of the manifest's [component] file
-        #[arg(long, value_name = "PATH")]
-        component: Option<PathBuf>,
-        /// The tool's name
-        tool: String,
+        /// ID TOOL for an installed plugin; TOOL alone with --dev --manifest
+        #[arg(value_name = "ID TOOL", num_args = 1..=2, required = true)]
+        target: Vec<String>,
+        #[command(flatten)]
+        dev: DevSource,
         /// The tool's arguments, a JSON object
         #[arg(long, value_name = "JSON", default_value = "{}")]
         args: String,
@@ -62,19 +64,143 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// List the tools of an mcp-server plugin
-    ///
-    /// Development mode: the manifest is not signed and no admin approved it.
+    /// List the tools of an installed mcp-server plugin (or, with --dev, of a manifest)
     Tools {
+        /// The installed plugin's id (omit with --dev --manifest)
+        id: Option<String>,
+        #[command(flatten)]
+        dev: DevSource,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a signing key pair in minisign's format: PREFIX.key and PREFIX.pub
+    ///
+    /// The secret key is encrypted with a password (asked on the terminal, or read
+    /// from --password-file) unless --unencrypted. Give PREFIX.pub to admins.
+    Keygen {
+        /// Path prefix of the key files
+        #[arg(long, value_name = "PREFIX")]
+        out: PathBuf,
+        /// Do not encrypt the secret key (for automation; keep the file safe)
+        #[arg(long)]
+        unencrypted: bool,
+        /// Read the password from the first line of this file
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pack a plugin into a signed bundle directory
+    ///
+    /// Writes the component's SHA-256 into the manifest and signs the manifest
+    /// (minisign, prehashed; the trusted comment binds the plugin id and version).
+    /// The bundle holds manifest.toml, manifest.toml.minisig and the component.
+    Pack {
         /// The plugin's manifest.toml
-        #[arg(long, value_name = "PATH")]
         manifest: PathBuf,
         /// Use this component file instead of the manifest's [component] file
         #[arg(long, value_name = "PATH")]
         component: Option<PathBuf>,
+        #[command(flatten)]
+        key: KeyArgs,
+        /// The bundle directory to write
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
         /// Print JSON instead of text
         #[arg(long)]
         json: bool,
+    },
+    /// Sign an existing manifest (which must pin its component's sha256), writing
+    /// MANIFEST.minisig beside it
+    Sign {
+        /// The manifest to sign
+        manifest: PathBuf,
+        #[command(flatten)]
+        key: KeyArgs,
+    },
+    /// Check a bundle's signature, trusted comment and digest
+    ///
+    /// Against the trust store, or against one public key with --pubkey.
+    Verify {
+        /// The bundle directory
+        bundle: PathBuf,
+        /// A public key (.pub file or its base64 line) to check against instead
+        #[arg(long, value_name = "PUBKEY")]
+        pubkey: Option<String>,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage the publisher keys this host trusts
+    Trust {
+        #[command(subcommand)]
+        command: TrustCommand,
+    },
+    /// Show what a bundle is, who signed it, what it asks for and at what risk, and
+    /// what would change from the installed version
+    ///
+    /// Exits with 3 when `pincer install` would refuse the bundle.
+    Review {
+        /// The bundle directory
+        bundle: PathBuf,
+        /// Review as if installing with --allow-downgrade
+        #[arg(long)]
+        allow_downgrade: bool,
+        /// Print JSON instead of text (documented in docs/admin-guide.md)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify, review and install a signed bundle, after the admin approves it
+    ///
+    /// Asks on the terminal; --yes approves without asking (for scripts). An update
+    /// that asks for more than the installed version was approved for stays pending
+    /// until `pincer approve ID`; the installed version keeps running.
+    Install {
+        /// The bundle directory
+        bundle: PathBuf,
+        /// Approve without asking
+        #[arg(long)]
+        yes: bool,
+        /// Allow installing a lower version than the installed one
+        #[arg(long)]
+        allow_downgrade: bool,
+        /// Print the outcome as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a pending update's wider grants, after showing the difference
+    Approve {
+        /// The plugin id
+        id: String,
+        /// Approve without asking
+        #[arg(long)]
+        yes: bool,
+    },
+    /// List installed plugins
+    List {
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an installed plugin: versions, signer, grants, approval
+    Info {
+        /// The plugin id
+        id: String,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an installed plugin (its data directory is kept)
+    Remove {
+        /// The plugin id
+        id: String,
+    },
+    /// Read and verify the audit trail
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
     },
     /// Bind named roots (such as `workspace`) to directories, for plugins to mount
     Root {
@@ -87,6 +213,79 @@ pub enum Command {
         /// Keep the temporary home and print its path
         #[arg(long)]
         keep: bool,
+    },
+}
+
+/// Where a development-mode plugin comes from.
+#[derive(Debug, clap::Args)]
+pub struct DevSource {
+    /// Run an unsigned plugin from its manifest, without approval (development only)
+    #[arg(long, requires = "manifest")]
+    pub dev: bool,
+    /// The plugin's manifest.toml (with --dev)
+    #[arg(long, value_name = "PATH", requires = "dev")]
+    pub manifest: Option<PathBuf>,
+    /// Use this component file instead of the manifest's [component] file (with --dev)
+    #[arg(long, value_name = "PATH", requires = "dev")]
+    pub component: Option<PathBuf>,
+}
+
+/// The signing key.
+#[derive(Debug, clap::Args)]
+pub struct KeyArgs {
+    /// The secret key file (from `pincer keygen` or `minisign -G`)
+    #[arg(long, value_name = "KEY")]
+    pub key: PathBuf,
+    /// Read the key's password from the first line of this file
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+}
+
+/// `pincer trust ...`
+#[derive(Debug, Subcommand)]
+pub enum TrustCommand {
+    /// Trust a publisher's public key
+    Add {
+        /// The key: a minisign .pub file, or its base64 line
+        pubkey: String,
+        /// A name for the publisher, shown in reviews
+        #[arg(long)]
+        name: String,
+    },
+    /// List trusted and revoked keys
+    List {
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key: bundles it signed are refused, installed ones included
+    Revoke {
+        /// The key id (16 hex digits, as `trust list` shows)
+        key_id: String,
+    },
+}
+
+/// `pincer audit ...`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the HMAC chain; report the first record edited, deleted, reordered or
+    /// inserted, and records cut off the end
+    Verify {
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show audit records
+    Show {
+        /// Only records about this plugin
+        #[arg(long, value_name = "ID")]
+        plugin: Option<String>,
+        /// Only records since TIME (RFC 3339, or a duration ago such as 2h or 7d)
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Print JSON lines instead of text
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-use crate::home::{Home, HomeError};
+use crate::store::{Home, HomeError};
 
 type HmacSha256 = Hmac<Sha256>;
 

@@ -24,11 +24,15 @@ use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Engine, ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use crate::audit::{Audit, Event};
 use crate::caps::filesystem::{MountError, ResolvedMount, add_preopens, resolve_mounts};
 use crate::caps::log::{LogState, OutputCapture};
-use crate::home::{Home, HomeError};
 use crate::manifest::{Manifest, ManifestError, PluginKind};
+use crate::policy::grants::GrantSet;
 use crate::policy::{Limits, Policy, PolicyError};
+use crate::store::plugins::PluginStore;
+use crate::store::{Home, HomeError};
+use crate::trust::{Bundle, TrustStore};
 
 pub use cache::{CacheOutcome, CompileCache, sha256_hex};
 pub use imports::{ComponentReport, ImportProblem};
@@ -158,6 +162,36 @@ pub enum LoadError {
     /// A mount cannot be resolved.
     #[error(transparent)]
     Mount(#[from] MountError),
+    /// No plugin with this id is installed.
+    #[error(
+        "plugin `{plugin}` is not installed (see `pincer list`; install it with `pincer install BUNDLE`)"
+    )]
+    NotInstalled {
+        /// The plugin id.
+        plugin: String,
+    },
+    /// The installed bundle no longer verifies (files changed, key revoked...).
+    #[error("installed plugin `{plugin}` is refused: {source}")]
+    Verify {
+        /// The plugin.
+        plugin: String,
+        /// Which check failed.
+        source: crate::trust::TrustError,
+    },
+    /// The installed bundle's grants are not the approved ones.
+    #[error("installed plugin `{plugin}` is refused: {why}; reinstall it with `pincer install`")]
+    NotApproved {
+        /// The plugin.
+        plugin: String,
+        /// Why.
+        why: String,
+    },
+    /// The plugin store is damaged.
+    #[error(transparent)]
+    Store(#[from] crate::store::plugins::StoreError),
+    /// The audit trail failed.
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
     /// The wasmtime engine could not be configured on this system.
     #[error("cannot start the WebAssembly engine: {0}")]
     Engine(String),
@@ -270,6 +304,7 @@ pub enum CallError {
 /// The runtime of one host process.
 pub struct Runtime {
     engine: Engine,
+    audit: Arc<Audit>,
     cache: CompileCache,
     home: Home,
     policy: Policy,
@@ -292,9 +327,24 @@ pub struct LoadReport {
     pub capped: Vec<String>,
 }
 
+/// A component that passed [`Runtime::check`].
+pub struct Checked {
+    /// The compiled component.
+    pub component: Component,
+    /// Its imports and exports.
+    pub report: ComponentReport,
+    /// Its SHA-256.
+    pub sha256: String,
+    /// Whether the compiled code came from the cache.
+    pub cache: CacheOutcome,
+    /// How long compiling or loading took, in milliseconds.
+    pub load_ms: f64,
+}
+
 /// A loaded plugin, ready to be called.
 pub struct Plugin {
     manifest: Arc<Manifest>,
+    audit: Arc<Audit>,
     id: Arc<str>,
     engine: Engine,
     mcp: Option<crate::kinds::mcp::McpServerPre<InstanceState>>,
@@ -314,8 +364,10 @@ impl Runtime {
             engine::new_engine(max_memory).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         let cache = CompileCache::open(&home, &engine)?;
         let ticker = engine::EpochTicker::start(&engine);
+        let audit = Arc::new(Audit::open(&home)?);
         Ok(Runtime {
             engine,
+            audit,
             cache,
             home,
             policy,
@@ -332,6 +384,81 @@ impl Runtime {
     /// The home directory.
     pub fn home(&self) -> &Home {
         &self.home
+    }
+
+    /// The audit trail.
+    pub fn audit(&self) -> &Audit {
+        &self.audit
+    }
+
+    /// Load the installed plugin `id`, verifying it again first: its bundle is signed
+    /// by a key that is still trusted, the component has the signed digest, and the
+    /// admin's approval covers exactly the grants its manifest asks for. A refusal is
+    /// audited.
+    pub fn load_installed(&self, id: &str) -> Result<Plugin, LoadError> {
+        let result = self
+            .verify_installed(id)
+            .and_then(|(bundle, path)| self.load_bytes(bundle.manifest, &bundle.component, &path));
+        if let Err(e) = &result
+            && !matches!(e, LoadError::NotInstalled { .. })
+        {
+            self.audit_refusal(id, e);
+        }
+        result
+    }
+
+    fn audit_refusal(&self, id: &str, e: &LoadError) {
+        let check = match e {
+            LoadError::Verify { source, .. } => source.check(),
+            LoadError::NotApproved { .. } => "approval",
+            _ => "load",
+        };
+        if let Err(err) = self.audit.record(
+            "host",
+            Event::LoadRefused,
+            Some(id),
+            serde_json::json!({ "check": check, "reason": e.to_string() }),
+        ) {
+            tracing::error!(plugin = %id, "cannot audit the load refusal: {err}");
+        }
+    }
+
+    fn verify_installed(&self, id: &str) -> Result<(Bundle, PathBuf), LoadError> {
+        let store = PluginStore::new(&self.home);
+        let installed = store.get(id)?.ok_or_else(|| LoadError::NotInstalled {
+            plugin: id.to_owned(),
+        })?;
+        let slot = &installed.active;
+        let verify_err = |source| LoadError::Verify {
+            plugin: id.to_owned(),
+            source,
+        };
+        let bundle = store.read_slot(id, slot).map_err(verify_err)?;
+        let trust = TrustStore::load(&self.home).map_err(verify_err)?;
+        let verified = bundle.verify(&trust).map_err(verify_err)?;
+        let not_approved = |why: String| LoadError::NotApproved {
+            plugin: id.to_owned(),
+            why,
+        };
+        if bundle.manifest.plugin.id.as_str() != id || verified.sha256 != slot.sha256 {
+            return Err(not_approved(format!(
+                "the stored bundle is not the one that was installed (component {}, expected {})",
+                verified.sha256, slot.sha256
+            )));
+        }
+        let digest = GrantSet::of(&bundle.manifest).digest();
+        match &slot.approval {
+            Some(a) if a.grants_digest == digest => {}
+            Some(a) => {
+                return Err(not_approved(format!(
+                    "its grants (digest {digest}) are not the ones an admin approved ({})",
+                    a.grants_digest
+                )));
+            }
+            None => return Err(not_approved("no admin approved its grants".into())),
+        }
+        let path = bundle.component_path();
+        Ok((bundle, path))
     }
 
     /// The admin policy in force.
@@ -379,31 +506,44 @@ impl Runtime {
 
     /// Load a plugin from its checked manifest and component file.
     pub fn load(&self, manifest: Manifest, component_path: &Path) -> Result<Plugin, LoadError> {
-        let plugin = manifest.plugin.id.to_string();
         let wasm =
             std::fs::read(component_path).map_err(|source| LoadError::ComponentUnreadable {
-                plugin: plugin.clone(),
+                plugin: manifest.plugin.id.to_string(),
                 path: component_path.to_path_buf(),
                 source,
             })?;
+        self.load_bytes(manifest, &wasm, component_path)
+    }
+
+    /// Check a component against its manifest without running it: its digest (when the
+    /// manifest pins one), that it compiles (through the authenticated cache, so this
+    /// also precompiles it), its imports against the grants, and its world against the
+    /// kind. `path` is only used in messages.
+    pub fn check(
+        &self,
+        manifest: &Manifest,
+        wasm: &[u8],
+        path: &Path,
+    ) -> Result<Checked, LoadError> {
+        let plugin = manifest.plugin.id.to_string();
         let started = Instant::now();
-        let sha256 = sha256_hex(&wasm);
+        let sha256 = sha256_hex(wasm);
         if let Some(expected) = &manifest.component.sha256
             && *expected != sha256
         {
             return Err(LoadError::DigestMismatch {
                 plugin,
-                path: component_path.to_path_buf(),
+                path: path.to_path_buf(),
                 expected: expected.clone(),
                 found: sha256,
             });
         }
         let (component, cache) = self
             .cache
-            .load_or_compile(&self.home, &self.engine, &wasm, &sha256)
+            .load_or_compile(&self.home, &self.engine, wasm, &sha256)
             .map_err(|e| LoadError::InvalidComponent {
                 plugin: plugin.clone(),
-                path: component_path.to_path_buf(),
+                path: path.to_path_buf(),
                 message: format!("{e:#}"),
             })?;
         let load_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -421,6 +561,32 @@ impl Runtime {
                 export: kind.export_interface(),
             });
         }
+        Ok(Checked {
+            component,
+            report,
+            sha256,
+            cache,
+            load_ms,
+        })
+    }
+
+    /// Load a plugin from its checked manifest and the component's bytes; `path` is
+    /// only used in messages.
+    pub fn load_bytes(
+        &self,
+        manifest: Manifest,
+        wasm: &[u8],
+        path: &Path,
+    ) -> Result<Plugin, LoadError> {
+        let plugin = manifest.plugin.id.to_string();
+        let Checked {
+            component,
+            report,
+            sha256,
+            cache,
+            load_ms,
+        } = self.check(&manifest, wasm, path)?;
+        let kind = manifest.plugin.kind;
         let mounts = match &manifest.capabilities.filesystem {
             Some(grant) => resolve_mounts(grant, &manifest.plugin.id, &self.home, &self.policy)?,
             None => Vec::new(),
@@ -448,6 +614,7 @@ impl Runtime {
         Ok(Plugin {
             id: plugin.as_str().into(),
             manifest: Arc::new(manifest),
+            audit: self.audit.clone(),
             engine: self.engine.clone(),
             mcp,
             mounts,
@@ -552,6 +719,14 @@ impl Plugin {
             },
         };
         tracing::warn!(plugin = %self.id, "plugin fault: {fault}");
+        if let Err(e) = self.audit.record(
+            "host",
+            Event::Fault,
+            Some(&self.id),
+            serde_json::json!({ "fault": &fault, "message": fault.to_string() }),
+        ) {
+            tracing::error!(plugin = %self.id, "cannot audit the fault: {e}");
+        }
         Err(CallError::Fault {
             plugin: self.id.to_string(),
             fault,

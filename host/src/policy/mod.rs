@@ -1,9 +1,14 @@
 //! The admin's policy, `$PINCER_HOME/policy.toml`: which directories the named roots
-//! stand for, and the caps on every plugin's limits.
+//! stand for, and the caps on every plugin's limits; and what an approval covers:
+//! canonical grant sets and how they compare ([`grants`]), and the risk of each grant
+//! ([`risk`]).
 //!
 //! A manifest asks; the policy decides. This module reads, checks and writes the policy
 //! file, and computes a plugin's effective limits. By default no root is bound and the
 //! caps are [`LimitCaps::default`].
+
+pub mod grants;
+pub mod risk;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,8 +17,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::caps::filesystem::{BUILTIN_ROOTS, is_root_name};
-use crate::home::{Home, HomeError};
 use crate::manifest::{LimitsRequest, ManifestError};
+use crate::store::{Home, HomeError};
 
 /// The policy file's name inside the home directory.
 pub const POLICY_FILE: &str = "policy.toml";

@@ -16,6 +16,9 @@
 //! | `data/<plugin-id>/` | each plugin's `plugin-data` root |
 //! | `tmp/<plugin-id>/` | each plugin's `temp` root, emptied when the plugin loads |
 //! | `recordings/` | the `recordings` root shared by recorder and viewer plugins |
+//! | `trust.json` | the trust store: publisher keys an admin trusts or revoked |
+//! | `plugins/<plugin-id>/` | an installed plugin: `state.json` and its verified bundles |
+//! | `audit/` | the HMAC-chained audit log and its chain head (`keys/audit.key`) |
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -165,16 +168,8 @@ impl Home {
         let parent = rel.parent().unwrap_or(Path::new(""));
         let name = rel.file_name().unwrap_or_default().to_string_lossy();
         let tmp = parent.join(format!(".{name}.{:016x}.tmp", rand::rng().next_u64()));
-        let write = || -> io::Result<()> {
-            let mut file = self.dir.open_with(
-                &tmp,
-                OpenOptions::new().write(true).create_new(true).mode(mode),
-            )?;
-            file.write_all(bytes)?;
-            file.sync_all()?;
-            self.dir.rename(&tmp, &self.dir, rel)
-        };
-        write().map_err(|e| {
+        self.write_new(&tmp, bytes, mode)?;
+        self.dir.rename(&tmp, &self.dir, rel).map_err(|e| {
             let _ = self.dir.remove_file(&tmp);
             self.io(rel)(e)
         })?;
@@ -185,6 +180,108 @@ impl Home {
             }
         }
         Ok(())
+    }
+
+    /// Remove the directory `rel` and everything in it; a missing one is not an error.
+    pub fn remove_dir_all(&self, rel: impl AsRef<Path>) -> Result<(), HomeError> {
+        let rel = rel.as_ref();
+        match self.dir.remove_dir_all(rel) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(self.io(rel)(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Rename `from` to `to` (both inside the home directory), atomically.
+    pub fn rename(&self, from: impl AsRef<Path>, to: impl AsRef<Path>) -> Result<(), HomeError> {
+        let (from, to) = (from.as_ref(), to.as_ref());
+        self.dir.rename(from, &self.dir, to).map_err(self.io(to))
+    }
+
+    /// The names of the entries of directory `rel`, sorted; empty if it does not exist.
+    pub fn list_dir(&self, rel: impl AsRef<Path>) -> Result<Vec<String>, HomeError> {
+        let rel = rel.as_ref();
+        let entries = match self.dir.read_dir(rel) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.io(rel)(e)),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(self.io(rel))?;
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// Write `bytes` to a new file `rel` (which must not exist) and flush it to disk.
+    pub fn write_new(
+        &self,
+        rel: impl AsRef<Path>,
+        bytes: &[u8],
+        mode: u32,
+    ) -> Result<(), HomeError> {
+        let rel = rel.as_ref();
+        let write = || -> io::Result<()> {
+            let mut file = self.dir.open_with(
+                rel,
+                OpenOptions::new().write(true).create_new(true).mode(mode),
+            )?;
+            file.write_all(bytes)?;
+            file.sync_all()
+        };
+        write().map_err(self.io(rel))
+    }
+
+    /// Take an exclusive lock on the file `rel` (created if missing), waiting for other
+    /// Pincer processes that hold it. The lock is released when the file is dropped.
+    pub fn lock(&self, rel: impl AsRef<Path>) -> Result<std::fs::File, HomeError> {
+        let rel = rel.as_ref();
+        if let Some(parent) = rel.parent() {
+            self.create_dir_all(parent)?;
+        }
+        let file = self
+            .dir
+            .open_with(
+                rel,
+                OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .mode(0o600),
+            )
+            .map_err(self.io(rel))?
+            .into_std();
+        file.lock().map_err(self.io(rel))?;
+        Ok(file)
+    }
+
+    /// Open the file `rel` with `options` (read, write, append, create...), as a
+    /// standard file.
+    pub fn open_file(
+        &self,
+        rel: impl AsRef<Path>,
+        options: &OpenOptions,
+    ) -> Result<std::fs::File, HomeError> {
+        let rel = rel.as_ref();
+        Ok(self
+            .dir
+            .open_with(rel, options)
+            .map_err(self.io(rel))?
+            .into_std())
+    }
+
+    /// Append `bytes` to the file `rel` (created with `mode` if missing) and flush it.
+    pub fn append(&self, rel: impl AsRef<Path>, bytes: &[u8], mode: u32) -> Result<(), HomeError> {
+        let rel = rel.as_ref();
+        let write = || -> io::Result<()> {
+            let mut file = self
+                .dir
+                .open_with(rel, OpenOptions::new().append(true).create(true).mode(mode))?;
+            file.write_all(bytes)?;
+            file.sync_data()
+        };
+        write().map_err(self.io(rel))
     }
 
     /// Read the `N`-byte secret key `rel`, creating it with fresh random bytes and mode

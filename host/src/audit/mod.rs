@@ -1,0 +1,572 @@
+//! The audit trail: `$PINCER_HOME/audit/log.jsonl`, append-only, one JSON record per
+//! line, each carrying an HMAC-SHA256 chained over the record before it.
+//!
+//! A record's `mac` is HMAC-SHA256, under `keys/audit.key` (0600), of the previous
+//! record's `mac` (64 zeros for the first), a newline, and the record's canonical JSON
+//! without its `mac`. Editing, deleting, reordering or inserting a record breaks the
+//! chain at that record. Cutting records off the end leaves a valid chain, so the
+//! sequence number and MAC of the last record are also kept outside the log, in
+//! `audit/head.json`, written after every append: a log shorter than its head was
+//! truncated.
+//!
+//! This module owns the log's format, appending (under a lock shared by every Pincer
+//! process on the home), verification and reading. It never records a secret's value.
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use cap_std::fs::{OpenOptions, OpenOptionsExt};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::store::{Home, HomeError};
+
+const LOG: &str = "audit/log.jsonl";
+const HEAD: &str = "audit/head.json";
+const LOCK: &str = "audit/lock";
+const KEY: &str = "keys/audit.key";
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The time now, as RFC 3339 UTC with milliseconds.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+/// Who did something: `admin:<user>` for the command line, `host` for the runtime.
+pub fn cli_actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("admin:{user}")
+}
+
+/// Errors of the audit trail itself.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The home directory failed.
+    #[error(transparent)]
+    Home(#[from] HomeError),
+    /// A file operation on the log failed.
+    #[error("audit log {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Event {
+    /// A publisher key was trusted.
+    TrustAdd,
+    /// A publisher key was revoked.
+    TrustRevoke,
+    /// A plugin was installed, or updated within its approved grants.
+    Install,
+    /// An update that asks for more than was approved is waiting for an admin.
+    Pending,
+    /// An admin approved grants.
+    Approve,
+    /// An install or approval was refused, with the reason.
+    Refuse,
+    /// A plugin was removed.
+    Remove,
+    /// An installed plugin was refused at load time.
+    LoadRefused,
+    /// A plugin faulted (trap, timeout, memory).
+    Fault,
+    /// A torn record left by a crash was cut off the end of the log.
+    Repair,
+}
+
+/// One record of the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// 1, 2, 3...: no gaps.
+    pub seq: u64,
+    /// When, RFC 3339 UTC.
+    pub time: String,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub event: Event,
+    /// Which plugin, if one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
+    /// The event's particulars (a JSON object).
+    pub details: serde_json::Value,
+    /// HMAC-SHA256 chained over the previous record, hex.
+    pub mac: String,
+}
+
+#[derive(Serialize)]
+struct Unsigned<'a> {
+    seq: u64,
+    time: &'a str,
+    actor: &'a str,
+    event: Event,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plugin: Option<&'a str>,
+    details: &'a serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Head {
+    seq: u64,
+    mac: String,
+}
+
+/// The audit trail of one home directory.
+pub struct Audit {
+    home: Home,
+    key: [u8; 32],
+}
+
+impl Audit {
+    /// Open the audit trail of `home`, creating its key on first use.
+    pub fn open(home: &Home) -> Result<Self, AuditError> {
+        let key = home.secret_key::<32>(KEY)?;
+        home.create_dir_all("audit")?;
+        Ok(Audit {
+            home: Home::open_at(home.path())?,
+            key,
+        })
+    }
+
+    fn mac(&self, prev: &str, record: &Record) -> String {
+        let unsigned = Unsigned {
+            seq: record.seq,
+            time: &record.time,
+            actor: &record.actor,
+            event: record.event,
+            plugin: record.plugin.as_deref(),
+            details: &record.details,
+        };
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("any key length");
+        mac.update(prev.as_bytes());
+        mac.update(b"\n");
+        mac.update(
+            serde_json::to_string(&unsigned)
+                .expect("records serialise")
+                .as_bytes(),
+        );
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    fn io(&self, rel: &str) -> impl FnOnce(std::io::Error) -> AuditError {
+        let path = self.home.join(rel);
+        move |source| AuditError::Io { path, source }
+    }
+
+    /// Append a record; returns its sequence number. `details` should be a JSON object
+    /// and must never hold a secret's value.
+    pub fn record(
+        &self,
+        actor: &str,
+        event: Event,
+        plugin: Option<&str>,
+        details: serde_json::Value,
+    ) -> Result<u64, AuditError> {
+        let _lock = self.home.lock(LOCK)?;
+        let mut file = self.home.open_file(
+            LOG,
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .mode(0o600),
+        )?;
+        let (mut prev, repaired) = self.tail(&mut file)?;
+        if let Some(dropped) = repaired {
+            prev = self.append(
+                &mut file,
+                &prev,
+                "host",
+                Event::Repair,
+                None,
+                serde_json::json!({ "dropped_bytes": dropped, "reason": "a torn record from a crash" }),
+            )?;
+        }
+        let head = self.append(&mut file, &prev, actor, event, plugin, details)?;
+        Ok(head.seq)
+    }
+
+    fn append(
+        &self,
+        file: &mut std::fs::File,
+        prev: &Head,
+        actor: &str,
+        event: Event,
+        plugin: Option<&str>,
+        details: serde_json::Value,
+    ) -> Result<Head, AuditError> {
+        let mut record = Record {
+            seq: prev.seq + 1,
+            time: now_rfc3339(),
+            actor: actor.to_owned(),
+            event,
+            plugin: plugin.map(str::to_owned),
+            details,
+            mac: String::new(),
+        };
+        record.mac = self.mac(&prev.mac, &record);
+        let mut line = serde_json::to_string(&record).expect("records serialise");
+        line.push('\n');
+        file.seek(SeekFrom::End(0)).map_err(self.io(LOG))?;
+        file.write_all(line.as_bytes())
+            .and_then(|_| file.sync_data())
+            .map_err(self.io(LOG))?;
+        let head = Head {
+            seq: record.seq,
+            mac: record.mac,
+        };
+        self.home.write_atomic(
+            HEAD,
+            &serde_json::to_vec(&head).expect("heads serialise"),
+            0o600,
+        )?;
+        Ok(head)
+    }
+
+    fn read_head(&self) -> Result<Option<Head>, AuditError> {
+        Ok(self
+            .home
+            .read_optional(HEAD)?
+            .and_then(|b| serde_json::from_slice(&b).ok()))
+    }
+
+    /// Where to chain the next record from: the head, or the log's last record if a
+    /// crash came between writing it and writing the head. Cuts a torn last line (a
+    /// crash mid-write; the head never covered it) and says how many bytes went.
+    fn tail(&self, file: &mut std::fs::File) -> Result<(Head, Option<u64>), AuditError> {
+        let head = self.read_head()?.unwrap_or(Head {
+            seq: 0,
+            mac: GENESIS.into(),
+        });
+        let len = file.metadata().map_err(self.io(LOG))?.len();
+        let start = len.saturating_sub(1 << 20);
+        let mut buf = Vec::new();
+        file.seek(SeekFrom::Start(start))
+            .and_then(|_| file.read_to_end(&mut buf))
+            .map_err(self.io(LOG))?;
+        let mut repaired = None;
+        if !buf.is_empty() && !buf.ends_with(b"\n") {
+            let keep = buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            let dropped = (buf.len() - keep) as u64;
+            file.set_len(start + keep as u64).map_err(self.io(LOG))?;
+            buf.truncate(keep);
+            repaired = Some(dropped);
+        }
+        let last = buf
+            .split(|&b| b == b'\n')
+            .rfind(|l| !l.is_empty())
+            .and_then(|l| serde_json::from_slice::<Record>(l).ok());
+        if let Some(last) = last
+            && last.seq == head.seq + 1
+            && self.mac(&head.mac, &last) == last.mac
+        {
+            return Ok((
+                Head {
+                    seq: last.seq,
+                    mac: last.mac,
+                },
+                repaired,
+            ));
+        }
+        Ok((head, repaired))
+    }
+
+    /// Read every readable record, and say whether the last line is torn.
+    pub fn read(&self) -> Result<(Vec<Record>, Option<Torn>), AuditError> {
+        let bytes = self.home.read_optional(LOG)?.unwrap_or_default();
+        let mut records = Vec::new();
+        let mut torn = None;
+        let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+        let count = lines.len();
+        for (i, line) in lines.into_iter().enumerate() {
+            if line.is_empty() {
+                continue;
+            }
+            match serde_json::from_slice::<Record>(line) {
+                Ok(r) => records.push(r),
+                Err(_) if i + 1 == count => {
+                    torn = Some(Torn {
+                        line: i + 1,
+                        bytes: line.len(),
+                    })
+                }
+                // A damaged line in the middle: `verify` reports it.
+                Err(_) => {}
+            }
+        }
+        Ok((records, torn))
+    }
+
+    /// Check the whole chain and its head; report the first problem.
+    pub fn verify(&self) -> Result<VerifyReport, AuditError> {
+        let bytes = self.home.read_optional(LOG)?.unwrap_or_default();
+        let head = self.read_head()?;
+        let mut lines: Vec<(usize, &[u8])> = bytes
+            .split(|&b| b == b'\n')
+            .enumerate()
+            .map(|(i, l)| (i + 1, l))
+            .collect();
+        // The split leaves one empty piece after the final newline.
+        if lines.last().is_some_and(|(_, l)| l.is_empty()) {
+            lines.pop();
+        }
+        let mut torn = None;
+        if !bytes.is_empty()
+            && !bytes.ends_with(b"\n")
+            && let Some((line, last)) = lines.pop()
+        {
+            torn = Some(Torn {
+                line,
+                bytes: last.len(),
+            });
+        }
+        let mut parsed: Vec<(usize, Option<Record>)> = lines
+            .iter()
+            .map(|(n, l)| (*n, serde_json::from_slice::<Record>(l).ok()))
+            .collect();
+        let mut problem = None;
+        let mut prev = GENESIS.to_owned();
+        let mut expected = 1u64;
+        let mut last: Option<Head> = None;
+        for idx in 0..parsed.len() {
+            let (line, record) = (parsed[idx].0, parsed[idx].1.clone());
+            let Some(record) = record else {
+                problem = Some(Problem::at(
+                    ProblemKind::Damaged,
+                    expected,
+                    line,
+                    format!("line {line} is not an audit record (damaged or inserted by hand)"),
+                ));
+                break;
+            };
+            if record.seq == expected {
+                if self.mac(&prev, &record) == record.mac {
+                    prev = record.mac.clone();
+                    expected += 1;
+                    last = Some(Head {
+                        seq: record.seq,
+                        mac: record.mac,
+                    });
+                    continue;
+                }
+                // An inserted record leaves the next one chaining from `prev`.
+                let next_chains = parsed
+                    .get(idx + 1)
+                    .and_then(|(_, r)| r.as_ref())
+                    .is_some_and(|next| next.seq == expected && self.mac(&prev, next) == next.mac);
+                problem = Some(if next_chains {
+                    Problem::at(
+                        ProblemKind::Inserted,
+                        record.seq,
+                        line,
+                        format!(
+                            "record {} at line {line} was inserted: the records around it chain without it",
+                            record.seq
+                        ),
+                    )
+                } else {
+                    Problem::at(
+                        ProblemKind::Edited,
+                        record.seq,
+                        line,
+                        format!(
+                            "record {} at line {line} was edited: its MAC does not match its content",
+                            record.seq
+                        ),
+                    )
+                });
+                break;
+            }
+            let later = parsed[idx + 1..]
+                .iter()
+                .find(|(_, r)| r.as_ref().is_some_and(|r| r.seq == expected))
+                .map(|(l, _)| *l);
+            problem = Some(if record.seq < expected {
+                Problem::at(
+                    ProblemKind::Reordered,
+                    record.seq,
+                    line,
+                    format!(
+                        "record {} at line {line} is out of order (expected record {expected}): records were reordered or one was inserted",
+                        record.seq
+                    ),
+                )
+            } else if let Some(later) = later {
+                Problem::at(
+                    ProblemKind::Reordered,
+                    expected,
+                    line,
+                    format!(
+                        "record {expected} comes after record {} (at line {later} instead of line {line}): records were reordered",
+                        record.seq
+                    ),
+                )
+            } else {
+                Problem::at(
+                    ProblemKind::Deleted,
+                    expected,
+                    line,
+                    format!(
+                        "records {expected} to {} are missing before line {line}: they were deleted",
+                        record.seq - 1
+                    ),
+                )
+            });
+            break;
+        }
+        parsed.clear();
+        let count = last.as_ref().map_or(0, |h| h.seq);
+        if problem.is_none() {
+            problem = match (&head, &last) {
+                (None, None) => None,
+                (None, Some(_)) => Some(Problem::at(
+                    ProblemKind::HeadMissing,
+                    count,
+                    0,
+                    format!(
+                        "the chain head {HEAD} is missing: cannot tell whether records were cut off the end"
+                    ),
+                )),
+                (Some(h), last) => {
+                    let last_seq = last.as_ref().map_or(0, |l| l.seq);
+                    if h.seq > last_seq {
+                        Some(Problem::at(
+                            ProblemKind::Truncated,
+                            last_seq + 1,
+                            0,
+                            format!(
+                                "the log ends at record {last_seq} but its head says {}: records {} to {} were cut off the end",
+                                h.seq,
+                                last_seq + 1,
+                                h.seq
+                            ),
+                        ))
+                    } else if h.seq == last_seq && last.as_ref().is_some_and(|l| l.mac != h.mac) {
+                        Some(Problem::at(
+                            ProblemKind::Edited,
+                            h.seq,
+                            0,
+                            format!(
+                                "record {} does not match the chain head: the end of the log was replaced",
+                                h.seq
+                            ),
+                        ))
+                    } else if h.seq + 1 < last_seq {
+                        Some(Problem::at(
+                            ProblemKind::HeadMissing,
+                            h.seq + 1,
+                            0,
+                            format!(
+                                "records {} to {last_seq} are past the chain head",
+                                h.seq + 1
+                            ),
+                        ))
+                    } else {
+                        None
+                    }
+                }
+            };
+        }
+        Ok(VerifyReport {
+            ok: problem.is_none(),
+            records: count,
+            problem,
+            torn,
+        })
+    }
+}
+
+/// A last line cut short by a crash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Torn {
+    /// Its line number.
+    pub line: usize,
+    /// How many bytes it has.
+    pub bytes: usize,
+}
+
+/// What kind of damage `verify` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProblemKind {
+    /// A record's content changed.
+    Edited,
+    /// Records are missing from the middle.
+    Deleted,
+    /// Records are out of order.
+    Reordered,
+    /// A record was added that the chain does not include.
+    Inserted,
+    /// Records are missing from the end.
+    Truncated,
+    /// A line is not a record.
+    Damaged,
+    /// The chain head is missing or behind.
+    HeadMissing,
+}
+
+/// The first problem `verify` found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// What kind.
+    pub kind: ProblemKind,
+    /// The first record concerned.
+    pub seq: u64,
+    /// Its line in the log (0 when it concerns the end of the log).
+    pub line: usize,
+    /// In words.
+    pub message: String,
+}
+
+impl Problem {
+    fn at(kind: ProblemKind, seq: u64, line: usize, message: String) -> Self {
+        Problem {
+            kind,
+            seq,
+            line,
+            message,
+        }
+    }
+}
+
+/// The result of `pincer audit verify`.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    /// No problem (a torn last line alone is not one: a crash can leave it).
+    pub ok: bool,
+    /// Records verified in the chain.
+    pub records: u64,
+    /// The first problem.
+    pub problem: Option<Problem>,
+    /// A torn last line, if any.
+    pub torn: Option<Torn>,
+}
+
+/// Parse `--since`: an RFC 3339 time, or a duration before now such as `2h` or `7d`.
+pub fn parse_since(text: &str) -> Result<SystemTime, String> {
+    if let Ok(t) = humantime::parse_rfc3339_weak(text) {
+        return Ok(t);
+    }
+    let d: Duration = humantime::parse_duration(text).map_err(|_| {
+        format!("`{text}` is neither a time (2026-11-21T10:00:00Z) nor a duration (2h, 7d)")
+    })?;
+    Ok(SystemTime::now() - d)
+}
+
+/// When a record was written.
+pub fn record_time(record: &Record) -> Option<SystemTime> {
+    humantime::parse_rfc3339_weak(&record.time).ok()
+}
+
+#[cfg(test)]
+mod tests;

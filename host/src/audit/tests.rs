@@ -1,0 +1,149 @@
+use super::*;
+
+fn trail(n: usize) -> (tempfile::TempDir, Audit) {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = Home::open_at(tmp.path()).unwrap();
+    let audit = Audit::open(&home).unwrap();
+    for i in 0..n {
+        audit
+            .record(
+                "admin:test",
+                Event::Install,
+                Some("com.example.p"),
+                serde_json::json!({ "n": i }),
+            )
+            .unwrap();
+    }
+    (tmp, audit)
+}
+
+fn lines(tmp: &tempfile::TempDir) -> Vec<String> {
+    std::fs::read_to_string(tmp.path().join(LOG))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn write_lines(tmp: &tempfile::TempDir, lines: &[String]) {
+    std::fs::write(tmp.path().join(LOG), lines.join("\n") + "\n").unwrap();
+}
+
+fn problem(audit: &Audit) -> Problem {
+    let report = audit.verify().unwrap();
+    assert!(!report.ok, "{report:?}");
+    report.problem.unwrap()
+}
+
+#[test]
+fn an_untouched_trail_verifies() {
+    let (_tmp, audit) = trail(5);
+    let report = audit.verify().unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.records, 5);
+}
+
+#[test]
+fn detects_an_edited_record() {
+    let (tmp, audit) = trail(5);
+    let mut l = lines(&tmp);
+    l[2] = l[2].replace("\"n\":2", "\"n\":7");
+    write_lines(&tmp, &l);
+    let p = problem(&audit);
+    assert_eq!(
+        (p.kind, p.seq, p.line),
+        (ProblemKind::Edited, 3, 3),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn detects_a_deleted_record() {
+    let (tmp, audit) = trail(5);
+    let mut l = lines(&tmp);
+    l.remove(1);
+    write_lines(&tmp, &l);
+    let p = problem(&audit);
+    assert_eq!((p.kind, p.seq), (ProblemKind::Deleted, 2), "{p:?}");
+}
+
+#[test]
+fn detects_reordered_records() {
+    let (tmp, audit) = trail(5);
+    let mut l = lines(&tmp);
+    l.swap(1, 2);
+    write_lines(&tmp, &l);
+    let p = problem(&audit);
+    assert_eq!((p.kind, p.seq), (ProblemKind::Reordered, 2), "{p:?}");
+}
+
+#[test]
+fn detects_an_inserted_record() {
+    let (tmp, audit) = trail(5);
+    let mut l = lines(&tmp);
+    // A forged record that reuses the next sequence number and a copied MAC.
+    let forged = l[2].replace("\"n\":2", "\"n\":99");
+    l.insert(2, forged);
+    write_lines(&tmp, &l);
+    let p = problem(&audit);
+    assert_eq!((p.kind, p.line), (ProblemKind::Inserted, 3), "{p:?}");
+}
+
+#[test]
+fn detects_a_truncated_tail_through_the_head() {
+    let (tmp, audit) = trail(5);
+    let l = lines(&tmp);
+    write_lines(&tmp, &l[..3]);
+    let p = problem(&audit);
+    assert_eq!((p.kind, p.seq), (ProblemKind::Truncated, 4), "{p:?}");
+    assert!(p.message.contains("4 to 5"), "{}", p.message);
+}
+
+#[test]
+fn a_torn_last_line_is_reported_and_hides_nothing() {
+    let (tmp, audit) = trail(3);
+    let path = tmp.path().join(LOG);
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("{\"seq\":4,\"time\":\"2026-");
+    std::fs::write(&path, text).unwrap();
+    let report = audit.verify().unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.records, 3);
+    assert_eq!(report.torn.as_ref().map(|t| t.line), Some(4));
+    let (records, torn) = audit.read().unwrap();
+    assert_eq!(records.len(), 3);
+    assert!(torn.is_some());
+    // The next append cuts the torn bytes, says so, and the chain goes on.
+    audit
+        .record("admin:test", Event::Remove, None, serde_json::json!({}))
+        .unwrap();
+    let report = audit.verify().unwrap();
+    assert!(report.ok && report.torn.is_none(), "{report:?}");
+    let (records, _) = audit.read().unwrap();
+    let events: Vec<Event> = records.iter().map(|r| r.event).collect();
+    assert_eq!(events[3..], [Event::Repair, Event::Remove]);
+}
+
+#[test]
+fn a_record_written_before_a_crash_lost_the_head_update_still_chains() {
+    let (tmp, audit) = trail(3);
+    let head_before = std::fs::read(tmp.path().join(HEAD)).unwrap();
+    audit
+        .record("admin:test", Event::Install, None, serde_json::json!({}))
+        .unwrap();
+    // As if the process died between appending record 4 and updating the head.
+    std::fs::write(tmp.path().join(HEAD), head_before).unwrap();
+    audit
+        .record("admin:test", Event::Install, None, serde_json::json!({}))
+        .unwrap();
+    let report = audit.verify().unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.records, 5);
+}
+
+#[test]
+fn since_accepts_times_and_durations() {
+    assert!(parse_since("2026-11-21T10:00:00Z").is_ok());
+    assert!(parse_since("2h").unwrap() < SystemTime::now());
+    assert!(parse_since("yesterday-ish").is_err());
+}

@@ -1,0 +1,512 @@
+//! The admin's commands: `trust`, `review`, `install`, `approve`, `list`, `info`,
+//! `remove`, `audit`.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+
+use serde_json::json;
+
+use super::commands::{Failure, print_json};
+use super::{AuditCommand, TrustCommand};
+use crate::audit::{Audit, Event, cli_actor, parse_since, record_time};
+use crate::install::{self, InstallError, Review};
+use crate::policy::grants::Change;
+use crate::policy::risk::{self, Finding};
+use crate::runtime::Runtime;
+use crate::store::Home;
+use crate::store::plugins::{Installed, PluginStore};
+use crate::trust::{KeyId, PublisherKey, TrustStore};
+
+const WIDTH: usize = 80;
+
+/// Print `text` wrapped to the terminal width, every line after `indent`.
+fn wrapped(indent: &str, text: &str) {
+    let opts = textwrap::Options::new(WIDTH)
+        .initial_indent(indent)
+        .subsequent_indent(indent);
+    for line in textwrap::wrap(text, opts) {
+        println!("{line}");
+    }
+}
+
+/// Print `label` then `text`, wrapped with a hanging indent.
+fn field(label: &str, text: &str) {
+    let first = format!("{label:<12}");
+    let opts = textwrap::Options::new(WIDTH)
+        .initial_indent(&first)
+        .subsequent_indent("            ");
+    for line in textwrap::wrap(text, opts) {
+        println!("{line}");
+    }
+}
+
+/// Ask a yes/no question on the terminal; without one, refuse and name `--yes`.
+fn confirm(question: &str) -> Result<bool, InstallError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(InstallError::Declined(
+            "no terminal to ask for approval: review the bundle with `pincer review`, then run again with --yes".into(),
+        ));
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| InstallError::Declined(format!("cannot read the answer: {e}")))?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+}
+
+pub(super) fn cmd_trust(home: &Home, command: &TrustCommand) -> Result<(), Failure> {
+    let runtime_audit = || Audit::open(home);
+    match command {
+        TrustCommand::Add { pubkey, name } => {
+            let (text, what) = match std::fs::read_to_string(pubkey) {
+                Ok(text) => (text, pubkey.clone()),
+                Err(_) if !Path::new(pubkey).exists() => (pubkey.clone(), "the argument".into()),
+                Err(e) => return Err(Failure::new(2, format!("cannot read {pubkey}: {e}"))),
+            };
+            let key = PublisherKey::parse(&text, &what)?;
+            let mut store = TrustStore::load(home)?;
+            let entry = store.add(&key, name)?.clone();
+            store.save(home)?;
+            runtime_audit()?.record(
+                &cli_actor(),
+                Event::TrustAdd,
+                None,
+                json!({ "key_id": entry.key_id, "name": entry.name }),
+            )?;
+            println!("trusted key {} as `{}`", entry.key_id, entry.name);
+        }
+        TrustCommand::Revoke { key_id } => {
+            let id: KeyId = key_id.parse().map_err(|e: String| Failure::new(2, e))?;
+            let mut store = TrustStore::load(home)?;
+            let entry = store.revoke(id)?.clone();
+            store.save(home)?;
+            runtime_audit()?.record(
+                &cli_actor(),
+                Event::TrustRevoke,
+                None,
+                json!({ "key_id": entry.key_id, "name": entry.name }),
+            )?;
+            let signed: Vec<String> = PluginStore::new(home)
+                .list()?
+                .into_iter()
+                .filter(|p| p.active.key_id == id)
+                .map(|p| p.id)
+                .collect();
+            println!("revoked key {} (`{}`)", entry.key_id, entry.name);
+            if !signed.is_empty() {
+                println!(
+                    "installed plugins it signed are refused from now on: {}",
+                    signed.join(", ")
+                );
+            }
+        }
+        TrustCommand::List { json } => {
+            let store = TrustStore::load(home)?;
+            if *json {
+                print_json(&serde_json::to_value(&store.keys).expect("keys serialise"));
+            } else if store.keys.is_empty() {
+                println!("no keys trusted; add one with `pincer trust add PUBKEY --name NAME`");
+            } else {
+                println!("{:<16}  {:<8}  {:<24}  NAME", "KEY ID", "STATUS", "SINCE");
+                for k in &store.keys {
+                    let (status, since) = match &k.revoked_at {
+                        Some(at) => ("revoked", at),
+                        None => ("trusted", &k.added_at),
+                    };
+                    println!("{:<16}  {status:<8}  {since:<24}  {}", k.key_id, k.name);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn ok_word(ok: bool) -> &'static str {
+    if ok { "ok" } else { "FAILED" }
+}
+
+/// Print a review for a person, within 80 columns.
+pub(super) fn print_review(r: &Review) {
+    let p = &r.plugin;
+    println!("Review of {}", r.bundle.display());
+    println!();
+    field(
+        "plugin",
+        &format!("{} {} ({}), \"{}\"", p.id, p.version, p.kind, p.name),
+    );
+    field(
+        "publisher",
+        &format!("{} (as its manifest says)", p.publisher),
+    );
+    field("about", &p.description);
+    println!();
+    let s = &r.signature;
+    let key = match (&s.key_id, &s.signer) {
+        (Some(id), Some(name)) => format!("key {id} `{name}` ({})", s.key_status),
+        (Some(id), None) => format!("key {id} ({})", s.key_status),
+        _ => "none (unsigned)".into(),
+    };
+    field("signature", &format!("{}: {key}", ok_word(s.ok)));
+    if let Some(problem) = &s.problem {
+        wrapped("            ", problem);
+    }
+    let d = &r.digest;
+    field(
+        "digest",
+        &match (&d.expected, d.ok) {
+            (_, true) => format!("ok: component sha256 {} matches", &d.found[..16]),
+            (Some(e), false) => format!(
+                "FAILED: component sha256 {}..., manifest expects {}...",
+                &d.found[..16],
+                &e[..16.min(e.len())]
+            ),
+            (None, false) => "FAILED: the manifest does not pin the component".into(),
+        },
+    );
+    field("risk", r.risk.as_str());
+    println!();
+    println!("Grants (what it may do)");
+    for f in &r.capabilities {
+        print_finding(f);
+        wrapped("                      ", &f.meaning);
+    }
+    println!();
+    let i = &r.imports;
+    if i.ok {
+        let uses: Vec<&str> = i.uses.iter().map(|c| c.interface()).collect();
+        field(
+            "imports",
+            &format!(
+                "ok: uses the base set, log{}{}",
+                if uses.is_empty() { "" } else { ", " },
+                uses.join(", ")
+            ),
+        );
+        for unused in &i.unused_grants {
+            wrapped(
+                "            ",
+                &format!(
+                    "note: asks for {} but never imports it; the grant is not needed",
+                    unused.section()
+                ),
+            );
+        }
+    } else {
+        field("imports", "FAILED");
+        for problem in &i.problems {
+            wrapped("            ", &format!("- {problem}"));
+        }
+    }
+    match &r.installed {
+        None => field("installed", "not installed"),
+        Some(diff) => {
+            field(
+                "installed",
+                &format!(
+                    "{} installed; this is {} ({} -> {})",
+                    diff.version, diff.relation, diff.version, p.version
+                ),
+            );
+            if let Some(pending) = &diff.pending {
+                wrapped("            ", &format!("{pending} is pending approval"));
+            }
+            print_changes(&diff.changes);
+        }
+    }
+    println!();
+    field("verdict", r.verdict.outcome);
+    for reason in &r.verdict.reasons {
+        wrapped("            ", &format!("- {reason}"));
+    }
+}
+
+fn print_finding(f: &Finding) {
+    wrapped(
+        "",
+        &format!(
+            "  {:<6}  {:<10}  {}",
+            f.risk.as_str(),
+            f.capability,
+            f.grant
+        ),
+    );
+}
+
+fn print_changes(changes: &[Change]) {
+    if changes.is_empty() {
+        wrapped("            ", "grants unchanged");
+    }
+    for c in changes {
+        let mark = if c.wider { "+ WIDER " } else { "- " };
+        wrapped(
+            "            ",
+            &format!("{mark}{}: {}", c.capability, c.change),
+        );
+    }
+}
+
+pub(super) fn cmd_review(
+    runtime: &Runtime,
+    bundle: &Path,
+    allow_downgrade: bool,
+    json: bool,
+) -> Result<(), Failure> {
+    let review = install::review(runtime, bundle, allow_downgrade)?;
+    if json {
+        print_json(&serde_json::to_value(&review).expect("reviews serialise"));
+    } else {
+        print_review(&review);
+    }
+    if review.refused() {
+        return Err(Failure::new(
+            3,
+            format!("`pincer install` would refuse {}", bundle.display()),
+        ));
+    }
+    Ok(())
+}
+
+pub(super) fn cmd_install(
+    runtime: &Runtime,
+    bundle: &Path,
+    yes: bool,
+    allow_downgrade: bool,
+    json: bool,
+) -> Result<(), Failure> {
+    let outcome = install::install(runtime, &cli_actor(), bundle, allow_downgrade, |review| {
+        if yes {
+            return Ok(true);
+        }
+        print_review(review);
+        println!();
+        let question = match review.verdict.outcome {
+            "pending-approval" => format!(
+                "Stage {} {} as pending (it runs only after `pincer approve`)?",
+                review.plugin.id, review.plugin.version
+            ),
+            _ => format!(
+                "Install {} {} with these grants?",
+                review.plugin.id, review.plugin.version
+            ),
+        };
+        confirm(&question)
+    })?;
+    if json {
+        print_json(&serde_json::to_value(&outcome).expect("outcomes serialise"));
+        return Ok(());
+    }
+    match outcome.outcome {
+        "installed" => println!("installed {} {}", outcome.plugin, outcome.version),
+        "updated" => println!(
+            "updated {} to {} (its grants are within the approved ones)",
+            outcome.plugin, outcome.version
+        ),
+        "pending-approval" => println!(
+            "{} {} asks for more than was approved: it is pending, and {} keeps running until `pincer approve {}`",
+            outcome.plugin, outcome.version, outcome.active_version, outcome.plugin
+        ),
+        _ => println!(
+            "{} {} is already installed; nothing changed",
+            outcome.plugin, outcome.version
+        ),
+    }
+    Ok(())
+}
+
+pub(super) fn cmd_approve(runtime: &Runtime, id: &str, yes: bool) -> Result<(), Failure> {
+    let outcome = install::approve(runtime, &cli_actor(), id, |state, changes| {
+        let pending = state.pending.as_ref().expect("a pending update");
+        println!(
+            "{id}: {} is installed; {} waits for approval of these changes:",
+            state.active.version, pending.version
+        );
+        print_changes(changes);
+        if yes {
+            return Ok(true);
+        }
+        confirm(&format!("Approve {id} {}?", pending.version))
+    })?;
+    println!(
+        "approved {} {} (replacing {})",
+        outcome.plugin, outcome.version, outcome.previous
+    );
+    Ok(())
+}
+
+fn installed_json(p: &Installed) -> serde_json::Value {
+    let findings = risk::assess(&p.active.grants);
+    json!({
+        "id": p.id,
+        "version": p.active.version,
+        "kind": p.active.grants.kind,
+        "sha256": p.active.sha256,
+        "key_id": p.active.key_id,
+        "signer": p.active.signer,
+        "risk": risk::overall(&findings),
+        "installed_at": p.active.installed_at,
+        "approval": p.active.approval,
+        "grants": p.active.grants,
+        "pending": p.pending.as_ref().map(|s| json!({
+            "version": s.version,
+            "sha256": s.sha256,
+            "key_id": s.key_id,
+            "installed_at": s.installed_at,
+            "changes": s.grants.changes_from(&p.active.grants),
+        })),
+    })
+}
+
+pub(super) fn cmd_list(home: &Home, json: bool) -> Result<(), Failure> {
+    let plugins = PluginStore::new(home).list()?;
+    if json {
+        print_json(&serde_json::Value::Array(
+            plugins.iter().map(installed_json).collect(),
+        ));
+        return Ok(());
+    }
+    if plugins.is_empty() {
+        println!("no plugins installed; install one with `pincer install BUNDLE`");
+        return Ok(());
+    }
+    println!(
+        "{:<28}  {:<9}  {:<10}  {:<6}  {:<16}  PENDING",
+        "ID", "VERSION", "KIND", "RISK", "SIGNED BY"
+    );
+    for p in &plugins {
+        let r = risk::overall(&risk::assess(&p.active.grants));
+        println!(
+            "{:<28}  {:<9}  {:<10}  {:<6}  {:<16}  {}",
+            p.id,
+            p.active.version,
+            p.active.grants.kind,
+            r.as_str(),
+            p.active.key_id,
+            p.pending.as_ref().map_or("-", |s| s.version.as_str())
+        );
+    }
+    Ok(())
+}
+
+pub(super) fn cmd_info(home: &Home, id: &str, json: bool) -> Result<(), Failure> {
+    let p = PluginStore::new(home)
+        .get(id)?
+        .ok_or_else(|| Failure::from(InstallError::NotInstalled(id.to_owned())))?;
+    if json {
+        print_json(&installed_json(&p));
+        return Ok(());
+    }
+    let a = &p.active;
+    field(
+        "plugin",
+        &format!("{} {} ({})", p.id, a.version, a.grants.kind),
+    );
+    field("signed by", &format!("key {} `{}`", a.key_id, a.signer));
+    field("component", &format!("sha256 {}", a.sha256));
+    field("installed", &a.installed_at);
+    if let Some(ap) = &a.approval {
+        field("approved", &format!("{} by {}", ap.at, ap.by));
+        field("grants", &format!("digest {}", ap.grants_digest));
+    }
+    println!();
+    for f in risk::assess(&a.grants) {
+        print_finding(&f);
+    }
+    if let Some(s) = &p.pending {
+        println!();
+        field(
+            "pending",
+            &format!(
+                "{} (sha256 {}...), waiting for `pincer approve {}`",
+                s.version,
+                &s.sha256[..16],
+                p.id
+            ),
+        );
+        print_changes(&s.grants.changes_from(&a.grants));
+    }
+    Ok(())
+}
+
+pub(super) fn cmd_remove(runtime: &Runtime, id: &str) -> Result<(), Failure> {
+    let removed = install::remove(runtime, &cli_actor(), id)?;
+    println!(
+        "removed {} {}; its data stays in {}",
+        removed.id,
+        removed.active.version,
+        runtime.home().join(format!("data/{id}")).display()
+    );
+    Ok(())
+}
+
+pub(super) fn cmd_audit(home: &Home, command: &AuditCommand) -> Result<(), Failure> {
+    let audit = Audit::open(home)?;
+    match command {
+        AuditCommand::Verify { json } => {
+            let report = audit.verify()?;
+            if *json {
+                print_json(&serde_json::to_value(&report).expect("reports serialise"));
+            } else {
+                if let Some(torn) = &report.torn {
+                    println!(
+                        "note: the last line ({}, {} bytes) is a torn record from a crash; the records before it are intact",
+                        torn.line, torn.bytes
+                    );
+                }
+                match &report.problem {
+                    None => println!("ok: {} records, chain and head intact", report.records),
+                    Some(p) => println!("TAMPERED: {}", p.message),
+                }
+            }
+            if let Some(p) = report.problem {
+                return Err(Failure::new(
+                    3,
+                    format!("the audit trail does not verify: {}", p.message),
+                ));
+            }
+        }
+        AuditCommand::Show {
+            plugin,
+            since,
+            json,
+        } => {
+            let since = since
+                .as_deref()
+                .map(parse_since)
+                .transpose()
+                .map_err(|e| Failure::new(2, e))?;
+            let (records, torn) = audit.read()?;
+            for r in records.iter().filter(|r| {
+                plugin.as_ref().is_none_or(|p| r.plugin.as_ref() == Some(p))
+                    && since.is_none_or(|s| record_time(r).is_some_and(|t| t >= s))
+            }) {
+                if *json {
+                    println!("{}", serde_json::to_string(r).expect("records serialise"));
+                    continue;
+                }
+                let event = serde_json::to_value(r.event).expect("events serialise");
+                println!(
+                    "{:>5}  {}  {:<13}  {}  {}{}",
+                    r.seq,
+                    r.time,
+                    event.as_str().unwrap_or_default(),
+                    r.actor,
+                    r.plugin
+                        .as_deref()
+                        .map(|p| format!("{p}  "))
+                        .unwrap_or_default(),
+                    r.details
+                );
+            }
+            if let Some(torn) = torn {
+                eprintln!(
+                    "note: line {} of the log is a torn record from a crash ({} bytes)",
+                    torn.line, torn.bytes
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,322 @@
+//! The admin's workflow: review a bundle, install it (with the admin's approval),
+//! approve a pending update, remove a plugin. Every decision is audited.
+//!
+//! Install verifies the bundle in memory (signature, trusted comment, digest, manifest,
+//! import audit, downgrade), shows the review, asks, then copies exactly the verified
+//! bytes into the store and commits (see [`crate::store::plugins`] for why a kill at any
+//! moment leaves the store consistent). An update whose grants are wider than the
+//! approved ones is kept *pending* and the approved version keeps running until
+//! [`approve`].
+
+pub mod review;
+
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::audit::{AuditError, Event, now_rfc3339};
+use crate::policy::grants::Change;
+use crate::runtime::Runtime;
+use crate::store::plugins::{Approval, Installed, PluginStore, Slot, StoreError};
+use crate::trust::{TrustError, TrustStore};
+pub use review::{Review, review};
+
+/// Why an install, approval or removal did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    /// The bundle could not be read or verified.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
+    /// A check failed; nothing was installed.
+    #[error("{plugin} is refused; nothing was installed:\n{}", reasons.iter().map(|r| format!("  - {r}")).collect::<Vec<_>>().join("\n"))]
+    Refused {
+        /// The plugin.
+        plugin: String,
+        /// Each failed check.
+        reasons: Vec<String>,
+    },
+    /// The admin said no (or there was nobody to ask).
+    #[error("{0}")]
+    Declined(String),
+    /// No such plugin.
+    #[error("plugin `{0}` is not installed (see `pincer list`)")]
+    NotInstalled(String),
+    /// Nothing is waiting for approval.
+    #[error("plugin `{id}` has no pending update: version {version} is installed and approved")]
+    NothingPending {
+        /// The plugin.
+        id: String,
+        /// Its installed version.
+        version: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The audit trail failed.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+/// What an install did.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstallOutcome {
+    /// The plugin.
+    pub plugin: String,
+    /// The bundle's version.
+    pub version: String,
+    /// `installed`, `updated`, `pending-approval` or `unchanged`.
+    pub outcome: &'static str,
+    /// The version that runs now.
+    pub active_version: String,
+}
+
+/// Install the bundle in `dir`. `confirm` sees the review and says whether the admin
+/// approves; it is not asked when the review refuses the bundle or nothing changes.
+pub fn install(
+    runtime: &Runtime,
+    actor: &str,
+    dir: &Path,
+    allow_downgrade: bool,
+    confirm: impl FnOnce(&Review) -> Result<bool, InstallError>,
+) -> Result<InstallOutcome, InstallError> {
+    let home = runtime.home();
+    let store = PluginStore::new(home);
+    let _lock = store.lock()?;
+    let audit = runtime.audit();
+    let review = match review(runtime, dir, allow_downgrade) {
+        Ok(r) => r,
+        Err(e) => {
+            audit.record(
+                actor,
+                Event::Refuse,
+                None,
+                json!({ "bundle": dir, "check": e.check(), "reason": e.to_string() }),
+            )?;
+            return Err(e.into());
+        }
+    };
+    let id = review.plugin.id.clone();
+    let version = review.plugin.version.clone();
+    if review.refused() {
+        audit.record(
+            actor,
+            Event::Refuse,
+            Some(&id),
+            json!({ "version": version, "reasons": review.verdict.reasons }),
+        )?;
+        return Err(InstallError::Refused {
+            plugin: format!("{id} {version}"),
+            reasons: review.verdict.reasons.clone(),
+        });
+    }
+    if review.verdict.outcome == "unchanged" {
+        return Ok(InstallOutcome {
+            plugin: id,
+            active_version: version.clone(),
+            version,
+            outcome: "unchanged",
+        });
+    }
+    if !confirm(&review)? {
+        audit.record(
+            actor,
+            Event::Refuse,
+            Some(&id),
+            json!({ "version": version, "reasons": ["the admin declined"] }),
+        )?;
+        return Err(InstallError::Declined(format!(
+            "not installed: {id} {version} was not approved"
+        )));
+    }
+
+    let signature = &review.signature;
+    let slot_dir = store.stage(&review.bundle_data, &review.digest.found)?;
+    let now = now_rfc3339();
+    let slot = Slot {
+        dir: slot_dir,
+        version: version.clone(),
+        sha256: review.digest.found.clone(),
+        key_id: signature.key_id.expect("a verified bundle has a key"),
+        signer: signature.signer.clone().unwrap_or_default(),
+        grants: review.grants.clone(),
+        installed_at: now.clone(),
+        approval: None,
+    };
+    let approved = |mut slot: Slot| {
+        slot.approval = Some(Approval {
+            grants_digest: review.grants_digest.clone(),
+            at: now.clone(),
+            by: actor.to_owned(),
+        });
+        slot
+    };
+    let (state, outcome, event) = match review.state.clone() {
+        None => (
+            Installed {
+                id: id.clone(),
+                active: approved(slot),
+                pending: None,
+            },
+            "installed",
+            Event::Install,
+        ),
+        Some(old) if review.verdict.outcome == "pending-approval" => (
+            Installed {
+                pending: Some(slot),
+                ..old
+            },
+            "pending-approval",
+            Event::Pending,
+        ),
+        Some(old) => (
+            Installed {
+                id: old.id,
+                active: approved(slot),
+                pending: None,
+            },
+            "updated",
+            Event::Install,
+        ),
+    };
+    store.commit(&state)?;
+    let changes: Vec<&str> = review
+        .installed
+        .iter()
+        .flat_map(|d| &d.changes)
+        .map(|c| c.change.as_str())
+        .collect();
+    audit.record(
+        actor,
+        event,
+        Some(&id),
+        json!({
+            "version": version,
+            "outcome": outcome,
+            "sha256": review.digest.found,
+            "key_id": signature.key_id,
+            "grants_digest": review.grants_digest,
+            "risk": review.risk,
+            "changes": changes,
+        }),
+    )?;
+    Ok(InstallOutcome {
+        plugin: id,
+        version,
+        outcome,
+        active_version: state.active.version,
+    })
+}
+
+/// What `approve` changed.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApproveOutcome {
+    /// The plugin.
+    pub plugin: String,
+    /// The version that was approved and now runs.
+    pub version: String,
+    /// The version it replaced.
+    pub previous: String,
+    /// The grant changes that were approved.
+    pub changes: Vec<Change>,
+}
+
+/// The pending update of `id` and how its grants differ from the approved ones.
+pub fn pending(runtime: &Runtime, id: &str) -> Result<(Installed, Vec<Change>), InstallError> {
+    let store = PluginStore::new(runtime.home());
+    let state = store
+        .get(id)?
+        .ok_or_else(|| InstallError::NotInstalled(id.to_owned()))?;
+    let Some(pending) = &state.pending else {
+        return Err(InstallError::NothingPending {
+            id: id.to_owned(),
+            version: state.active.version.clone(),
+        });
+    };
+    let changes = pending.grants.changes_from(&state.active.grants);
+    Ok((state, changes))
+}
+
+/// Approve the pending update of `id`: verify its bundle again, show the changes to
+/// `confirm`, then make it the active version.
+pub fn approve(
+    runtime: &Runtime,
+    actor: &str,
+    id: &str,
+    confirm: impl FnOnce(&Installed, &[Change]) -> Result<bool, InstallError>,
+) -> Result<ApproveOutcome, InstallError> {
+    let home = runtime.home();
+    let store = PluginStore::new(home);
+    let _lock = store.lock()?;
+    let (state, changes) = pending(runtime, id)?;
+    let pending = state.pending.clone().expect("checked by `pending`");
+    let bundle = store.read_slot(id, &pending)?;
+    if let Err(e) = bundle.verify(&TrustStore::load(home)?) {
+        runtime.audit().record(
+            actor,
+            Event::Refuse,
+            Some(id),
+            json!({ "version": pending.version, "check": e.check(), "reason": e.to_string() }),
+        )?;
+        return Err(InstallError::Refused {
+            plugin: format!("{id} {}", pending.version),
+            reasons: vec![e.to_string()],
+        });
+    }
+    if !confirm(&state, &changes)? {
+        return Err(InstallError::Declined(format!(
+            "not approved: {id} {} stays pending and {} keeps running",
+            pending.version, state.active.version
+        )));
+    }
+    let digest = pending.grants.digest();
+    let previous = state.active.version.clone();
+    let active = Slot {
+        approval: Some(Approval {
+            grants_digest: digest.clone(),
+            at: now_rfc3339(),
+            by: actor.to_owned(),
+        }),
+        ..pending
+    };
+    let version = active.version.clone();
+    store.commit(&Installed {
+        id: id.to_owned(),
+        active,
+        pending: None,
+    })?;
+    runtime.audit().record(
+        actor,
+        Event::Approve,
+        Some(id),
+        json!({
+            "version": version,
+            "previous": previous,
+            "grants_digest": digest,
+            "changes": changes.iter().map(|c| &c.change).collect::<Vec<_>>(),
+        }),
+    )?;
+    Ok(ApproveOutcome {
+        plugin: id.to_owned(),
+        version,
+        previous,
+        changes,
+    })
+}
+
+/// Remove the installed plugin `id` (its data directory stays).
+pub fn remove(runtime: &Runtime, actor: &str, id: &str) -> Result<Installed, InstallError> {
+    let store = PluginStore::new(runtime.home());
+    let _lock = store.lock()?;
+    let state = store
+        .get(id)?
+        .ok_or_else(|| InstallError::NotInstalled(id.to_owned()))?;
+    store.remove(id)?;
+    runtime.audit().record(
+        actor,
+        Event::Remove,
+        Some(id),
+        json!({ "version": state.active.version }),
+    )?;
+    Ok(state)
+}

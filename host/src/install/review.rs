@@ -1,0 +1,291 @@
+//! `pincer review`: everything an admin should see before approving a bundle, and the
+//! verdict that `pincer install` acts on.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::caps::Capability;
+use crate::policy::grants::{Change, GrantSet};
+use crate::policy::risk::{self, Finding, Risk};
+use crate::runtime::{LoadError, Runtime, sha256_hex};
+use crate::store::plugins::{Installed, PluginStore};
+use crate::trust::{Bundle, KeyId, KeyStatus, TrustError, TrustStore};
+
+/// The review of one bundle. Its JSON form is documented in `docs/admin-guide.md`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Review {
+    /// The bundle directory.
+    pub bundle: PathBuf,
+    /// Who and what the plugin says it is.
+    pub plugin: PluginSummary,
+    /// The signature check.
+    pub signature: SignatureCheck,
+    /// The digest check.
+    pub digest: DigestCheck,
+    /// Each requested grant, explained, with its risk.
+    pub capabilities: Vec<Finding>,
+    /// The highest risk among them.
+    pub risk: Risk,
+    /// SHA-256 of the canonical grant set (what an approval records).
+    pub grants_digest: String,
+    /// The component's imports against its grants.
+    pub imports: ImportsCheck,
+    /// The installed version, and what changes.
+    pub installed: Option<InstalledDiff>,
+    /// What `pincer install` would do.
+    pub verdict: Verdict,
+    #[serde(skip)]
+    pub(crate) grants: GrantSet,
+    #[serde(skip)]
+    pub(crate) state: Option<Installed>,
+    #[serde(skip)]
+    pub(crate) bundle_data: Bundle,
+}
+
+/// The plugin's own description of itself.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginSummary {
+    /// Its id.
+    pub id: String,
+    /// Its display name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// Its kind.
+    pub kind: String,
+    /// Its publisher, as the manifest says (the key below is what proves it).
+    pub publisher: String,
+    /// Its description.
+    pub description: String,
+}
+
+/// The signature check.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignatureCheck {
+    /// Whether it passed.
+    pub ok: bool,
+    /// `trusted`, `unknown`, `revoked`, or `unsigned`.
+    pub key_status: String,
+    /// The signing key, if the bundle is signed.
+    pub key_id: Option<KeyId>,
+    /// The name the admin gave that key.
+    pub signer: Option<String>,
+    /// Why it failed.
+    pub problem: Option<String>,
+}
+
+/// The digest check.
+#[derive(Debug, Clone, Serialize)]
+pub struct DigestCheck {
+    /// Whether the component matches the manifest.
+    pub ok: bool,
+    /// The manifest's digest.
+    pub expected: Option<String>,
+    /// The component's digest.
+    pub found: String,
+}
+
+/// The component's actual imports against its grants.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportsCheck {
+    /// Whether the component may load with these grants.
+    pub ok: bool,
+    /// The gated capabilities the component imports.
+    pub uses: Vec<Capability>,
+    /// Imports that keep it from loading.
+    pub problems: Vec<String>,
+    /// Capabilities the manifest asks for but the component never imports.
+    pub unused_grants: Vec<Capability>,
+}
+
+/// The installed version, and how this bundle differs.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstalledDiff {
+    /// The installed (active) version.
+    pub version: String,
+    /// A version waiting for approval, if any.
+    pub pending: Option<String>,
+    /// `upgrade`, `downgrade`, `same`, or `same-version-different-content`.
+    pub relation: &'static str,
+    /// What changes in the grants, wider items first.
+    pub changes: Vec<Change>,
+    /// Whether any change is wider (the update would wait for an admin).
+    pub wider: bool,
+}
+
+/// What `pincer install` would do.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    /// `install`, `update`, `pending-approval`, `unchanged` or `refused`.
+    pub outcome: &'static str,
+    /// Why it is refused, or would wait.
+    pub reasons: Vec<String>,
+}
+
+impl Review {
+    /// Whether install would refuse the bundle.
+    pub fn refused(&self) -> bool {
+        self.verdict.outcome == "refused"
+    }
+}
+
+/// Review the bundle in `dir` against this runtime's trust store and installed
+/// plugins. Compiling the component for the import check fills the cache.
+pub fn review(runtime: &Runtime, dir: &Path, allow_downgrade: bool) -> Result<Review, TrustError> {
+    let bundle = Bundle::read(dir)?;
+    let home = runtime.home();
+    let trust = TrustStore::load(home)?;
+    let manifest = &bundle.manifest;
+    let mut reasons = Vec::new();
+
+    let signer = bundle.signer().ok();
+    let signature = match bundle.verify(&trust) {
+        Ok(v) => SignatureCheck {
+            ok: true,
+            key_status: "trusted".into(),
+            key_id: Some(v.key_id),
+            signer: Some(v.signer),
+            problem: None,
+        },
+        Err(e) => {
+            let status = match signer.map(|id| trust.status(id)) {
+                None => "unsigned",
+                Some(KeyStatus::Trusted) => "trusted",
+                Some(KeyStatus::Revoked) => "revoked",
+                Some(KeyStatus::Unknown) => "unknown",
+            };
+            // A digest mismatch is reported by the digest check.
+            let digest_only = matches!(e, TrustError::DigestMismatch { .. });
+            if !digest_only {
+                reasons.push(e.to_string());
+            }
+            SignatureCheck {
+                ok: digest_only,
+                key_status: status.into(),
+                key_id: signer,
+                signer: signer.and_then(|id| trust.get(id)).map(|k| k.name.clone()),
+                problem: (!digest_only).then(|| e.to_string()),
+            }
+        }
+    };
+
+    let found = sha256_hex(&bundle.component);
+    let expected = manifest.component.sha256.clone();
+    let digest_ok = expected.as_deref() == Some(found.as_str());
+    if !digest_ok && let Err(e) = bundle.check_digest() {
+        reasons.push(e.to_string());
+    }
+
+    let grants = GrantSet::of(manifest);
+    let capabilities = risk::assess(&grants);
+    let imports = match runtime.check(manifest, &bundle.component, &bundle.component_path()) {
+        Ok(checked) => {
+            let uses = checked.report.capabilities();
+            ImportsCheck {
+                ok: true,
+                unused_grants: Capability::ALL
+                    .into_iter()
+                    .filter(|c| c.requested_by(&manifest.capabilities) && !uses.contains(c))
+                    .collect(),
+                uses,
+                problems: Vec::new(),
+            }
+        }
+        // Reported by the digest check already.
+        Err(LoadError::DigestMismatch { .. }) => ImportsCheck {
+            ok: false,
+            uses: Vec::new(),
+            problems: vec!["not checked: the component is not the one the manifest pins".into()],
+            unused_grants: Vec::new(),
+        },
+        Err(e) => {
+            reasons.push(e.to_string());
+            let problems = match &e {
+                LoadError::Imports { problems, .. } => {
+                    problems.iter().map(|p| p.to_string()).collect()
+                }
+                other => vec![other.to_string()],
+            };
+            ImportsCheck {
+                ok: false,
+                uses: Vec::new(),
+                problems,
+                unused_grants: Vec::new(),
+            }
+        }
+    };
+
+    let state = PluginStore::new(home)
+        .get(manifest.plugin.id.as_str())
+        .map_err(|e| TrustError::Refused(e.to_string()))?;
+    let installed = state.as_ref().map(|s| {
+        let old = semver::Version::parse(&s.active.version).ok();
+        let new = &manifest.plugin.version;
+        let relation = match old.as_ref().map(|o| new.cmp(o)) {
+            Some(std::cmp::Ordering::Less) => "downgrade",
+            Some(std::cmp::Ordering::Equal) if s.active.sha256 == found => "same",
+            Some(std::cmp::Ordering::Equal) => "same-version-different-content",
+            _ => "upgrade",
+        };
+        let changes = grants.changes_from(&s.active.grants);
+        InstalledDiff {
+            version: s.active.version.clone(),
+            pending: s.pending.as_ref().map(|p| p.version.clone()),
+            relation,
+            wider: changes.iter().any(|c| c.wider),
+            changes,
+        }
+    });
+    if let Some(d) = &installed {
+        match d.relation {
+            "downgrade" if !allow_downgrade => reasons.push(format!(
+                "version {} is lower than the installed {}; a downgrade needs --allow-downgrade",
+                manifest.plugin.version, d.version
+            )),
+            "same-version-different-content" => reasons.push(format!(
+                "version {} is already installed with a different component; the publisher must bump the version",
+                d.version
+            )),
+            _ => {}
+        }
+    }
+    let outcome = match &installed {
+        _ if !reasons.is_empty() => "refused",
+        None => "install",
+        Some(d) if d.relation == "same" => "unchanged",
+        Some(d) if d.wider => {
+            reasons.push(
+                "it asks for more than the installed version was approved for; it will wait for `pincer approve`".into(),
+            );
+            "pending-approval"
+        }
+        Some(_) => "update",
+    };
+    Ok(Review {
+        bundle: dir.to_path_buf(),
+        plugin: PluginSummary {
+            id: manifest.plugin.id.to_string(),
+            name: manifest.plugin.name.clone(),
+            version: manifest.plugin.version.to_string(),
+            kind: manifest.plugin.kind.to_string(),
+            publisher: manifest.plugin.publisher.clone(),
+            description: manifest.plugin.description.clone(),
+        },
+        signature,
+        digest: DigestCheck {
+            ok: digest_ok,
+            expected,
+            found,
+        },
+        risk: risk::overall(&capabilities),
+        capabilities,
+        grants_digest: grants.digest(),
+        imports,
+        installed,
+        verdict: Verdict { outcome, reasons },
+        grants,
+        state,
+        bundle_data: bundle,
+    })
+}

@@ -1,0 +1,10 @@
+//! Everything Pincer keeps on disk: the home directory ([`Home`], atomic writes, secret
+//! key files) and the store of installed plugins ([`plugins`]).
+//!
+//! Nothing here decides what a plugin may do; it only keeps the bytes that were
+//! verified and approved elsewhere, and swaps them in atomically.
+
+mod home;
+pub mod plugins;
+
+pub use home::{Home, HomeError};
