@@ -52,6 +52,7 @@ fn calls_a_tool_and_prints_its_text() {
         home.path(),
         &[
             "call",
+            "--dev",
             "--manifest",
             manifest.to_str().unwrap(),
             "greet",
@@ -81,6 +82,7 @@ fn prints_json_results_for_machines() {
         &[
             "call",
             "--json",
+            "--dev",
             "--manifest",
             manifest.to_str().unwrap(),
             "word_count",
@@ -94,7 +96,13 @@ fn prints_json_results_for_machines() {
     assert_eq!(v["is_error"], false);
     let out = pincer(
         home.path(),
-        &["tools", "--json", "--manifest", manifest.to_str().unwrap()],
+        &[
+            "tools",
+            "--json",
+            "--dev",
+            "--manifest",
+            manifest.to_str().unwrap(),
+        ],
     );
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(v[0]["name"], "greet");
@@ -110,7 +118,7 @@ fn exit_codes_tell_bad_input_refusal_fault_and_tool_error_apart() {
 
     let out = pincer(
         home.path(),
-        &["call", "--manifest", m, "greet", "--args", "[1]"],
+        &["call", "--dev", "--manifest", m, "greet", "--args", "[1]"],
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -119,7 +127,7 @@ fn exit_codes_tell_bad_input_refusal_fault_and_tool_error_apart() {
         stderr(&out)
     );
 
-    let out = pincer(home.path(), &["call", "--manifest", m, "nope"]);
+    let out = pincer(home.path(), &["call", "--dev", "--manifest", m, "nope"]);
     assert_eq!(out.status.code(), Some(5));
     assert!(
         stderr(&out).contains("has no tool `nope`"),
@@ -129,7 +137,7 @@ fn exit_codes_tell_bad_input_refusal_fault_and_tool_error_apart() {
 
     let out = pincer(
         home.path(),
-        &["call", "--manifest", m, "greet", "--args", "{}"],
+        &["call", "--dev", "--manifest", m, "greet", "--args", "{}"],
     );
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
     assert!(
@@ -147,6 +155,7 @@ fn exit_codes_tell_bad_input_refusal_fault_and_tool_error_apart() {
         home.path(),
         &[
             "call",
+            "--dev",
             "--manifest",
             spin.manifest().to_str().unwrap(),
             "spin",
@@ -168,6 +177,7 @@ fn points_at_the_manifest_line_and_column_of_a_mistake() {
         home.path(),
         &[
             "call",
+            "--dev",
             "--manifest",
             scratch.manifest().to_str().unwrap(),
             "greet",
@@ -191,6 +201,7 @@ fn refuses_an_unbound_root_until_the_admin_binds_it() {
     let m = scratch.manifest();
     let call = [
         "call",
+        "--dev",
         "--manifest",
         m.to_str().unwrap(),
         "read",

@@ -137,6 +137,7 @@ pub fn install(
         dir: slot_dir,
         version: version.clone(),
         sha256: review.digest.found.clone(),
+        manifest_sha256: crate::runtime::sha256_hex(&review.bundle_data.manifest_bytes),
         key_id: signature.key_id.expect("a verified bundle has a key"),
         signer: signature.signer.clone().unwrap_or_default(),
         grants: review.grants.clone(),

@@ -219,12 +219,17 @@ pub fn review(runtime: &Runtime, dir: &Path, allow_downgrade: bool) -> Result<Re
     let state = PluginStore::new(home)
         .get(manifest.plugin.id.as_str())
         .map_err(|e| TrustError::Refused(e.to_string()))?;
+    let manifest_sha256 = sha256_hex(&bundle.manifest_bytes);
     let installed = state.as_ref().map(|s| {
         let old = semver::Version::parse(&s.active.version).ok();
         let new = &manifest.plugin.version;
         let relation = match old.as_ref().map(|o| new.cmp(o)) {
             Some(std::cmp::Ordering::Less) => "downgrade",
-            Some(std::cmp::Ordering::Equal) if s.active.sha256 == found => "same",
+            Some(std::cmp::Ordering::Equal)
+                if s.active.sha256 == found && s.active.manifest_sha256 == manifest_sha256 =>
+            {
+                "same"
+            }
             Some(std::cmp::Ordering::Equal) => "same-version-different-content",
             _ => "upgrade",
         };

@@ -66,6 +66,8 @@ pub struct Slot {
     pub version: String,
     /// The component's SHA-256.
     pub sha256: String,
+    /// The signed manifest's SHA-256.
+    pub manifest_sha256: String,
     /// The key that signed it.
     pub key_id: KeyId,
     /// That key's name in the trust store, at install time.

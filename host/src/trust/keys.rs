@@ -191,10 +191,18 @@ impl SigningKey {
         let boxed = minisign::SecretKeyBox::from_string(&text).map_err(|e| bad(e.to_string()))?;
         let sk = if encrypted {
             minisign::SecretKey::from_box(boxed, Some(password()?))
+                .map_err(|e| bad(e.to_string()))?
         } else {
-            minisign::SecretKey::from_unencrypted_box(boxed)
-        }
-        .map_err(|e| bad(e.to_string()))?;
+            match minisign::SecretKey::from_unencrypted_box(boxed) {
+                Ok(sk) => sk,
+                // minisign 0.11 (`minisign -G -W`) leaves the checksum of an
+                // unencrypted key all zeros; minisign itself accepts such keys.
+                Err(_) if raw.len() == 158 && raw[126..].iter().all(|&b| b == 0) => {
+                    minisign::SecretKey::from_bytes(&raw).map_err(|e| bad(e.to_string()))?
+                }
+                Err(e) => return Err(bad(e.to_string())),
+            }
+        };
         let id = KeyId(
             sk.keynum()
                 .try_into()

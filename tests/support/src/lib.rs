@@ -5,6 +5,7 @@
 //! once per test run.
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 /// The directory holding every built guest component (`<name>.wasm`).
 pub fn guests_dir() -> PathBuf {
@@ -49,6 +50,11 @@ impl ScratchPlugin {
     /// Write a plugin directory for `component` with a manifest whose `[plugin]` id is
     /// `id` and whose other sections (capabilities, limits) are `sections`.
     pub fn new(component: &Path, id: &str, sections: &str) -> Self {
+        Self::versioned(component, id, "1.0.0", sections)
+    }
+
+    /// Like [`new`](Self::new), with the plugin version `version`.
+    pub fn versioned(component: &Path, id: &str, version: &str, sections: &str) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
         std::fs::copy(component, dir.path().join("component.wasm")).expect("copying the component");
         let manifest = format!(
@@ -57,7 +63,7 @@ impl ScratchPlugin {
 [plugin]
 id = "{id}"
 name = "Test plugin"
-version = "1.0.0"
+version = "{version}"
 kind = "mcp-server"
 description = "A test fixture."
 publisher = "Pincer tests"
@@ -76,4 +82,118 @@ file = "component.wasm"
     pub fn manifest(&self) -> PathBuf {
         self.dir.path().join("manifest.toml")
     }
+}
+
+/// The `pincer` binary on a temporary home, with a scratch directory for keys and
+/// bundles: the end-to-end tests' way to act as an author and an admin.
+pub struct Pincer {
+    bin: PathBuf,
+    /// `$PINCER_HOME`.
+    pub home: tempfile::TempDir,
+    /// Keys and bundles.
+    pub work: tempfile::TempDir,
+}
+
+impl Pincer {
+    /// A fresh home for the binary at `bin` (pass `env!("CARGO_BIN_EXE_pincer")`).
+    pub fn new(bin: &str) -> Self {
+        Pincer {
+            bin: PathBuf::from(bin),
+            home: tempfile::tempdir().expect("a temporary home"),
+            work: tempfile::tempdir().expect("a temporary directory"),
+        }
+    }
+
+    /// The command, with `--home` set and no terminal on stdin.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("--home")
+            .arg(self.home.path())
+            .args(args)
+            .env_remove("PINCER_LOG")
+            .stdin(std::process::Stdio::null());
+        cmd
+    }
+
+    /// Run `pincer ARGS`.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("running pincer")
+    }
+
+    /// Run `pincer ARGS`, which must succeed; returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "pincer {args:?} failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Run `pincer ARGS`, which must fail with exit code `code`; returns its stderr.
+    pub fn fails(&self, code: i32, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "pincer {args:?}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// A path in the scratch directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.work.path().join(name)
+    }
+
+    /// Make an unencrypted key pair `NAME.key`, `NAME.pub` with `pincer keygen`.
+    pub fn keygen(&self, name: &str) -> (PathBuf, PathBuf) {
+        let prefix = self.path(name);
+        self.ok(&["keygen", "--unencrypted", "--out", prefix.to_str().unwrap()]);
+        (
+            self.path(&format!("{name}.key")),
+            self.path(&format!("{name}.pub")),
+        )
+    }
+
+    /// Make a key and trust it as `name`; returns the secret key.
+    pub fn trusted_key(&self, name: &str) -> PathBuf {
+        let (key, public) = self.keygen(name);
+        self.ok(&["trust", "add", public.to_str().unwrap(), "--name", name]);
+        key
+    }
+
+    /// Pack `component` as plugin `id` at `version` with extra manifest `sections`,
+    /// signed with `key`, into a bundle in the scratch directory.
+    pub fn bundle(
+        &self,
+        component: &Path,
+        id: &str,
+        version: &str,
+        sections: &str,
+        key: &Path,
+    ) -> PathBuf {
+        let scratch = ScratchPlugin::versioned(component, id, version, sections);
+        let out = self.path(&format!("{id}-{version}-{:08x}", rand_suffix()));
+        self.ok(&[
+            "pack",
+            scratch.manifest().to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        out
+    }
+}
+
+fn rand_suffix() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
 }
