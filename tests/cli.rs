@@ -32,7 +32,10 @@ fn help_lists_every_subcommand() {
     let home = tempfile::tempdir().unwrap();
     let out = pincer(home.path(), &["--help"]);
     assert!(out.status.success());
-    for sub in ["inspect", "call", "tools", "root", "demo"] {
+    for sub in [
+        "inspect", "call", "tools", "root", "demo", "keygen", "pack", "sign", "verify", "trust",
+        "review", "install", "approve", "list", "info", "remove", "audit",
+    ] {
         assert!(
             stdout(&out).contains(sub),
             "--help lacks {sub}:\n{}",

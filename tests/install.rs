@@ -145,6 +145,25 @@ fn refuses_a_signature_moved_to_another_version() {
 }
 
 #[test]
+fn refuses_a_valid_signature_bound_to_another_plugin() {
+    let p = pincer();
+    let key = p.trusted_key("Example");
+    let bundle = p.bundle(&echo(), ID, "1.0.0", "", &key);
+    // A genuine signature by the trusted key over these very bytes, whose trusted
+    // comment names another plugin: what a publisher's signature for one plugin would
+    // look like if someone moved it onto another.
+    let signer = pincer::trust::SigningKey::load(&key, || unreachable!()).unwrap();
+    let manifest = std::fs::read(bundle.join("manifest.toml")).unwrap();
+    let comment = pincer::trust::TrustedComment {
+        plugin: "com.example.other".into(),
+        version: "1.0.0".into(),
+    };
+    let sig = signer.sign(&manifest, &comment).unwrap();
+    std::fs::write(bundle.join("manifest.toml.minisig"), sig).unwrap();
+    install_refused(&p, &bundle, "names com.example.other@1.0.0");
+}
+
+#[test]
 fn refuses_a_component_that_differs_from_the_signed_digest() {
     let p = pincer();
     let key = p.trusted_key("Example");
@@ -355,6 +374,21 @@ fn refuses_to_load_a_plugin_whose_key_was_revoked() {
     let out = p.ok(&["trust", "revoke", keys[0]["key_id"].as_str().unwrap()]);
     assert!(out.contains(ID), "revoke names the plugins it stops: {out}");
     load_refused(&p, "was revoked");
+}
+
+#[test]
+fn audit_verify_fails_on_an_edited_record() {
+    let p = installed_echo();
+    assert!(p.ok(&["audit", "verify"]).contains("ok: 2 records"));
+    let log = p.home.path().join("audit/log.jsonl");
+    let text = std::fs::read_to_string(&log).unwrap();
+    std::fs::write(
+        &log,
+        text.replace("\"outcome\":\"installed\"", "\"outcome\":\"updated\""),
+    )
+    .unwrap();
+    let err = p.fails(3, &["audit", "verify"]);
+    assert!(err.contains("record 2 at line 2 was edited"), "{err}");
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Runtime benchmarks: compile vs authenticated cache load, a fresh instance + call of
-//! a trivial tool, and a call with a 64 KiB argument. Run with `cargo bench -p pincer
+//! a trivial tool, a call with a 64 KiB argument, and verifying and loading an
+//! installed 2 MB plugin from the warm cache. Run with `cargo bench -p pincer
 //! --bench runtime`. All figures come from one run on this machine; medians and p99s
 //! over many iterations, so one noisy moment does not decide them.
 //!
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use pincer::runtime::{CacheOutcome, Runtime};
 use pincer::store::Home;
+use pincer::trust::{self, Bundle, PublisherKey, SigningKey, TrustStore};
 use pincer_test_support::{ScratchPlugin, fixture};
 use wasmtime::component::Component;
 
@@ -101,4 +103,88 @@ fn main() {
         assert!(!out.is_error);
     });
     row("fresh instance + call `echo` with 64 KiB", &big);
+
+    installed_2mb(&runtime, &wasm, &rt);
+}
+
+/// `wasm` with a custom section appended, to `size` bytes in all.
+fn padded(wasm: &[u8], size: usize) -> Vec<u8> {
+    fn leb(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let name = b"pincer-bench-padding";
+    let payload = size - wasm.len() - 1 - 4 - 1 - name.len();
+    let mut out = wasm.to_vec();
+    out.push(0); // a custom section
+    let mut body = Vec::new();
+    leb(name.len(), &mut body);
+    body.extend_from_slice(name);
+    body.resize(body.len() + payload, 0x5a);
+    // A fixed-width (4-byte) LEB128 size keeps the total exact.
+    let len = body.len();
+    out.extend_from_slice(&[
+        (len & 0x7f) as u8 | 0x80,
+        ((len >> 7) & 0x7f) as u8 | 0x80,
+        ((len >> 14) & 0x7f) as u8 | 0x80,
+        ((len >> 21) & 0x7f) as u8,
+    ]);
+    out.extend_from_slice(&body);
+    assert_eq!(out.len(), size);
+    out
+}
+
+/// Sign, trust and install a 2 MB plugin, then measure what every load of an installed
+/// plugin costs: read the bundle, check the signature (and the trusted comment), hash
+/// the component, load the compiled code from the authenticated cache, link, and
+/// instantiate it for a call.
+fn installed_2mb(runtime: &Runtime, wasm: &[u8], rt: &tokio::runtime::Runtime) {
+    let work = tempfile::tempdir().unwrap();
+    let big = padded(wasm, 2 << 20);
+    let component = work.path().join("big.wasm");
+    std::fs::write(&component, &big).unwrap();
+    let id = "bench.installed";
+    let scratch = ScratchPlugin::new(&component, id, "");
+    let (_, sk, pk) = trust::keygen(&work.path().join("bench"), None).unwrap();
+    let key = SigningKey::load(&sk, || unreachable!()).unwrap();
+    let bundle = work.path().join("bundle");
+    trust::pack(&scratch.manifest(), None, &key, &bundle).unwrap();
+    let public = PublisherKey::parse(&std::fs::read_to_string(pk).unwrap(), "bench").unwrap();
+    let mut store = TrustStore::load(runtime.home()).unwrap();
+    store.add(&public, "Bench").unwrap();
+    store.save(runtime.home()).unwrap();
+    pincer::install::install(runtime, "bench", &bundle, false, |_| Ok(true)).unwrap();
+    println!(
+        "installed plugin: {} bytes (the well-behaved fixture plus a custom section)",
+        big.len()
+    );
+
+    let trust = TrustStore::load(runtime.home()).unwrap();
+    let verify = measure(200, || {
+        let b = Bundle::read(&bundle).unwrap();
+        b.verify(&trust).unwrap();
+    });
+    row("read bundle + signature + SHA-256 (2 MB)", &verify);
+    let load = measure(200, || {
+        let plugin = runtime.load_installed(id).unwrap();
+        assert_eq!(plugin.load_report().cache, CacheOutcome::Hit);
+    });
+    row("load_installed: verify + cache + link", &load);
+    let full = measure(200, || {
+        let plugin = runtime.load_installed(id).unwrap();
+        let out = rt.block_on(plugin.call_tool("noop", "{}")).unwrap();
+        assert!(!out.is_error);
+    });
+    row("load_installed + instantiate + call `noop`", &full);
+    println!(
+        "  -> verify and load an installed 2 MB plugin: median {:.2} ms (target: at or under 5 ms)",
+        full.median.as_secs_f64() * 1e3
+    );
 }

@@ -1,7 +1,7 @@
 //! Pincer: a capability-secure host for WebAssembly component plugins.
 //!
 //! A plugin is a component plus a manifest. The host links only what the manifest
-//! grants (and, from the trust issue on, what an admin approved), runs every call in a
+//! grants and an admin approved, for bundles a trusted publisher signed, runs every call in a
 //! fresh instance under memory, time and concurrency limits, and explains precisely
 //! why it refuses a plugin. See `docs/` for the manifest reference and guides.
 

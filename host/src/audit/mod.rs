@@ -36,9 +36,17 @@ pub fn now_rfc3339() -> String {
 
 /// Who did something: `admin:<user>` for the command line, `host` for the runtime.
 pub fn cli_actor() -> String {
+    use std::os::unix::fs::MetadataExt as _;
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into());
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(|| {
+            std::fs::metadata("/proc/self")
+                .ok()
+                .map(|m| format!("uid{}", m.uid()))
+        })
+        .unwrap_or_else(|| "unknown".into());
     format!("admin:{user}")
 }
 

@@ -203,11 +203,17 @@ pub(super) fn print_review(r: &Review) {
     match &r.installed {
         None => field("installed", "not installed"),
         Some(diff) => {
+            let relation = match diff.relation {
+                "upgrade" => "an upgrade",
+                "downgrade" => "a DOWNGRADE",
+                "same" => "the installed bundle again",
+                _ => "the same version with other content",
+            };
             field(
                 "installed",
                 &format!(
-                    "{} installed; this is {} ({} -> {})",
-                    diff.version, diff.relation, diff.version, p.version
+                    "{} installed; this is {relation} ({} -> {})",
+                    diff.version, diff.version, p.version
                 ),
             );
             if let Some(pending) = &diff.pending {
@@ -372,13 +378,13 @@ pub(super) fn cmd_list(home: &Home, json: bool) -> Result<(), Failure> {
         return Ok(());
     }
     println!(
-        "{:<28}  {:<9}  {:<10}  {:<6}  {:<16}  PENDING",
-        "ID", "VERSION", "KIND", "RISK", "SIGNED BY"
+        "{:<26} {:<8} {:<10} {:<6} {:<16} PENDING",
+        "ID", "VERSION", "KIND", "RISK", "SIGNING KEY"
     );
     for p in &plugins {
         let r = risk::overall(&risk::assess(&p.active.grants));
         println!(
-            "{:<28}  {:<9}  {:<10}  {:<6}  {:<16}  {}",
+            "{:<26} {:<8} {:<10} {:<6} {:<16} {}",
             p.id,
             p.active.version,
             p.active.grants.kind,

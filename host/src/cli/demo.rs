@@ -5,11 +5,15 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::commands::{Failure, block_on};
-use crate::caps::filesystem::MountError;
+use crate::install;
 use crate::kinds::mcp::ContentItem;
-use crate::runtime::imports::ImportClass;
-use crate::runtime::{LoadError, Runtime};
+use crate::runtime::Runtime;
 use crate::store::Home;
+use crate::store::plugins::PluginStore;
+use crate::trust::{self, PublisherKey, SigningKey, TrustStore};
+
+/// The demo plugin's id.
+const ID: &str = "dev.pincer.hello";
 
 /// The repository this binary was built from: the demo builds its plugins there.
 const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
@@ -60,92 +64,137 @@ pub(super) fn cmd_demo(keep: bool) -> Result<(), Failure> {
         started.elapsed().as_secs_f64()
     );
 
-    // A plugin directory as an author would hand it over: manifest + component.
-    let bundle = tmp.path().join("hello");
-    std::fs::create_dir_all(&bundle).map_err(|e| Failure::new(1, e.to_string()))?;
-    std::fs::copy(
-        repo.join("manifests/hello.toml"),
-        bundle.join("manifest.toml"),
-    )
-    .and_then(|_| std::fs::copy(&wasm, bundle.join("hello.wasm")))
-    .map_err(|e| Failure::new(1, format!("cannot copy the plugin: {e}")))?;
-    let manifest = bundle.join("manifest.toml");
+    // The plugin as its author has it: a manifest next to the component.
+    let src = tmp.path().join("hello");
+    std::fs::create_dir_all(&src).map_err(|e| Failure::new(1, e.to_string()))?;
+    std::fs::copy(repo.join("manifests/hello.toml"), src.join("manifest.toml"))
+        .and_then(|_| std::fs::copy(&wasm, src.join("hello.wasm")))
+        .map_err(|e| Failure::new(1, format!("cannot copy the plugin: {e}")))?;
+    let manifest = src.join("manifest.toml");
 
-    println!("2. Loading dev.pincer.hello (development mode: unsigned manifest)");
-    let runtime = Runtime::new(Home::open_at(&home_path)?)?;
-    let plugin = runtime.load_manifest(&manifest, None)?;
-    let report = plugin.report();
-    let base = report
-        .imports
-        .iter()
-        .filter(|i| i.class == ImportClass::Base)
-        .count();
-    let others: Vec<&str> = report
-        .imports
-        .iter()
-        .filter(|i| i.class != ImportClass::Base)
-        .map(|i| i.name.as_str())
-        .collect();
+    println!("2. The author makes a signing key and packs a signed bundle");
+    let (key_id, sk, public_key) = trust::keygen(&tmp.path().join("author"), None)?;
+    let key = SigningKey::load(&sk, || unreachable!("the demo key is unencrypted"))?;
+    let bundle = tmp.path().join("hello-0.1.0");
+    let packed = trust::pack(&manifest, None, &key, &bundle)?;
+    println!("   key {key_id} (minisign format; the demo's is unencrypted)");
     println!(
-        "   import audit: {base} interfaces from the WASI base set, plus {}",
-        others.join(", ")
+        "   bundle {}: manifest.toml with sha256 {}..., manifest.toml.minisig, hello.wasm\n",
+        bundle.display(),
+        &packed.sha256[..16]
     );
+
+    println!("3. The admin trusts the author's key, reviews the bundle and installs it");
+    let home = Home::open_at(&home_path)?;
+    let mut trust_store = TrustStore::load(&home)?;
+    let public = PublisherKey::parse(
+        &std::fs::read_to_string(&public_key).map_err(|e| Failure::new(1, e.to_string()))?,
+        "the demo key",
+    )?;
+    trust_store.add(&public, "Pincer demo author")?;
+    trust_store.save(&home)?;
+    let runtime = Runtime::new(home)?;
+    let started = Instant::now();
+    let outcome = install::install(&runtime, "admin:demo", &bundle, false, |review| {
+        println!();
+        super::admin::print_review(review);
+        println!("\n   (the demo answers yes for the admin)");
+        Ok(true)
+    })?;
     println!(
-        "   linked: the base set (no preopened directory, no sockets) and `log`; nothing else"
+        "   {} {} {} in {:.0} ms (verified, import-audited, precompiled into the cache)\n",
+        outcome.outcome,
+        outcome.plugin,
+        outcome.version,
+        started.elapsed().as_secs_f64() * 1000.0
     );
+
+    println!("4. Loading it by id verifies signature, digest and approval again");
+    let started = Instant::now();
+    let plugin = runtime.load_installed(ID)?;
+    let verify_ms = started.elapsed().as_secs_f64() * 1000.0;
     let load = plugin.load_report();
-    let compile_ms = load.load_ms;
-    println!("   compiled in {compile_ms:.1} ms and cached, authenticated with HMAC-SHA256");
     let limits = plugin.limits();
     println!(
-        "   limits: {} MiB memory, {} ms per call, {} instances at once\n",
+        "   verified and loaded in {verify_ms:.2} ms ({:?} from the authenticated cache)",
+        load.cache
+    );
+    println!(
+        "   linked: the WASI base set (no preopened directory, no sockets) and `log`; limits {} MiB, {} ms, {} at once\n",
         limits.memory_bytes >> 20,
         limits.timeout.as_millis(),
         limits.concurrency
     );
 
-    println!("3. Listing its tools (a fresh instance)");
+    println!("5. Listing its tools and calling greet, each in a fresh instance");
     let tools = block_on(plugin.list_tools())?;
     for t in &tools {
         println!("   {:<12} {}", t.name, t.description);
     }
-    println!();
-
     let args = r#"{"name":"Pincer"}"#;
-    println!("4. Calling greet {args} (another fresh instance)");
     let started = Instant::now();
     let output = block_on(plugin.call_tool("greet", args))?;
     let took = started.elapsed();
     for item in &output.content {
         if let ContentItem::Text { text } = item {
-            println!("   -> {text}");
+            println!(
+                "   greet {args} -> {text} ({:.2} ms)",
+                took.as_secs_f64() * 1000.0
+            );
         }
     }
-    println!("   in {:.2} ms\n", took.as_secs_f64() * 1000.0);
+    println!();
 
-    println!("5. Loading it again: the compiled code comes from the authenticated cache");
-    let again = runtime.load_manifest(&manifest, None)?;
-    let cached_ms = again.load_report().load_ms;
-    println!(
-        "   {:?} in {cached_ms:.2} ms ({:.0}x faster than compiling)\n",
-        again.load_report().cache,
-        compile_ms / cached_ms.max(0.001)
-    );
-
-    println!(
-        "6. A version that asks to mount the `workspace` root is refused until an admin binds it"
-    );
+    println!("6. Version 0.2.0 asks to mount the admin's `workspace` read-write: it waits");
     let text = std::fs::read_to_string(&manifest).map_err(|e| Failure::new(1, e.to_string()))?;
-    let wider = text.replace(
+    let wider = text.replace("version = \"0.1.0\"", "version = \"0.2.0\"").replace(
         "[limits]",
-        "[[capabilities.filesystem.mounts]]\nguest = \"/workspace\"\nroot = \"workspace\"\naccess = \"read-only\"\n\n[limits]",
+        "[[capabilities.filesystem.mounts]]\nguest = \"/workspace\"\nroot = \"workspace\"\naccess = \"read-write\"\n\n[limits]",
     );
     std::fs::write(&manifest, wider).map_err(|e| Failure::new(1, e.to_string()))?;
-    match runtime.load_manifest(&manifest, None) {
-        Err(LoadError::Mount(e @ MountError::UnboundRoot { .. })) => println!("   refused: {e}\n"),
-        Err(e) => return Err(Failure::new(1, format!("unexpected refusal: {e}"))),
-        Ok(_) => return Err(Failure::new(1, "the unbound root was not refused")),
+    let bundle2 = tmp.path().join("hello-0.2.0");
+    trust::pack(&manifest, None, &key, &bundle2)?;
+    let outcome = install::install(&runtime, "admin:demo", &bundle2, false, |_| Ok(true))?;
+    let (state, changes) = install::pending(&runtime, ID)?;
+    println!(
+        "   {}: {} keeps running; {} is pending until `pincer approve {ID}`:",
+        outcome.outcome, state.active.version, outcome.version
+    );
+    for c in changes.iter().filter(|c| c.wider) {
+        println!("     + {}: {}", c.capability, c.change);
     }
+    println!();
+
+    println!("7. A component swapped on disk after install is refused at load, and audited");
+    let slot = PluginStore::new(runtime.home()).slot_dir(ID, &state.active);
+    std::fs::write(slot.join("hello.wasm"), b"\0asm\x0d\0\x01\0")
+        .map_err(|e| Failure::new(1, e.to_string()))?;
+    match runtime.load_installed(ID) {
+        Err(e) => println!("   refused: {e}\n"),
+        Ok(_) => return Err(Failure::new(1, "the tampered plugin was not refused")),
+    }
+
+    println!("8. The audit trail (HMAC-chained; `pincer audit verify` checks it)");
+    let (records, _) = runtime.audit().read()?;
+    for r in &records {
+        let event = serde_json::to_value(r.event).expect("events serialise");
+        println!(
+            "   {:>2} {:<13} {:<12} {}",
+            r.seq,
+            event.as_str().unwrap_or_default(),
+            r.actor,
+            r.plugin.as_deref().unwrap_or("")
+        );
+    }
+    let report = runtime.audit().verify()?;
+    println!(
+        "   verify: {}\n",
+        if report.ok {
+            format!("ok, {} records", report.records)
+        } else {
+            "FAILED".into()
+        }
+    );
 
     println!(
         "Done. Try `pincer inspect {}` or `pincer --help`.",

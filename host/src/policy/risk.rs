@@ -233,6 +233,22 @@ mod tests {
     }
 
     #[test]
+    fn the_admin_guide_lists_these_rules() {
+        let guide = include_str!("../../../docs/admin-guide.md");
+        let rules: Vec<&str> = include_str!("risk.rs")
+            .lines()
+            .filter_map(|l| l.strip_prefix("//! | "))
+            .collect();
+        assert!(rules.len() > 5);
+        for rule in rules {
+            assert!(
+                guide.contains(&format!("| {rule}")),
+                "docs/admin-guide.md lacks: | {rule}"
+            );
+        }
+    }
+
+    #[test]
     fn a_plugin_with_no_grants_is_low() {
         assert_eq!(overall(&findings("")), Risk::Low);
     }

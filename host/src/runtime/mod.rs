@@ -398,7 +398,17 @@ impl Runtime {
     pub fn load_installed(&self, id: &str) -> Result<Plugin, LoadError> {
         let result = self
             .verify_installed(id)
-            .and_then(|(bundle, path)| self.load_bytes(bundle.manifest, &bundle.component, &path));
+            .and_then(|(bundle, sha256, started)| {
+                let path = bundle.component_path();
+                let checked = self.check_digested(
+                    &bundle.manifest,
+                    &bundle.component,
+                    &path,
+                    sha256,
+                    started,
+                )?;
+                self.link(bundle.manifest, checked)
+            });
         if let Err(e) = &result
             && !matches!(e, LoadError::NotInstalled { .. })
         {
@@ -423,7 +433,10 @@ impl Runtime {
         }
     }
 
-    fn verify_installed(&self, id: &str) -> Result<(Bundle, PathBuf), LoadError> {
+    /// The installed bundle of `id`, verified; its component's SHA-256; when the
+    /// verification started.
+    fn verify_installed(&self, id: &str) -> Result<(Bundle, String, Instant), LoadError> {
+        let started = Instant::now();
         let store = PluginStore::new(&self.home);
         let installed = store.get(id)?.ok_or_else(|| LoadError::NotInstalled {
             plugin: id.to_owned(),
@@ -457,8 +470,7 @@ impl Runtime {
             }
             None => return Err(not_approved("no admin approved its grants".into())),
         }
-        let path = bundle.component_path();
-        Ok((bundle, path))
+        Ok((bundle, verified.sha256, started))
     }
 
     /// The admin policy in force.
@@ -525,19 +537,32 @@ impl Runtime {
         wasm: &[u8],
         path: &Path,
     ) -> Result<Checked, LoadError> {
-        let plugin = manifest.plugin.id.to_string();
         let started = Instant::now();
         let sha256 = sha256_hex(wasm);
         if let Some(expected) = &manifest.component.sha256
             && *expected != sha256
         {
             return Err(LoadError::DigestMismatch {
-                plugin,
+                plugin: manifest.plugin.id.to_string(),
                 path: path.to_path_buf(),
                 expected: expected.clone(),
                 found: sha256,
             });
         }
+        self.check_digested(manifest, wasm, path, sha256, started)
+    }
+
+    /// [`check`](Self::check) for a component whose SHA-256 is already known to be
+    /// `sha256` (an installed bundle, just verified).
+    fn check_digested(
+        &self,
+        manifest: &Manifest,
+        wasm: &[u8],
+        path: &Path,
+        sha256: String,
+        started: Instant,
+    ) -> Result<Checked, LoadError> {
+        let plugin = manifest.plugin.id.to_string();
         let (component, cache) = self
             .cache
             .load_or_compile(&self.home, &self.engine, wasm, &sha256)
@@ -578,6 +603,12 @@ impl Runtime {
         wasm: &[u8],
         path: &Path,
     ) -> Result<Plugin, LoadError> {
+        let checked = self.check(&manifest, wasm, path)?;
+        self.link(manifest, checked)
+    }
+
+    /// Resolve the mounts of a checked component, link it and prepare its instances.
+    fn link(&self, manifest: Manifest, checked: Checked) -> Result<Plugin, LoadError> {
         let plugin = manifest.plugin.id.to_string();
         let Checked {
             component,
@@ -585,7 +616,7 @@ impl Runtime {
             sha256,
             cache,
             load_ms,
-        } = self.check(&manifest, wasm, path)?;
+        } = checked;
         let kind = manifest.plugin.kind;
         let mounts = match &manifest.capabilities.filesystem {
             Some(grant) => resolve_mounts(grant, &manifest.plugin.id, &self.home, &self.policy)?,
