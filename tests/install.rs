@@ -358,6 +358,22 @@ fn refuses_to_load_a_plugin_whose_component_changed_on_disk() {
 }
 
 #[test]
+fn reinstalling_the_bundle_repairs_a_damaged_installed_copy() {
+    let p = pincer();
+    let key = p.trusted_key("Example");
+    let bundle = p.bundle(&echo(), ID, "1.0.0", "", &key);
+    p.ok(&["install", s(&bundle), "--yes"]);
+    std::fs::write(stored(&p).join("component.wasm"), b"damaged").unwrap();
+    load_refused(&p, "digest check failed");
+    let out = p.ok(&["install", s(&bundle), "--yes"]);
+    assert!(out.contains("replaced the damaged installed copy"), "{out}");
+    assert!(
+        p.ok(&["call", ID, "echo", "--args", r#"{"text":"back"}"#])
+            .contains("back")
+    );
+}
+
+#[test]
 fn refuses_to_load_a_plugin_whose_manifest_changed_on_disk() {
     let p = installed_echo();
     let manifest = stored(&p).join("manifest.toml");

@@ -123,10 +123,21 @@ struct Unsigned<'a> {
     details: &'a serde_json::Value,
 }
 
+/// The chain head: the last record's sequence number and MAC, sealed with the audit
+/// key so it cannot be set back to an earlier record without the key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Head {
     seq: u64,
     mac: String,
+    #[serde(default)]
+    seal: String,
+}
+
+/// What `audit/head.json` holds.
+enum HeadState {
+    Missing,
+    Valid(Head),
+    Invalid,
 }
 
 /// The audit trail of one home directory.
@@ -180,7 +191,7 @@ impl Audit {
         plugin: Option<&str>,
         details: serde_json::Value,
     ) -> Result<u64, AuditError> {
-        let _lock = self.home.lock(LOCK)?;
+        let _lock = self.home.lock(LOCK, true)?;
         let mut file = self.home.open_file(
             LOG,
             OpenOptions::new()
@@ -189,16 +200,9 @@ impl Audit {
                 .create(true)
                 .mode(0o600),
         )?;
-        let (mut prev, repaired) = self.tail(&mut file)?;
-        if let Some(dropped) = repaired {
-            prev = self.append(
-                &mut file,
-                &prev,
-                "host",
-                Event::Repair,
-                None,
-                serde_json::json!({ "dropped_bytes": dropped, "reason": "a torn record from a crash" }),
-            )?;
+        let (mut prev, repairs) = self.tail(&mut file)?;
+        for details in repairs {
+            prev = self.append(&mut file, &prev, "host", Event::Repair, None, details)?;
         }
         let head = self.append(&mut file, &prev, actor, event, plugin, details)?;
         Ok(head.seq)
@@ -229,10 +233,7 @@ impl Audit {
         file.write_all(line.as_bytes())
             .and_then(|_| file.sync_data())
             .map_err(self.io(LOG))?;
-        let head = Head {
-            seq: record.seq,
-            mac: record.mac,
-        };
+        let head = self.sealed(record.seq, record.mac);
         self.home.write_atomic(
             HEAD,
             &serde_json::to_vec(&head).expect("heads serialise"),
@@ -241,35 +242,104 @@ impl Audit {
         Ok(head)
     }
 
-    fn read_head(&self) -> Result<Option<Head>, AuditError> {
-        Ok(self
-            .home
-            .read_optional(HEAD)?
-            .and_then(|b| serde_json::from_slice(&b).ok()))
+    fn sealed(&self, seq: u64, mac: String) -> Head {
+        let mut h = Hmac::<Sha256>::new_from_slice(&self.key).expect("any key length");
+        h.update(format!("pincer-audit-head\n{seq}\n{mac}").as_bytes());
+        Head {
+            seq,
+            mac,
+            seal: hex::encode(h.finalize().into_bytes()),
+        }
     }
 
-    /// Where to chain the next record from: the head, or the log's last record if a
-    /// crash came between writing it and writing the head. Cuts a torn last line (a
-    /// crash mid-write; the head never covered it) and says how many bytes went.
-    fn tail(&self, file: &mut std::fs::File) -> Result<(Head, Option<u64>), AuditError> {
-        let head = self.read_head()?.unwrap_or(Head {
+    fn read_head(&self) -> Result<HeadState, AuditError> {
+        let Some(bytes) = self.home.read_optional(HEAD)? else {
+            return Ok(HeadState::Missing);
+        };
+        Ok(match serde_json::from_slice::<Head>(&bytes) {
+            Ok(h) if self.sealed(h.seq, h.mac.clone()) == h => HeadState::Valid(h),
+            _ => HeadState::Invalid,
+        })
+    }
+
+    /// The last record of the longest valid chain from the start of `bytes`.
+    fn chain_end(&self, bytes: &[u8]) -> Head {
+        let mut end = Head {
             seq: 0,
             mac: GENESIS.into(),
-        });
+            seal: String::new(),
+        };
+        for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            match serde_json::from_slice::<Record>(line) {
+                Ok(r) if r.seq == end.seq + 1 && self.mac(&end.mac, &r) == r.mac => {
+                    end = Head {
+                        seq: r.seq,
+                        mac: r.mac,
+                        seal: String::new(),
+                    };
+                }
+                _ => break,
+            }
+        }
+        end
+    }
+
+    /// Where to chain the next record from, and the repairs to record first: the head,
+    /// or the log's last record if a crash came between writing it and writing the
+    /// head. Cuts a torn last line (a crash mid-write; the head never covered it). A
+    /// missing or damaged head is not papered over: the chain continues from the last
+    /// record that verifies, and a `repair` record says so.
+    fn tail(&self, file: &mut std::fs::File) -> Result<(Head, Vec<serde_json::Value>), AuditError> {
+        let mut repairs = Vec::new();
         let len = file.metadata().map_err(self.io(LOG))?.len();
-        let start = len.saturating_sub(1 << 20);
+        let mut start = len.saturating_sub(1 << 20);
         let mut buf = Vec::new();
-        file.seek(SeekFrom::Start(start))
-            .and_then(|_| file.read_to_end(&mut buf))
-            .map_err(self.io(LOG))?;
-        let mut repaired = None;
+        loop {
+            buf.clear();
+            file.seek(SeekFrom::Start(start))
+                .and_then(|_| file.read_to_end(&mut buf))
+                .map_err(self.io(LOG))?;
+            // A window that starts mid-record must hold a newline to cut at.
+            if start == 0 || buf.contains(&b'\n') {
+                break;
+            }
+            start = 0;
+        }
         if !buf.is_empty() && !buf.ends_with(b"\n") {
             let keep = buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
             let dropped = (buf.len() - keep) as u64;
             file.set_len(start + keep as u64).map_err(self.io(LOG))?;
             buf.truncate(keep);
-            repaired = Some(dropped);
+            repairs.push(serde_json::json!({
+                "dropped_bytes": dropped,
+                "reason": "a torn record from a crash",
+            }));
         }
+        let head = match self.read_head()? {
+            HeadState::Valid(h) => h,
+            state if len == 0 => {
+                if matches!(state, HeadState::Invalid) {
+                    repairs.push(serde_json::json!({ "reason": "the chain head was damaged and the log empty" }));
+                }
+                Head {
+                    seq: 0,
+                    mac: GENESIS.into(),
+                    seal: String::new(),
+                }
+            }
+            state => {
+                let bytes = self.home.read_optional(LOG)?.unwrap_or_default();
+                let end = self.chain_end(&bytes);
+                let what = match state {
+                    HeadState::Missing => "missing",
+                    _ => "damaged or forged",
+                };
+                repairs.push(serde_json::json!({
+                    "reason": format!("the chain head was {what}; the chain continues after record {}, the last one that verifies", end.seq),
+                }));
+                return Ok((end, repairs));
+            }
+        };
         let last = buf
             .split(|&b| b == b'\n')
             .rfind(|l| !l.is_empty())
@@ -278,15 +348,9 @@ impl Audit {
             && last.seq == head.seq + 1
             && self.mac(&head.mac, &last) == last.mac
         {
-            return Ok((
-                Head {
-                    seq: last.seq,
-                    mac: last.mac,
-                },
-                repaired,
-            ));
+            return Ok((self.sealed(last.seq, last.mac), repairs));
         }
-        Ok((head, repaired))
+        Ok((head, repairs))
     }
 
     /// Read every readable record, and say whether the last line is torn.
@@ -338,7 +402,7 @@ impl Audit {
                 bytes: last.len(),
             });
         }
-        let mut parsed: Vec<(usize, Option<Record>)> = lines
+        let parsed: Vec<(usize, Option<Record>)> = lines
             .iter()
             .map(|(n, l)| (*n, serde_json::from_slice::<Record>(l).ok()))
             .collect();
@@ -346,6 +410,13 @@ impl Audit {
         let mut prev = GENESIS.to_owned();
         let mut expected = 1u64;
         let mut last: Option<Head> = None;
+        // Does the record after `idx` chain from `prev` as record `expected`?
+        let chains_after = |idx: usize, expected: u64, prev: &str| {
+            parsed
+                .get(idx + 1)
+                .and_then(|(_, r)| r.as_ref())
+                .is_some_and(|next| next.seq == expected && self.mac(prev, next) == next.mac)
+        };
         for idx in 0..parsed.len() {
             let (line, record) = (parsed[idx].0, parsed[idx].1.clone());
             let Some(record) = record else {
@@ -364,14 +435,12 @@ impl Audit {
                     last = Some(Head {
                         seq: record.seq,
                         mac: record.mac,
+                        seal: String::new(),
                     });
                     continue;
                 }
                 // An inserted record leaves the next one chaining from `prev`.
-                let next_chains = parsed
-                    .get(idx + 1)
-                    .and_then(|(_, r)| r.as_ref())
-                    .is_some_and(|next| next.seq == expected && self.mac(&prev, next) == next.mac);
+                let next_chains = chains_after(idx, expected, &prev);
                 problem = Some(if next_chains {
                     Problem::at(
                         ProblemKind::Inserted,
@@ -394,6 +463,48 @@ impl Audit {
                     )
                 });
                 break;
+            }
+            // A genuine record out of place chains from its true predecessor.
+            let true_prev = if record.seq == 1 {
+                Some(GENESIS.to_owned())
+            } else {
+                parsed
+                    .iter()
+                    .filter_map(|(_, r)| r.as_ref())
+                    .find(|r| r.seq + 1 == record.seq)
+                    .map(|r| r.mac.clone())
+            };
+            let genuine = true_prev.is_some_and(|p| self.mac(&p, &record) == record.mac);
+            if !genuine {
+                // An inserted record leaves the next one chaining from `prev`.
+                let next_chains = chains_after(idx, expected, &prev);
+                if next_chains {
+                    problem = Some(Problem::at(
+                        ProblemKind::Inserted,
+                        record.seq,
+                        line,
+                        format!(
+                            "the record at line {line} (numbered {}) was inserted: the records around it chain without it",
+                            record.seq
+                        ),
+                    ));
+                    break;
+                }
+                // A record chained in under the expected number whose `seq` was changed.
+                let mut renumbered = record.clone();
+                renumbered.seq = expected;
+                if self.mac(&prev, &renumbered) == record.mac {
+                    problem = Some(Problem::at(
+                        ProblemKind::Edited,
+                        expected,
+                        line,
+                        format!(
+                            "record {expected} at line {line} was edited: its sequence number was changed to {}",
+                            record.seq
+                        ),
+                    ));
+                    break;
+                }
             }
             let later = parsed[idx + 1..]
                 .iter()
@@ -432,9 +543,27 @@ impl Audit {
             });
             break;
         }
-        parsed.clear();
         let count = last.as_ref().map_or(0, |h| h.seq);
         if problem.is_none() {
+            let head = match head {
+                HeadState::Invalid => {
+                    return Ok(VerifyReport {
+                        ok: false,
+                        records: count,
+                        problem: Some(Problem::at(
+                            ProblemKind::HeadMissing,
+                            count,
+                            0,
+                            format!(
+                                "the chain head {HEAD} is damaged or forged (its seal does not verify)"
+                            ),
+                        )),
+                        torn,
+                    });
+                }
+                HeadState::Missing => None,
+                HeadState::Valid(h) => Some(h),
+            };
             problem = match (&head, &last) {
                 (None, None) => None,
                 (None, Some(_)) => Some(Problem::at(

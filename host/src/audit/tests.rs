@@ -147,3 +147,58 @@ fn since_accepts_times_and_durations() {
     assert!(parse_since("2h").unwrap() < SystemTime::now());
     assert!(parse_since("yesterday-ish").is_err());
 }
+
+#[test]
+fn detects_a_tail_cut_with_the_head_set_back_by_hand() {
+    let (tmp, audit) = trail(5);
+    let l = lines(&tmp);
+    write_lines(&tmp, &l[..3]);
+    // The attacker copies record 3's number and MAC into the head, without the key.
+    let r3: Record = serde_json::from_str(&l[2]).unwrap();
+    std::fs::write(
+        tmp.path().join(HEAD),
+        serde_json::json!({ "seq": 3, "mac": r3.mac, "seal": "00" }).to_string(),
+    )
+    .unwrap();
+    let p = problem(&audit);
+    assert_eq!(p.kind, ProblemKind::HeadMissing, "{p:?}");
+    assert!(p.message.contains("forged"), "{}", p.message);
+}
+
+#[test]
+fn detects_a_record_whose_number_was_changed_and_an_insert_with_a_new_number() {
+    let (tmp, audit) = trail(5);
+    let mut l = lines(&tmp);
+    l[2] = l[2].replace("\"seq\":3", "\"seq\":9");
+    write_lines(&tmp, &l);
+    assert_eq!(problem(&audit).kind, ProblemKind::Edited);
+
+    let (tmp, audit) = trail(5);
+    let mut l = lines(&tmp);
+    let forged = l[2].replace("\"seq\":3", "\"seq\":42");
+    l.insert(2, forged);
+    write_lines(&tmp, &l);
+    let p = problem(&audit);
+    assert_eq!((p.kind, p.line), (ProblemKind::Inserted, 3), "{p:?}");
+}
+
+#[test]
+fn a_missing_head_is_recorded_not_papered_over() {
+    let (tmp, audit) = trail(3);
+    std::fs::remove_file(tmp.path().join(HEAD)).unwrap();
+    assert_eq!(problem(&audit).kind, ProblemKind::HeadMissing);
+    audit
+        .record("admin:test", Event::Remove, None, serde_json::json!({}))
+        .unwrap();
+    let report = audit.verify().unwrap();
+    assert!(report.ok, "{report:?}");
+    let (records, _) = audit.read().unwrap();
+    assert_eq!(records[3].event, Event::Repair);
+    assert!(
+        records[3].details["reason"]
+            .as_str()
+            .unwrap()
+            .contains("missing")
+    );
+    assert_eq!(records[4].seq, 5);
+}

@@ -310,6 +310,10 @@ pub(super) fn cmd_install(
             "updated {} to {} (its grants are within the approved ones)",
             outcome.plugin, outcome.version
         ),
+        "repaired" => println!(
+            "replaced the damaged installed copy of {} {} with the verified bundle",
+            outcome.plugin, outcome.version
+        ),
         "pending-approval" => println!(
             "{} {} asks for more than was approved: it is pending, and {} keeps running until `pincer approve {}`",
             outcome.plugin, outcome.version, outcome.active_version, outcome.plugin

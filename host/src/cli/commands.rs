@@ -31,7 +31,8 @@ impl From<LoadError> for Failure {
     fn from(e: LoadError) -> Self {
         let code = match e {
             LoadError::Home(_) | LoadError::Engine(_) | LoadError::Audit(_) => 1,
-            LoadError::NotInstalled { .. } => 2,
+            LoadError::NotInstalled { .. }
+            | LoadError::Store(crate::store::plugins::StoreError::BadId(_)) => 2,
             _ => 3,
         };
         Failure::new(code, e.to_string())

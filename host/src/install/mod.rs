@@ -65,7 +65,7 @@ pub struct InstallOutcome {
     pub plugin: String,
     /// The bundle's version.
     pub version: String,
-    /// `installed`, `updated`, `pending-approval` or `unchanged`.
+    /// `installed`, `updated`, `pending-approval`, `repaired` or `unchanged`.
     pub outcome: &'static str,
     /// The version that runs now.
     pub active_version: String,
@@ -131,7 +131,8 @@ pub fn install(
     }
 
     let signature = &review.signature;
-    let slot_dir = store.stage(&review.bundle_data, &review.digest.found)?;
+    let repair = review.verdict.outcome == "repair";
+    let slot_dir = store.stage(&review.bundle_data, &review.digest.found, repair)?;
     let now = now_rfc3339();
     let slot = Slot {
         dir: slot_dir,
@@ -153,6 +154,7 @@ pub fn install(
         slot
     };
     let (state, outcome, event) = match review.state.clone() {
+        Some(old) if repair => (old, "repaired", Event::Install),
         None => (
             Installed {
                 id: id.clone(),
@@ -252,7 +254,20 @@ pub fn approve(
     let (state, changes) = pending(runtime, id)?;
     let pending = state.pending.clone().expect("checked by `pending`");
     let bundle = store.read_slot(id, &pending)?;
-    if let Err(e) = bundle.verify(&TrustStore::load(home)?) {
+    let checked = bundle.verify(&TrustStore::load(home)?).and_then(|v| {
+        let grants = crate::policy::grants::GrantSet::of(&bundle.manifest);
+        let same = v.sha256 == pending.sha256
+            && crate::runtime::sha256_hex(&bundle.manifest_bytes) == pending.manifest_sha256
+            && grants == pending.grants;
+        if same {
+            Ok(v)
+        } else {
+            Err(TrustError::Refused(format!(
+                "the stored pending bundle of {id} is not the one that was installed as pending; install it again"
+            )))
+        }
+    });
+    if let Err(e) = checked {
         runtime.audit().record(
             actor,
             Event::Refuse,

@@ -117,7 +117,8 @@ pub struct InstalledDiff {
 /// What `pincer install` would do.
 #[derive(Debug, Clone, Serialize)]
 pub struct Verdict {
-    /// `install`, `update`, `pending-approval`, `unchanged` or `refused`.
+    /// `install`, `update`, `pending-approval`, `unchanged`, `repair` (the installed
+    /// copy was damaged; the same bundle replaces it) or `refused`.
     pub outcome: &'static str,
     /// Why it is refused, or would wait.
     pub reasons: Vec<String>,
@@ -255,10 +256,29 @@ pub fn review(runtime: &Runtime, dir: &Path, allow_downgrade: bool) -> Result<Re
             _ => {}
         }
     }
+    // The same bundle again: nothing to do, unless the stored copy no longer verifies.
+    let damaged = match (&installed, &state) {
+        (Some(d), Some(s)) if d.relation == "same" => {
+            let store = PluginStore::new(home);
+            store
+                .read_slot(&s.id, &s.active)
+                .and_then(|b| b.verify(&trust))
+                .err()
+        }
+        _ => None,
+    };
     let outcome = match &installed {
         _ if !reasons.is_empty() => "refused",
         None => "install",
-        Some(d) if d.relation == "same" => "unchanged",
+        Some(d) if d.relation == "same" => match damaged {
+            Some(e) => {
+                reasons.push(format!(
+                    "the installed copy no longer verifies ({e}); installing replaces it"
+                ));
+                "repair"
+            }
+            None => "unchanged",
+        },
         Some(d) if d.wider => {
             reasons.push(
                 "it asks for more than the installed version was approved for; it will wait for `pincer approve`".into(),

@@ -175,53 +175,57 @@ impl GrantSet {
             );
         }
 
-        // Mounts, keyed by what they expose (root and subdirectory).
-        let key = |m: &MountGrant| (m.root.clone(), m.subdir.clone());
-        let old_mounts: BTreeMap<_, &MountGrant> = old.mounts.iter().map(|m| (key(m), m)).collect();
-        let new_mounts: BTreeMap<_, &MountGrant> =
-            self.mounts.iter().map(|m| (key(m), m)).collect();
-        for (k, m) in &new_mounts {
-            match old_mounts.get(k) {
+        // Mounts, by what they expose (root and subdirectory). A root may be mounted
+        // at several guest paths: what counts is the widest access to it, and every
+        // guest path it appears at.
+        type Exposure = (Access, Vec<String>);
+        let exposure = |mounts: &[MountGrant]| {
+            let mut map: BTreeMap<String, Exposure> = BTreeMap::new();
+            for m in mounts {
+                let e = map
+                    .entry(m.source())
+                    .or_insert((Access::ReadOnly, Vec::new()));
+                e.0 = e.0.max(m.access);
+                e.1.push(m.guest.clone());
+            }
+            map
+        };
+        let (old_mounts, new_mounts) = (exposure(&old.mounts), exposure(&self.mounts));
+        for (source, (access, guests)) in &new_mounts {
+            let guests_text = guests.join(", ");
+            match old_mounts.get(source) {
                 None => push(
                     true,
                     "filesystem",
                     format!(
-                        "new mount: `{}` at {} ({})",
-                        m.source(),
-                        m.guest,
-                        m.access.as_str()
+                        "new mount: `{source}` at {guests_text} ({})",
+                        access.as_str()
                     ),
                 ),
-                Some(o) if m.access > o.access => push(
+                Some((old_access, _)) if access > old_access => push(
                     true,
                     "filesystem",
-                    format!("mount `{}` becomes read-write", m.source()),
+                    format!("mount `{source}` becomes read-write"),
                 ),
-                Some(o) if m.access < o.access => push(
+                Some((old_access, _)) if access < old_access => push(
                     false,
                     "filesystem",
-                    format!("mount `{}` becomes read-only", m.source()),
+                    format!("mount `{source}` becomes read-only"),
                 ),
-                Some(o) if m.guest != o.guest => push(
+                Some((_, old_guests)) if guests != old_guests => push(
                     false,
                     "filesystem",
                     format!(
-                        "mount `{}` moves from {} to {}",
-                        m.source(),
-                        o.guest,
-                        m.guest
+                        "mount `{source}` moves from {} to {guests_text}",
+                        old_guests.join(", ")
                     ),
                 ),
                 Some(_) => {}
             }
         }
-        for (k, m) in &old_mounts {
-            if !new_mounts.contains_key(k) {
-                push(
-                    false,
-                    "filesystem",
-                    format!("mount `{}` is dropped", m.source()),
-                );
+        for source in old_mounts.keys() {
+            if !new_mounts.contains_key(source) {
+                push(false, "filesystem", format!("mount `{source}` is dropped"));
             }
         }
 
@@ -421,6 +425,15 @@ mod tests {
             ["mount `workspace` becomes read-write"]
         );
         assert!(wider(WS_RW, WS_RO).is_empty());
+    }
+
+    #[test]
+    fn a_second_read_write_mount_of_an_approved_root_is_wider() {
+        // Old: workspace read-only at /a. New: the same root read-write at /a and
+        // read-only at /b. Keyed naively, one mount would hide the other.
+        let old = "[[capabilities.filesystem.mounts]]\nguest = \"/a\"\nroot = \"workspace\"\naccess = \"read-only\"\n";
+        let new = "[[capabilities.filesystem.mounts]]\nguest = \"/a\"\nroot = \"workspace\"\naccess = \"read-write\"\n[[capabilities.filesystem.mounts]]\nguest = \"/b\"\nroot = \"workspace\"\naccess = \"read-only\"\n";
+        assert_eq!(wider(old, new), ["mount `workspace` becomes read-write"]);
     }
 
     #[test]

@@ -171,7 +171,9 @@ pub enum LoadError {
         plugin: String,
     },
     /// The installed bundle no longer verifies (files changed, key revoked...).
-    #[error("installed plugin `{plugin}` is refused: {source}")]
+    #[error(
+        "installed plugin `{plugin}` is refused: {source}. If the publisher's bundle is intact, `pincer install BUNDLE` replaces the damaged copy"
+    )]
     Verify {
         /// The plugin.
         plugin: String,
@@ -438,6 +440,8 @@ impl Runtime {
     fn verify_installed(&self, id: &str) -> Result<(Bundle, String, Instant), LoadError> {
         let started = Instant::now();
         let store = PluginStore::new(&self.home);
+        // No install may swap the bundle out while it is read.
+        let _lock = store.lock_shared()?;
         let installed = store.get(id)?.ok_or_else(|| LoadError::NotInstalled {
             plugin: id.to_owned(),
         })?;

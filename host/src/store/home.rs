@@ -173,12 +173,7 @@ impl Home {
             let _ = self.dir.remove_file(&tmp);
             self.io(rel)(e)
         })?;
-        if !parent.as_os_str().is_empty() {
-            // Make the rename durable; failing to sync a directory is not fatal.
-            if let Ok(d) = self.dir.open_dir(parent) {
-                let _ = d.open(".").and_then(|f| f.sync_all());
-            }
-        }
+        self.sync_parent(rel);
         Ok(())
     }
 
@@ -194,7 +189,23 @@ impl Home {
     /// Rename `from` to `to` (both inside the home directory), atomically.
     pub fn rename(&self, from: impl AsRef<Path>, to: impl AsRef<Path>) -> Result<(), HomeError> {
         let (from, to) = (from.as_ref(), to.as_ref());
-        self.dir.rename(from, &self.dir, to).map_err(self.io(to))
+        self.dir.rename(from, &self.dir, to).map_err(self.io(to))?;
+        self.sync_parent(to);
+        Ok(())
+    }
+
+    /// Make a rename into `rel`'s directory durable; failing to sync a directory is
+    /// not fatal.
+    fn sync_parent(&self, rel: &Path) {
+        let parent = rel.parent().unwrap_or(Path::new(""));
+        let dir = if parent.as_os_str().is_empty() {
+            self.dir.try_clone().ok()
+        } else {
+            self.dir.open_dir(parent).ok()
+        };
+        if let Some(d) = dir {
+            let _ = d.open(".").and_then(|f| f.sync_all());
+        }
     }
 
     /// The names of the entries of directory `rel`, sorted; empty if it does not exist.
@@ -233,9 +244,9 @@ impl Home {
         write().map_err(self.io(rel))
     }
 
-    /// Take an exclusive lock on the file `rel` (created if missing), waiting for other
-    /// Pincer processes that hold it. The lock is released when the file is dropped.
-    pub fn lock(&self, rel: impl AsRef<Path>) -> Result<std::fs::File, HomeError> {
+    /// Take a lock on the file `rel` (created if missing), exclusive or shared, waiting
+    /// for other Pincer processes that hold it. The lock is released when the file is dropped.
+    pub fn lock(&self, rel: impl AsRef<Path>, exclusive: bool) -> Result<std::fs::File, HomeError> {
         let rel = rel.as_ref();
         if let Some(parent) = rel.parent() {
             self.create_dir_all(parent)?;
@@ -252,7 +263,12 @@ impl Home {
             )
             .map_err(self.io(rel))?
             .into_std();
-        file.lock().map_err(self.io(rel))?;
+        if exclusive {
+            file.lock()
+        } else {
+            file.lock_shared()
+        }
+        .map_err(self.io(rel))?;
         Ok(file)
     }
 

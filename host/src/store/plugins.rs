@@ -36,7 +36,7 @@ pub enum StoreError {
     #[error("`{0}` is not a plugin id (such as com.example.files; see `pincer list`)")]
     BadId(String),
     /// A state file is unreadable.
-    #[error("the install record {} is damaged: {why}; reinstall the plugin with `pincer install`", path.display())]
+    #[error("the install record {} is damaged: {why}; remove the plugin with `pincer remove ID` and install it again", path.display())]
     Damaged {
         /// The file.
         path: PathBuf,
@@ -109,7 +109,12 @@ impl<'h> PluginStore<'h> {
 
     /// Lock the store against other Pincer processes changing it; released on drop.
     pub fn lock(&self) -> Result<std::fs::File, StoreError> {
-        Ok(self.home.lock(format!("{ROOT}/.lock"))?)
+        Ok(self.home.lock(format!("{ROOT}/.lock"), true)?)
+    }
+
+    /// Lock the store against changes while reading it; others may read too.
+    pub fn lock_shared(&self) -> Result<std::fs::File, StoreError> {
+        Ok(self.home.lock(format!("{ROOT}/.lock"), false)?)
     }
 
     /// The installed plugin `id`, if there is one.
@@ -134,8 +139,11 @@ impl<'h> PluginStore<'h> {
             if name.starts_with('.') {
                 continue;
             }
-            if let Some(installed) = self.get(&name)? {
-                out.push(installed);
+            match self.get(&name) {
+                Ok(Some(installed)) => out.push(installed),
+                Ok(None) => {}
+                // One damaged record must not hide the others.
+                Err(e) => tracing::warn!("{e}"),
             }
         }
         Ok(out)
@@ -152,9 +160,31 @@ impl<'h> PluginStore<'h> {
     }
 
     /// Copy the verified `bundle` into the store; returns its slot directory (relative
-    /// to `plugins/<id>/`). Nothing refers to it until [`commit`](Self::commit).
-    pub fn stage(&self, bundle: &Bundle, sha256: &str) -> Result<String, StoreError> {
+    /// to `plugins/<id>/`). Nothing refers to it until [`commit`](Self::commit). The
+    /// directory's name holds the version and both digests, so an existing directory of
+    /// that name that the current state names already holds these bytes, and is kept
+    /// unless `replace` (a stored copy that no longer verifies).
+    pub fn stage(
+        &self,
+        bundle: &Bundle,
+        sha256: &str,
+        replace: bool,
+    ) -> Result<String, StoreError> {
         let id = bundle.manifest.plugin.id.as_str();
+        let manifest_sha = crate::runtime::sha256_hex(&bundle.manifest_bytes);
+        let dir = format!(
+            "v/{}-{}-{}",
+            bundle.manifest.plugin.version,
+            &sha256[..12],
+            &manifest_sha[..8]
+        );
+        let target = format!("{ROOT}/{id}/{dir}");
+        let named = self.get(id).ok().flatten().is_some_and(|s| {
+            s.active.dir == dir || s.pending.as_ref().is_some_and(|p| p.dir == dir)
+        });
+        if named && !replace {
+            return Ok(dir);
+        }
         let staging = format!("{ROOT}/.staging-{:016x}", rand::random::<u64>());
         self.home.create_dir_all(&staging)?;
         let component = bundle
@@ -182,10 +212,9 @@ impl<'h> PluginStore<'h> {
         )?;
         self.home
             .write_new(format!("{staging}/{component}"), &bundle.component, 0o644)?;
-        let dir = format!("v/{}-{}", bundle.manifest.plugin.version, &sha256[..12]);
-        let target = format!("{ROOT}/{id}/{dir}");
         self.home.create_dir_all(format!("{ROOT}/{id}/v"))?;
-        // A directory of that name that no state refers to is a leftover.
+        // Not named by the state: a leftover of a killed install. Named (and being
+        // replaced): a damaged copy that no longer loads anyway.
         self.home.remove_dir_all(&target)?;
         self.home.rename(&staging, &target)?;
         Ok(dir)
@@ -202,6 +231,7 @@ impl<'h> PluginStore<'h> {
     /// Remove plugin `id` from the store: its state first (the commit), then its
     /// bundles. Its data directory is kept.
     pub fn remove(&self, id: &str) -> Result<(), StoreError> {
+        crate::manifest::PluginId::parse(id).map_err(|_| StoreError::BadId(id.to_owned()))?;
         self.home.remove_file(Self::state_path(id))?;
         self.home.remove_dir_all(format!("{ROOT}/{id}"))?;
         Ok(())
