@@ -15,3 +15,4 @@ pub mod policy;
 pub mod runtime;
 pub mod store;
 pub mod trust;
+pub mod vault;

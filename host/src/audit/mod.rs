@@ -88,8 +88,17 @@ pub enum Event {
     LoadRefused,
     /// A plugin faulted (trap, timeout, memory).
     Fault,
-    /// A torn record left by a crash was cut off the end of the log.
+    /// A torn record left by a crash was cut off the end of the log, or the chain head
+    /// was missing or damaged.
     Repair,
+    /// A plugin read a secret (its name only).
+    SecretRead,
+    /// An admin set a secret (its name only).
+    SecretSet,
+    /// An admin removed a secret.
+    SecretRemove,
+    /// An admin changed a plugin's config.
+    ConfigSet,
 }
 
 /// One record of the log.

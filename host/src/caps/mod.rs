@@ -14,7 +14,7 @@ pub mod filesystem;
 pub mod http;
 pub mod kv;
 pub mod log;
-mod names;
+pub mod names;
 pub mod secrets;
 
 use wasmtime::component::{HasData, Linker};
@@ -72,7 +72,7 @@ impl Capability {
     /// Whether this host implements it yet. A component that imports an
     /// unimplemented capability is refused at load time, whatever its manifest says.
     pub fn implemented(self) -> bool {
-        false
+        matches!(self, Capability::Secrets | Capability::Config)
     }
 
     /// Is it requested by `caps`?
@@ -102,6 +102,18 @@ impl HasData for Log {
     type Data<'a> = &'a mut log::LogState;
 }
 
+struct Secrets;
+
+impl HasData for Secrets {
+    type Data<'a> = &'a mut secrets::SecretsState;
+}
+
+struct Config;
+
+impl HasData for Config {
+    type Data<'a> = &'a mut config::ConfigState;
+}
+
 /// Link the base set and the granted capability interfaces. `granted` lists the
 /// capabilities the plugin's effective grant allows.
 pub fn add_granted_to_linker(
@@ -110,10 +122,22 @@ pub fn add_granted_to_linker(
 ) -> wasmtime::Result<()> {
     base::add_to_linker(linker)?;
     bindings::pincer::plugin::log::add_to_linker::<_, Log>(linker, |s| &mut s.log)?;
+    use bindings::pincer::plugin as wit;
     for cap in granted {
-        // No optional capability is implemented in this version; the import audit has
-        // already refused any component that imports one.
-        debug_assert!(!cap.implemented(), "{cap:?} is implemented but not linked");
+        match cap {
+            Capability::Secrets => {
+                wit::secrets::add_to_linker::<_, Secrets>(linker, |s| &mut s.secrets)?
+            }
+            Capability::Config => {
+                wit::config::add_to_linker::<_, Config>(linker, |s| &mut s.config)?
+            }
+            // Not implemented yet: the import audit has already refused any component
+            // that imports one.
+            other => debug_assert!(
+                !other.implemented(),
+                "{other:?} is implemented but not linked"
+            ),
+        }
     }
     Ok(())
 }

@@ -7,17 +7,21 @@ use toml::Spanned;
 
 use crate::manifest::Invalid;
 
+/// Is `n` 1 to 64 characters of `a-z`, `0-9`, `-` and `_`, starting with a letter?
+pub fn is_name(n: &str) -> bool {
+    (1..=64).contains(&n.len())
+        && n.starts_with(|c: char| c.is_ascii_lowercase())
+        && n.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
 /// Check that every name is 1 to 64 characters of `a-z`, `0-9`, `-` and `_`, starts
 /// with a letter, and appears once. `what` names the list in messages ("secret name").
 pub fn check_names(names: &[Spanned<String>], what: &str) -> Result<(), Invalid> {
     let mut seen = BTreeSet::new();
     for name in names {
         let n = name.get_ref();
-        let well_formed = (1..=64).contains(&n.len())
-            && n.starts_with(|c: char| c.is_ascii_lowercase())
-            && n.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-        if !well_formed {
+        if !is_name(n) {
             return Err(Invalid::at(
                 name.span(),
                 format!(

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
-use super::{Cli, Command, DevSource, RootCommand, admin, author};
+use super::{Cli, Command, DevSource, RootCommand, admin, author, settings};
 use crate::kinds::mcp::ContentItem;
 use crate::policy::{Policy, PolicyError};
 use crate::runtime::imports::ImportClass;
@@ -30,7 +30,11 @@ impl Failure {
 impl From<LoadError> for Failure {
     fn from(e: LoadError) -> Self {
         let code = match e {
-            LoadError::Home(_) | LoadError::Engine(_) | LoadError::Audit(_) => 1,
+            LoadError::Home(_)
+            | LoadError::Engine(_)
+            | LoadError::Audit(_)
+            | LoadError::Vault(_)
+            | LoadError::Config(_) => 1,
             LoadError::NotInstalled { .. }
             | LoadError::Store(crate::store::plugins::StoreError::BadId(_)) => 2,
             _ => 3,
@@ -79,6 +83,18 @@ impl From<crate::install::InstallError> for Failure {
 impl From<crate::store::plugins::StoreError> for Failure {
     fn from(e: crate::store::plugins::StoreError) -> Self {
         crate::install::InstallError::from(e).into()
+    }
+}
+
+impl From<crate::vault::VaultError> for Failure {
+    fn from(e: crate::vault::VaultError) -> Self {
+        Failure::new(1, e.to_string())
+    }
+}
+
+impl From<crate::caps::config::ConfigError> for Failure {
+    fn from(e: crate::caps::config::ConfigError) -> Self {
+        Failure::new(1, e.to_string())
     }
 }
 
@@ -206,6 +222,8 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Info { ref id, json } => admin::cmd_info(&home()?, id, json),
         Command::Remove { ref id } => admin::cmd_remove(&runtime()?, id),
         Command::Audit { ref command } => admin::cmd_audit(&home()?, command),
+        Command::Secrets { ref command } => settings::cmd_secrets(&home()?, command),
+        Command::Config { ref command } => settings::cmd_config(&home()?, command),
     }
 }
 

@@ -10,6 +10,7 @@ mod admin;
 mod author;
 mod commands;
 mod demo;
+mod settings;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -197,6 +198,16 @@ pub enum Command {
         /// The plugin id
         id: String,
     },
+    /// Set, list and remove the secrets plugins read (values are encrypted, never shown)
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
+    /// Set and list the non-secret settings plugins read
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Read and verify the audit trail
     Audit {
         #[command(subcommand)]
@@ -262,6 +273,63 @@ pub enum TrustCommand {
     Revoke {
         /// The key id (16 hex digits, as `trust list` shows)
         key_id: String,
+    },
+}
+
+/// `pincer secrets ...`
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Set secret NAME of plugin ID; the value is read from standard input (never from
+    /// the command line), without echo on a terminal
+    Set {
+        /// The plugin id
+        id: String,
+        /// The secret's name, as the plugin's manifest declares it
+        name: String,
+    },
+    /// List the names of the secrets set (never their values)
+    List {
+        /// Only this plugin's
+        id: Option<String>,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove secret NAME of plugin ID
+    Rm {
+        /// The plugin id
+        id: String,
+        /// The secret's name
+        name: String,
+    },
+}
+
+/// `pincer config ...`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Set KEY of installed plugin ID to VALUE; the key must be one its manifest declares
+    Set {
+        /// The plugin id
+        id: String,
+        /// The key
+        key: String,
+        /// The value
+        value: String,
+    },
+    /// Remove KEY of plugin ID
+    Unset {
+        /// The plugin id
+        id: String,
+        /// The key
+        key: String,
+    },
+    /// List plugin ID's settings
+    List {
+        /// The plugin id
+        id: String,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -25,14 +25,17 @@ use wasmtime::{Engine, ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::audit::{Audit, Event};
+use crate::caps::config::{ConfigError, ConfigState, ConfigStore};
 use crate::caps::filesystem::{MountError, ResolvedMount, add_preopens, resolve_mounts};
 use crate::caps::log::{LogState, OutputCapture};
+use crate::caps::secrets::SecretsState;
 use crate::manifest::{Manifest, ManifestError, PluginKind};
 use crate::policy::grants::GrantSet;
 use crate::policy::{Limits, Policy, PolicyError};
 use crate::store::plugins::PluginStore;
 use crate::store::{Home, HomeError};
 use crate::trust::{Bundle, TrustStore};
+use crate::vault::Vault;
 
 pub use cache::{CacheOutcome, CompileCache, sha256_hex};
 pub use imports::{ComponentReport, ImportProblem};
@@ -43,6 +46,8 @@ pub struct InstanceState {
     table: ResourceTable,
     limiter: MemoryLimiter,
     pub(crate) log: LogState,
+    pub(crate) secrets: SecretsState,
+    pub(crate) config: ConfigState,
 }
 
 impl WasiView for InstanceState {
@@ -194,6 +199,12 @@ pub enum LoadError {
     /// The audit trail failed.
     #[error(transparent)]
     Audit(#[from] crate::audit::AuditError),
+    /// The secrets vault cannot be opened.
+    #[error(transparent)]
+    Vault(#[from] crate::vault::VaultError),
+    /// The admin's settings cannot be read.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// The wasmtime engine could not be configured on this system.
     #[error("cannot start the WebAssembly engine: {0}")]
     Engine(String),
@@ -307,6 +318,7 @@ pub enum CallError {
 pub struct Runtime {
     engine: Engine,
     audit: Arc<Audit>,
+    vault: Arc<Vault>,
     cache: CompileCache,
     home: Home,
     policy: Policy,
@@ -347,6 +359,8 @@ pub struct Checked {
 pub struct Plugin {
     manifest: Arc<Manifest>,
     audit: Arc<Audit>,
+    secrets: SecretsState,
+    config: ConfigState,
     id: Arc<str>,
     engine: Engine,
     mcp: Option<crate::kinds::mcp::McpServerPre<InstanceState>>,
@@ -367,9 +381,11 @@ impl Runtime {
         let cache = CompileCache::open(&home, &engine)?;
         let ticker = engine::EpochTicker::start(&engine);
         let audit = Arc::new(Audit::open(&home)?);
+        let vault = Arc::new(Vault::open(&home)?);
         Ok(Runtime {
             engine,
             audit,
+            vault,
             cache,
             home,
             policy,
@@ -646,8 +662,20 @@ impl Runtime {
             _ => None,
         };
         let limits = capped.limits;
+        let id: Arc<str> = plugin.as_str().into();
+        let grants = GrantSet::of(&manifest);
+        let secrets = SecretsState::new(
+            id.clone(),
+            grants.secrets,
+            self.vault.clone(),
+            self.audit.clone(),
+        );
+        let config_values = ConfigStore::load(&self.home)?.granted(&id, &grants.config_keys);
+        let config = ConfigState::new(id.clone(), grants.config_keys, config_values);
         Ok(Plugin {
-            id: plugin.as_str().into(),
+            id,
+            secrets,
+            config,
             manifest: Arc::new(manifest),
             audit: self.audit.clone(),
             engine: self.engine.clone(),
@@ -783,6 +811,8 @@ impl Plugin {
                 exceeded: None,
             },
             log: LogState::new(self.id.clone()),
+            secrets: self.secrets.clone(),
+            config: self.config.clone(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
