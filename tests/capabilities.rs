@@ -267,3 +267,213 @@ fn config_for_a_plugin_that_is_not_installed_or_a_malformed_key_is_refused() {
     let err = p.fails(2, &["config", "unset", CONFIG, "model"]);
     assert!(err.contains("no setting"), "{err}");
 }
+
+const KV: &str = "com.example.kv";
+
+fn kv_plugin(quota: u64) -> Pincer {
+    let p = Pincer::new(env!("CARGO_BIN_EXE_pincer"));
+    installed(
+        &p,
+        "kv-probe",
+        KV,
+        &format!("[capabilities.kv]\nquota_bytes = {quota}\n"),
+    );
+    p
+}
+
+#[test]
+fn a_plugin_keeps_values_in_its_store_across_calls() {
+    let p = kv_plugin(10_000);
+    assert_eq!(
+        call(&p, KV, "set", r#"{"key":"a/1","value":"one"}"#),
+        (false, "ok".into())
+    );
+    assert_eq!(
+        call(&p, KV, "set", r#"{"key":"a/2","value":"two"}"#),
+        (false, "ok".into())
+    );
+    assert_eq!(
+        call(&p, KV, "set", r#"{"key":"b","value":"three"}"#),
+        (false, "ok".into())
+    );
+    // Each call is a fresh instance: the values persist in the host's store.
+    assert_eq!(
+        call(&p, KV, "get", r#"{"key":"a/2"}"#),
+        (false, "value: two".into())
+    );
+    assert_eq!(
+        call(&p, KV, "list", r#"{"prefix":"a/"}"#),
+        (false, "a/1,a/2".into())
+    );
+    assert_eq!(
+        call(&p, KV, "delete", r#"{"key":"a/1"}"#),
+        (false, "ok".into())
+    );
+    assert_eq!(
+        call(&p, KV, "get", r#"{"key":"a/1"}"#),
+        (false, "missing".into())
+    );
+    // The store is outside every directory a plugin can mount.
+    assert!(
+        p.home
+            .path()
+            .join("kv")
+            .join(format!("{KV}.sqlite"))
+            .exists()
+    );
+}
+
+#[test]
+fn a_plugin_without_a_kv_grant_is_refused_before_it_runs() {
+    let p = Pincer::new(env!("CARGO_BIN_EXE_pincer"));
+    let key = p.trusted_key("admin");
+    let bundle = p.bundle(&fixture("kv-probe"), KV, "1.0.0", "", &key);
+    let err = p.fails(3, &["install", s(&bundle), "--yes"]);
+    assert!(
+        err.contains("pincer:plugin/kv") && err.contains("[capabilities.kv]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn malformed_keys_and_quotas_are_refused() {
+    let p = kv_plugin(10_000);
+    let (is_error, text) = call(&p, KV, "set", r#"{"key":"","value":"x"}"#);
+    assert!(is_error && text.contains("InvalidKey"), "{text}");
+    let long = "k".repeat(2000);
+    let (is_error, text) = call(&p, KV, "get", &format!(r#"{{"key":"{long}"}}"#));
+    assert!(is_error && text.contains("InvalidKey"), "{text}");
+    let scratch = pincer_test_support::ScratchPlugin::new(
+        &fixture("kv-probe"),
+        KV,
+        "[capabilities.kv]\nquota_bytes = 0\n",
+    );
+    let err = p.fails(
+        3,
+        &[
+            "call",
+            "--dev",
+            "--manifest",
+            s(&scratch.manifest()),
+            "get",
+            "--args",
+            r#"{"key":"a"}"#,
+        ],
+    );
+    assert!(err.contains("quota_bytes must be at least 1"), "{err}");
+}
+
+#[test]
+fn a_write_over_quota_is_an_error_value_and_changes_nothing() {
+    let p = kv_plugin(100);
+    let sixty = "x".repeat(59);
+    assert_eq!(
+        call(
+            &p,
+            KV,
+            "set",
+            &format!(r#"{{"key":"a","value":"{sixty}"}}"#)
+        ),
+        (false, "ok".into())
+    );
+    let (is_error, text) = call(
+        &p,
+        KV,
+        "set",
+        &format!(r#"{{"key":"b","value":"{sixty}"}}"#),
+    );
+    assert!(
+        is_error && text.contains("QuotaExceeded") && text.contains("120 of 100 bytes"),
+        "{text}"
+    );
+    assert_eq!(
+        call(&p, KV, "get", r#"{"key":"b"}"#),
+        (false, "missing".into())
+    );
+    // Replacing a value counts only the new one.
+    let other = "y".repeat(59);
+    assert_eq!(
+        call(
+            &p,
+            KV,
+            "set",
+            &format!(r#"{{"key":"a","value":"{other}"}}"#)
+        ),
+        (false, "ok".into())
+    );
+    assert_eq!(
+        call(&p, KV, "get", r#"{"key":"a"}"#),
+        (false, format!("value: {other}"))
+    );
+}
+
+#[test]
+fn a_host_killed_mid_write_leaves_a_sound_store_with_every_committed_value() {
+    let p = kv_plugin(1 << 30);
+    let mut child = p
+        .command(&["call", KV, "fill", "--args", r#"{"count":100000}"#])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Let it commit some writes, then kill it in the middle of the others.
+    let db = p.home.path().join("kv").join(format!("{KV}.sqlite"));
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let n = count_keys(&db);
+        if n >= 50 {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let conn = pincer::caps::kv::open(&db).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let mut stmt = conn
+        .prepare("SELECT key, value FROM kv ORDER BY key")
+        .unwrap();
+    let rows: Vec<(String, Vec<u8>)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(
+        rows.len() >= 50 && rows.len() < 100_000,
+        "{} rows",
+        rows.len()
+    );
+    for (i, (key, value)) in rows.iter().enumerate() {
+        assert_eq!(
+            key,
+            &format!("k{i:08}"),
+            "keys are written in order, none lost"
+        );
+        assert_eq!(
+            value,
+            &format!("value-{i:08}-").repeat(16).into_bytes(),
+            "value of {key}"
+        );
+    }
+    // And the plugin goes on using it.
+    assert_eq!(
+        call(&p, KV, "set", r#"{"key":"after","value":"crash"}"#),
+        (false, "ok".into())
+    );
+    assert_eq!(
+        call(&p, KV, "get", r#"{"key":"after"}"#),
+        (false, "value: crash".into())
+    );
+}
+
+fn count_keys(db: &Path) -> i64 {
+    if !db.exists() {
+        return 0;
+    }
+    pincer::caps::kv::open(db)
+        .and_then(|c| c.query_row("SELECT COUNT(*) FROM kv", [], |r| r.get(0)))
+        .unwrap_or(0)
+}

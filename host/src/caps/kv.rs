@@ -1,12 +1,28 @@
 //! The key-value capability: a persistent store private to each plugin.
 //!
-//! This module owns the `[capabilities.kv]` manifest section. The database and the
-//! host side of `pincer:plugin/kv` are not in this version yet: a component that
-//! imports the interface is refused at load time with that reason.
+//! This module owns the `[capabilities.kv]` manifest section, the store, and the host
+//! side of `pincer:plugin/kv`. Each plugin has its own SQLite database,
+//! `$PINCER_HOME/kv/<plugin-id>.sqlite`, outside every directory a plugin can mount. SQLite
+//! (through `rusqlite`, with its bundled library) rather than redb because several
+//! Pincer processes (an MCP server, the gateway, the command line) may open the same
+//! store at once, which SQLite's locking and write-ahead log allow and redb's single
+//! process lock does not; every write is one transaction, durable when it returns
+//! (`synchronous = FULL`), so a crash keeps the last committed value.
+//!
+//! The quota counts the bytes of keys and values; a write that would pass it is refused
+//! with `quota-exceeded`, a value the plugin can handle, and changes nothing.
 
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Deserialize;
 
+use super::bindings::pincer::plugin::kv::{Error, Host};
 use crate::manifest::Invalid;
+
+/// The longest key, in bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
 
 /// The `[capabilities.kv]` section: a store with a quota. By default (no section) none.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
@@ -25,5 +41,159 @@ impl KvGrant {
             ));
         }
         Ok(())
+    }
+}
+
+/// One plugin's store, opened on first use and shared by its instances.
+pub struct KvStore {
+    path: PathBuf,
+    conn: Mutex<Option<Connection>>,
+}
+
+impl KvStore {
+    /// The store in file `path` (not opened yet).
+    pub fn new(path: PathBuf) -> Self {
+        KvStore {
+            path,
+            conn: Mutex::new(None),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T, Error> {
+        let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() {
+            *guard = Some(open(&self.path).map_err(storage)?);
+        }
+        f(guard.as_mut().expect("opened above")).map_err(storage)
+    }
+}
+
+fn storage(e: rusqlite::Error) -> Error {
+    Error::Storage(format!("the key-value store failed: {e}"))
+}
+
+/// Open (creating) a store with the settings every store uses.
+pub fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
+    if let Some(parent) = path.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL)",
+    )?;
+    Ok(conn)
+}
+
+/// What one instance may do: its plugin's store, within the quota.
+#[derive(Clone)]
+pub struct KvState {
+    quota: u64,
+    store: Option<Arc<KvStore>>,
+}
+
+impl KvState {
+    /// No store: every call is denied. The default.
+    pub fn none() -> Self {
+        KvState {
+            quota: 0,
+            store: None,
+        }
+    }
+
+    /// The store `store`, holding at most `quota` bytes of keys and values.
+    pub fn new(store: Arc<KvStore>, quota: u64) -> Self {
+        KvState {
+            quota,
+            store: Some(store),
+        }
+    }
+
+    fn store(&self) -> Result<&KvStore, Error> {
+        self.store.as_deref().ok_or_else(|| {
+            Error::Denied("no key-value store is granted; add [capabilities.kv] quota_bytes = N to the manifest".into())
+        })
+    }
+}
+
+fn check_key(key: &str) -> Result<(), Error> {
+    if key.is_empty() || key.len() > MAX_KEY_BYTES || key.contains('\0') {
+        return Err(Error::InvalidKey(format!(
+            "a key is 1 to {MAX_KEY_BYTES} bytes without NUL; got {} bytes",
+            key.len()
+        )));
+    }
+    Ok(())
+}
+
+impl Host for KvState {
+    fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, Error> {
+        let store = self.store()?;
+        check_key(&key)?;
+        store.with(|c| {
+            c.query_row("SELECT value FROM kv WHERE key = ?1", [&key], |r| r.get(0))
+                .optional()
+        })
+    }
+
+    fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), Error> {
+        let store = self.store()?;
+        check_key(&key)?;
+        let quota = self.quota;
+        let size = (key.len() + value.len()) as u64;
+        if size > quota {
+            return Err(Error::QuotaExceeded(format!(
+                "`{key}` takes {size} bytes, more than the whole quota of {quota}"
+            )));
+        }
+        let mut over = None;
+        store.with(|c| {
+            let tx = c.transaction()?;
+            let used: i64 = tx.query_row(
+                "SELECT COALESCE(SUM(length(CAST(key AS BLOB)) + length(value)), 0) FROM kv WHERE key != ?1",
+                [&key],
+                |r| r.get(0),
+            )?;
+            if used as u64 + size > quota {
+                over = Some(used as u64);
+                return Ok(());
+            }
+            tx.execute(
+                "INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
+            tx.commit()
+        })?;
+        match over {
+            // Over quota is a value the plugin can handle, and nothing was written.
+            Some(used) => Err(Error::QuotaExceeded(format!(
+                "writing `{key}` ({size} bytes) would use {} of {quota} bytes; delete keys or ask for a larger [capabilities.kv] quota_bytes",
+                used + size
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    fn delete(&mut self, key: String) -> Result<(), Error> {
+        let store = self.store()?;
+        check_key(&key)?;
+        store.with(|c| {
+            c.execute("DELETE FROM kv WHERE key = ?1", [&key])
+                .map(|_| ())
+        })
+    }
+
+    fn list_keys(&mut self, prefix: String) -> Result<Vec<String>, Error> {
+        let store = self.store()?;
+        store.with(|c| {
+            let mut stmt =
+                c.prepare("SELECT key FROM kv WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key")?;
+            let keys = stmt
+                .query_map([&prefix], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>();
+            keys
+        })
     }
 }

@@ -72,7 +72,10 @@ impl Capability {
     /// Whether this host implements it yet. A component that imports an
     /// unimplemented capability is refused at load time, whatever its manifest says.
     pub fn implemented(self) -> bool {
-        matches!(self, Capability::Secrets | Capability::Config)
+        matches!(
+            self,
+            Capability::Secrets | Capability::Config | Capability::Kv
+        )
     }
 
     /// Is it requested by `caps`?
@@ -108,6 +111,12 @@ impl HasData for Secrets {
     type Data<'a> = &'a mut secrets::SecretsState;
 }
 
+struct Kv;
+
+impl HasData for Kv {
+    type Data<'a> = &'a mut kv::KvState;
+}
+
 struct Config;
 
 impl HasData for Config {
@@ -131,6 +140,7 @@ pub fn add_granted_to_linker(
             Capability::Config => {
                 wit::config::add_to_linker::<_, Config>(linker, |s| &mut s.config)?
             }
+            Capability::Kv => wit::kv::add_to_linker::<_, Kv>(linker, |s| &mut s.kv)?,
             // Not implemented yet: the import audit has already refused any component
             // that imports one.
             other => debug_assert!(

@@ -27,6 +27,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use crate::audit::{Audit, Event};
 use crate::caps::config::{ConfigError, ConfigState, ConfigStore};
 use crate::caps::filesystem::{MountError, ResolvedMount, add_preopens, resolve_mounts};
+use crate::caps::kv::{KvState, KvStore};
 use crate::caps::log::{LogState, OutputCapture};
 use crate::caps::secrets::SecretsState;
 use crate::manifest::{Manifest, ManifestError, PluginKind};
@@ -48,6 +49,7 @@ pub struct InstanceState {
     pub(crate) log: LogState,
     pub(crate) secrets: SecretsState,
     pub(crate) config: ConfigState,
+    pub(crate) kv: KvState,
 }
 
 impl WasiView for InstanceState {
@@ -361,6 +363,7 @@ pub struct Plugin {
     audit: Arc<Audit>,
     secrets: SecretsState,
     config: ConfigState,
+    kv: KvState,
     id: Arc<str>,
     engine: Engine,
     mcp: Option<crate::kinds::mcp::McpServerPre<InstanceState>>,
@@ -672,10 +675,18 @@ impl Runtime {
         );
         let config_values = ConfigStore::load(&self.home)?.granted(&id, &grants.config_keys);
         let config = ConfigState::new(id.clone(), grants.config_keys, config_values);
+        let kv = match grants.kv_quota_bytes {
+            Some(quota) => KvState::new(
+                Arc::new(KvStore::new(self.home.join(format!("kv/{id}.sqlite")))),
+                quota,
+            ),
+            None => KvState::none(),
+        };
         Ok(Plugin {
             id,
             secrets,
             config,
+            kv,
             manifest: Arc::new(manifest),
             audit: self.audit.clone(),
             engine: self.engine.clone(),
@@ -813,6 +824,7 @@ impl Plugin {
             log: LogState::new(self.id.clone()),
             secrets: self.secrets.clone(),
             config: self.config.clone(),
+            kv: self.kv.clone(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
