@@ -190,10 +190,8 @@ impl Host for KvState {
         store.with(|c| {
             let mut stmt =
                 c.prepare("SELECT key FROM kv WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key")?;
-            let keys = stmt
-                .query_map([&prefix], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<String>>>();
-            keys
+            stmt.query_map([&prefix], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()
         })
     }
 }
