@@ -44,12 +44,12 @@ fn set_secret(p: &Pincer, id: &str, name: &str, value: &str) -> std::process::Ou
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    child
+    // Pincer may refuse the arguments before reading: a closed pipe is not an error.
+    let _ = child
         .stdin
         .take()
         .unwrap()
-        .write_all(format!("{value}\n").as_bytes())
-        .unwrap();
+        .write_all(format!("{value}\n").as_bytes());
     child.wait_with_output().unwrap()
 }
 
@@ -476,4 +476,171 @@ fn count_keys(db: &Path) -> i64 {
     pincer::caps::kv::open(db)
         .and_then(|c| c.query_row("SELECT COUNT(*) FROM kv", [], |r| r.get(0)))
         .unwrap_or(0)
+}
+
+const APPROVAL: &str = "com.example.approval";
+
+fn approval_plugin(policy: &str) -> Pincer {
+    let p = Pincer::new(env!("CARGO_BIN_EXE_pincer"));
+    installed(
+        &p,
+        "approval-probe",
+        APPROVAL,
+        "[capabilities.approval]\nactions = [\"send-report\", \"delete-all\"]\n\n[limits]\ntimeout_ms = 1500\n",
+    );
+    std::fs::write(p.home.path().join("policy.toml"), policy).unwrap();
+    p
+}
+
+const POLICY: &str = r#"
+[approvals."com.example.approval"]
+default = "deny"
+timeout_s = 1
+
+[approvals."com.example.approval".actions]
+send-report = "allow"
+
+[approvals."com.example.approval".tools]
+sync = "ask"
+"#;
+
+#[test]
+fn the_admins_policy_allows_or_denies_by_action() {
+    let p = approval_plugin(POLICY);
+    assert_eq!(
+        call(&p, APPROVAL, "ask", r#"{"action":"send-report"}"#),
+        (false, "approved".into())
+    );
+    let (is_error, text) = call(&p, APPROVAL, "ask", r#"{"action":"delete-all"}"#);
+    assert!(
+        !is_error && text.contains("rejected: the admin's policy denies `delete-all`"),
+        "{text}"
+    );
+    let records = p.ok(&["audit", "show", "--json", "--plugin", APPROVAL]);
+    assert!(
+        records.contains("approval-request") && records.contains("approval-answer"),
+        "{records}"
+    );
+    assert!(
+        records.contains("\"how\":\"denied by policy\""),
+        "{records}"
+    );
+}
+
+#[test]
+fn an_undeclared_action_is_denied_with_the_manifest_line_to_add() {
+    let p = approval_plugin(POLICY);
+    let (is_error, text) = call(&p, APPROVAL, "ask", r#"{"action":"format-disk"}"#);
+    assert!(is_error, "{text}");
+    assert!(
+        text.contains("[capabilities.approval] actions = [\"format-disk\"]"),
+        "{text}"
+    );
+}
+
+#[test]
+fn ask_without_a_terminal_is_rejected_at_once() {
+    let p = approval_plugin(POLICY);
+    // `sync` is an `ask` tool; `delete-all` has no action rule, so the tool rule applies.
+    let (is_error, text) = call(&p, APPROVAL, "sync", r#"{"action":"delete-all"}"#);
+    assert!(
+        !is_error && text.contains("rejected: nobody can be asked here"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_malformed_approval_policy_is_an_error_naming_its_line() {
+    let p = approval_plugin("[approvals.\"com.example.approval\"]\ndefault = \"maybe\"\n");
+    let err = p.fails(
+        2,
+        &[
+            "call",
+            APPROVAL,
+            "ask",
+            "--args",
+            r#"{"action":"send-report"}"#,
+        ],
+    );
+    assert!(err.contains("policy.toml:2:"), "{err}");
+}
+
+/// An approver that answers with `answer` after `delay`, or never (`None`).
+struct Scripted {
+    answer: Option<pincer::caps::approval::Answer>,
+    delay: std::time::Duration,
+}
+
+impl pincer::caps::approval::Approver for Scripted {
+    fn ask(
+        &self,
+        _: &str,
+        _: &pincer::caps::bindings::pincer::plugin::approval::Request,
+        timeout: std::time::Duration,
+    ) -> Option<pincer::caps::approval::Answer> {
+        if self.delay > timeout {
+            std::thread::sleep(timeout);
+            return None;
+        }
+        std::thread::sleep(self.delay);
+        self.answer.clone()
+    }
+}
+
+fn ask_with(p: &Pincer, approver: Scripted, tool: &str) -> String {
+    let home = pincer::store::Home::open_at(p.home.path()).unwrap();
+    let runtime = pincer::runtime::Runtime::new(home)
+        .unwrap()
+        .with_approver(std::sync::Arc::new(approver));
+    let plugin = runtime.load_installed(APPROVAL).unwrap();
+    let out = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(plugin.call_tool(tool, r#"{"action":"delete-all"}"#))
+        .expect("the call returns, whatever the person does");
+    serde_json::to_value(&out.content).unwrap()[0]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn ask_waits_for_a_person() {
+    let p = approval_plugin(POLICY);
+    let yes = Scripted {
+        answer: Some(pincer::caps::approval::Answer::Approve),
+        delay: std::time::Duration::from_millis(100),
+    };
+    assert_eq!(ask_with(&p, yes, "sync"), "approved");
+    let no = Scripted {
+        answer: Some(pincer::caps::approval::Answer::Reject("not today".into())),
+        delay: std::time::Duration::ZERO,
+    };
+    assert_eq!(ask_with(&p, no, "sync"), "rejected: not today");
+}
+
+#[test]
+fn no_answer_before_the_timeout_means_denied() {
+    let p = approval_plugin(POLICY);
+    let silent = Scripted {
+        answer: None,
+        delay: std::time::Duration::from_secs(3600),
+    };
+    let started = std::time::Instant::now();
+    assert_eq!(
+        ask_with(&p, silent, "sync"),
+        "rejected: no answer within 1 s, so it is denied"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
+
+#[test]
+fn the_wait_never_outlives_the_calls_deadline() {
+    // The policy would wait a minute; the call has 1.5 s.
+    let p = approval_plugin(&POLICY.replace("timeout_s = 1", "timeout_s = 60"));
+    let silent = Scripted {
+        answer: None,
+        delay: std::time::Duration::from_secs(3600),
+    };
+    let text = ask_with(&p, silent, "sync");
+    assert_eq!(text, "rejected: no answer within 2 s, so it is denied");
 }

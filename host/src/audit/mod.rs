@@ -99,6 +99,10 @@ pub enum Event {
     SecretRemove,
     /// An admin changed a plugin's config.
     ConfigSet,
+    /// A plugin asked for a person's approval.
+    ApprovalRequest,
+    /// The answer to an approval request.
+    ApprovalAnswer,
 }
 
 /// One record of the log.

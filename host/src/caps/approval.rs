@@ -1,11 +1,22 @@
 //! The approval capability: actions a plugin asks a human to approve.
 //!
-//! This module owns the `[capabilities.approval]` manifest section. The approvers and
-//! the host side of `pincer:plugin/approval` are not in this version yet: a component
-//! that imports the interface is refused at load time with that reason.
+//! This module owns the `[capabilities.approval]` manifest section, the [`Approver`]
+//! that a front end provides (a terminal prompt for the command line; the gateway and
+//! MCP servers bring their own), and the host side of `pincer:plugin/approval`. The
+//! admin's policy answers first (`allow`, `deny` or `ask`, per plugin, tool or action);
+//! `ask` waits for a person, never past the call's deadline, and no answer means
+//! rejected. Every request and answer is audited.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use toml::Spanned;
+
+use super::bindings::pincer::plugin::approval::{Decision, Error, Host, Request};
+use crate::audit::{Audit, Event};
+use crate::policy::{ApprovalPolicy, ApprovalRule};
 
 use crate::manifest::Invalid;
 
@@ -22,5 +33,180 @@ impl ApprovalGrant {
     /// Check the section on its own: action names well-formed and unique.
     pub fn validate(&self) -> Result<(), Invalid> {
         crate::caps::names::check_names(&self.actions, "approval action")
+    }
+}
+
+/// A person's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Yes.
+    Approve,
+    /// No, with the reason shown to the plugin.
+    Reject(String),
+}
+
+/// Whoever answers `ask` requests: the front end's way to reach a person.
+pub trait Approver: Send + Sync {
+    /// Ask about `request` of `plugin`; `None` if nobody answered within `timeout`.
+    fn ask(&self, plugin: &str, request: &Request, timeout: Duration) -> Option<Answer>;
+}
+
+/// The approver when the front end has none: rejects at once, saying why.
+pub struct NoApprover;
+
+impl Approver for NoApprover {
+    fn ask(&self, _: &str, _: &Request, _: Duration) -> Option<Answer> {
+        Some(Answer::Reject(
+            "nobody can be asked here (no approver); an admin can allow this action in policy.toml [approvals]".into(),
+        ))
+    }
+}
+
+/// Asks on the terminal (stderr for the question, stdin for the answer). Without a
+/// terminal it rejects at once.
+pub struct TerminalApprover;
+
+impl Approver for TerminalApprover {
+    fn ask(&self, plugin: &str, request: &Request, timeout: Duration) -> Option<Answer> {
+        if !std::io::stdin().is_terminal() {
+            return NoApprover.ask(plugin, request, timeout);
+        }
+        let mut question = format!(
+            "\nplugin {plugin} asks to `{}`: {}\n",
+            request.action, request.summary
+        );
+        if let Some(details) = &request.details {
+            question.push_str(&format!("  {details}\n"));
+        }
+        question.push_str(&format!("Approve? [y/N] ({} s) ", timeout.as_secs()));
+        eprint!("{question}");
+        let _ = std::io::stderr().flush();
+        let (tx, rx) = std::sync::mpsc::channel();
+        // The read may outlive the timeout; the thread then ends with the process.
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::stdin().lock().read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(timeout).ok()?;
+        Some(match line.trim() {
+            "y" | "Y" | "yes" => Answer::Approve,
+            _ => Answer::Reject("a person said no".into()),
+        })
+    }
+}
+
+/// What one instance may ask: its plugin's declared actions, under the admin's policy.
+#[derive(Clone)]
+pub struct ApprovalState {
+    plugin: Arc<str>,
+    actions: Arc<[String]>,
+    policy: Arc<ApprovalPolicy>,
+    approver: Arc<dyn Approver>,
+    audit: Arc<Audit>,
+    /// The tool being called, for tool rules.
+    pub(crate) tool: Option<Arc<str>>,
+    /// When the call must end; a person is never waited for past it.
+    pub(crate) deadline: Instant,
+}
+
+impl ApprovalState {
+    /// The state for `plugin`, which may ask about `actions` (its manifest's). By default
+    /// (no actions) every request is denied.
+    pub fn new(
+        plugin: Arc<str>,
+        actions: Vec<String>,
+        policy: ApprovalPolicy,
+        approver: Arc<dyn Approver>,
+        audit: Arc<Audit>,
+    ) -> Self {
+        ApprovalState {
+            plugin,
+            actions: actions.into(),
+            policy: Arc::new(policy),
+            approver,
+            audit,
+            tool: None,
+            deadline: Instant::now(),
+        }
+    }
+
+    /// The state for one call that must end by `deadline`.
+    pub(crate) fn for_call(&self, deadline: Instant) -> Self {
+        ApprovalState {
+            deadline,
+            ..self.clone()
+        }
+    }
+
+    fn audit(&self, event: Event, details: serde_json::Value) {
+        if let Err(e) = self
+            .audit
+            .record("host", event, Some(&self.plugin), details)
+        {
+            tracing::error!(plugin = %self.plugin, "cannot audit an approval: {e}");
+        }
+    }
+}
+
+impl Host for ApprovalState {
+    fn ask(&mut self, request: Request) -> Result<Decision, Error> {
+        if !self.actions.contains(&request.action) {
+            return Err(Error::Denied(format!(
+                "action `{}` is not declared; add it to the manifest: [capabilities.approval] actions = [\"{}\"]",
+                request.action, request.action
+            )));
+        }
+        let tool = self.tool.as_deref();
+        let rule = self.policy.rule(&request.action, tool);
+        self.audit(
+            Event::ApprovalRequest,
+            serde_json::json!({
+                "action": request.action,
+                "summary": request.summary,
+                "tool": tool,
+                "rule": rule,
+            }),
+        );
+        let (decision, how) = match rule {
+            ApprovalRule::Allow => (Decision::Approved, "allowed by policy".to_owned()),
+            ApprovalRule::Deny => (
+                Decision::Rejected(format!(
+                    "the admin's policy denies `{}` for this plugin",
+                    request.action
+                )),
+                "denied by policy".to_owned(),
+            ),
+            ApprovalRule::Ask => {
+                // Keep a little time for the plugin to finish after the answer.
+                let left = self
+                    .deadline
+                    .saturating_duration_since(Instant::now())
+                    .saturating_sub(Duration::from_millis(100));
+                let timeout = self.policy.timeout().min(left);
+                match self.approver.ask(&self.plugin, &request, timeout) {
+                    Some(Answer::Approve) => (Decision::Approved, "approved by a person".into()),
+                    Some(Answer::Reject(why)) => {
+                        (Decision::Rejected(why.clone()), format!("rejected: {why}"))
+                    }
+                    None => (
+                        Decision::Rejected(format!(
+                            "no answer within {} s, so it is denied",
+                            timeout.as_secs_f64().ceil() as u64
+                        )),
+                        "timed out".into(),
+                    ),
+                }
+            }
+        };
+        self.audit(
+            Event::ApprovalAnswer,
+            serde_json::json!({
+                "action": request.action,
+                "approved": matches!(decision, Decision::Approved),
+                "how": how,
+            }),
+        );
+        Ok(decision)
     }
 }

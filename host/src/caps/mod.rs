@@ -72,10 +72,7 @@ impl Capability {
     /// Whether this host implements it yet. A component that imports an
     /// unimplemented capability is refused at load time, whatever its manifest says.
     pub fn implemented(self) -> bool {
-        matches!(
-            self,
-            Capability::Secrets | Capability::Config | Capability::Kv
-        )
+        !matches!(self, Capability::Http)
     }
 
     /// Is it requested by `caps`?
@@ -111,6 +108,12 @@ impl HasData for Secrets {
     type Data<'a> = &'a mut secrets::SecretsState;
 }
 
+struct Approval;
+
+impl HasData for Approval {
+    type Data<'a> = &'a mut approval::ApprovalState;
+}
+
 struct Kv;
 
 impl HasData for Kv {
@@ -141,6 +144,9 @@ pub fn add_granted_to_linker(
                 wit::config::add_to_linker::<_, Config>(linker, |s| &mut s.config)?
             }
             Capability::Kv => wit::kv::add_to_linker::<_, Kv>(linker, |s| &mut s.kv)?,
+            Capability::Approval => {
+                wit::approval::add_to_linker::<_, Approval>(linker, |s| &mut s.approval)?
+            }
             // Not implemented yet: the import audit has already refused any component
             // that imports one.
             other => debug_assert!(

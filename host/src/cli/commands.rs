@@ -36,6 +36,7 @@ impl From<LoadError> for Failure {
             | LoadError::Vault(_)
             | LoadError::Config(_) => 1,
             LoadError::NotInstalled { .. }
+            | LoadError::Policy(_)
             | LoadError::Store(crate::store::plugins::StoreError::BadId(_)) => 2,
             _ => 3,
         };
@@ -174,7 +175,16 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
                     ));
                 }
             };
-            cmd_call(&runtime()?, id, dev, tool, args, json)
+            // Approvals that the policy leaves to a person are asked on this terminal.
+            let approver = std::sync::Arc::new(crate::caps::approval::TerminalApprover);
+            cmd_call(
+                &runtime()?.with_approver(approver),
+                id,
+                dev,
+                tool,
+                args,
+                json,
+            )
         }
         Command::Tools {
             ref id,

@@ -117,6 +117,8 @@ impl Plugin {
         let (name_owned, arguments) = (name.to_owned(), arguments.to_owned());
         let result = self
             .run(async |cs| {
+                // Approval rules may name the tool being called.
+                cs.store.data_mut().approval.tool = Some(name_owned.as_str().into());
                 let server = pre.instantiate_async(&mut cs.store).await?;
                 server
                     .pincer_plugin_tools()

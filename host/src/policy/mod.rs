@@ -53,6 +53,58 @@ pub struct Policy {
     /// Caps on what any manifest may ask for.
     #[serde(default)]
     pub limits: LimitCaps,
+    /// How each plugin's approval requests are answered, by plugin id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub approvals: BTreeMap<String, ApprovalPolicy>,
+}
+
+/// How one plugin's approval requests are answered. The most specific rule wins: the
+/// action's, then the tool's being called, then `default`. With no policy at all every
+/// request is asked (`ask`), with a 60-second timeout.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalPolicy {
+    /// The rule when no action or tool rule applies. Default `ask`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<ApprovalRule>,
+    /// Seconds to wait for a person's answer before denying. Default 60.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_s: Option<u64>,
+    /// Rules by action name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub actions: BTreeMap<String, ApprovalRule>,
+    /// Rules by the tool being called.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tools: BTreeMap<String, ApprovalRule>,
+}
+
+/// What happens to an approval request.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ApprovalRule {
+    /// Approved without asking.
+    Allow,
+    /// Rejected without asking.
+    Deny,
+    /// A person decides; no answer in time means rejected.
+    Ask,
+}
+
+impl ApprovalPolicy {
+    /// The rule for `action`, requested while `tool` runs.
+    pub fn rule(&self, action: &str, tool: Option<&str>) -> ApprovalRule {
+        self.actions
+            .get(action)
+            .or_else(|| tool.and_then(|t| self.tools.get(t)))
+            .or(self.default.as_ref())
+            .copied()
+            .unwrap_or(ApprovalRule::Ask)
+    }
+
+    /// How long to wait for a person.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_s.unwrap_or(60))
+    }
 }
 
 /// The largest limits any plugin gets, whatever its manifest asks.
@@ -205,6 +257,21 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_most_specific_approval_rule_wins_and_ask_is_the_default() {
+        let p: Policy = toml::from_str(
+            "[approvals.\"com.example.mail\"]\ndefault = \"deny\"\ntimeout_s = 5\n[approvals.\"com.example.mail\".actions]\nsend = \"ask\"\n[approvals.\"com.example.mail\".tools]\nsync = \"allow\"\n",
+        )
+        .unwrap();
+        let a = &p.approvals["com.example.mail"];
+        assert_eq!(a.rule("send", Some("sync")), ApprovalRule::Ask);
+        assert_eq!(a.rule("archive", Some("sync")), ApprovalRule::Allow);
+        assert_eq!(a.rule("archive", None), ApprovalRule::Deny);
+        assert_eq!(a.timeout(), Duration::from_secs(5));
+        assert_eq!(ApprovalPolicy::default().rule("x", None), ApprovalRule::Ask);
+        assert!(toml::from_str::<Policy>("[approvals.p]\ndefault = \"maybe\"\n").is_err());
+    }
 
     #[test]
     fn caps_requests_above_the_policy_and_keeps_the_rest() {

@@ -25,6 +25,7 @@ use wasmtime::{Engine, ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::audit::{Audit, Event};
+use crate::caps::approval::{ApprovalState, Approver, NoApprover};
 use crate::caps::config::{ConfigError, ConfigState, ConfigStore};
 use crate::caps::filesystem::{MountError, ResolvedMount, add_preopens, resolve_mounts};
 use crate::caps::kv::{KvState, KvStore};
@@ -50,6 +51,7 @@ pub struct InstanceState {
     pub(crate) secrets: SecretsState,
     pub(crate) config: ConfigState,
     pub(crate) kv: KvState,
+    pub(crate) approval: ApprovalState,
 }
 
 impl WasiView for InstanceState {
@@ -321,6 +323,7 @@ pub struct Runtime {
     engine: Engine,
     audit: Arc<Audit>,
     vault: Arc<Vault>,
+    approver: Arc<dyn Approver>,
     cache: CompileCache,
     home: Home,
     policy: Policy,
@@ -364,6 +367,7 @@ pub struct Plugin {
     secrets: SecretsState,
     config: ConfigState,
     kv: KvState,
+    approval: ApprovalState,
     id: Arc<str>,
     engine: Engine,
     mcp: Option<crate::kinds::mcp::McpServerPre<InstanceState>>,
@@ -389,6 +393,7 @@ impl Runtime {
             engine,
             audit,
             vault,
+            approver: Arc::new(NoApprover),
             cache,
             home,
             policy,
@@ -405,6 +410,13 @@ impl Runtime {
     /// The home directory.
     pub fn home(&self) -> &Home {
         &self.home
+    }
+
+    /// Answer plugins' `ask` approval requests with `approver` (the front end's way to
+    /// reach a person). Without one, every `ask` is rejected at once.
+    pub fn with_approver(mut self, approver: Arc<dyn Approver>) -> Self {
+        self.approver = approver;
+        self
     }
 
     /// The audit trail.
@@ -682,11 +694,19 @@ impl Runtime {
             ),
             None => KvState::none(),
         };
+        let approval = ApprovalState::new(
+            id.clone(),
+            grants.approval_actions,
+            self.policy.approvals.get(&*id).cloned().unwrap_or_default(),
+            self.approver.clone(),
+            self.audit.clone(),
+        );
         Ok(Plugin {
             id,
             secrets,
             config,
             kv,
+            approval,
             manifest: Arc::new(manifest),
             audit: self.audit.clone(),
             engine: self.engine.clone(),
@@ -813,6 +833,7 @@ impl Plugin {
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(stdout.clone()).stderr(stderr.clone());
         add_preopens(&mut wasi, &self.mounts)?;
+        let deadline = Instant::now() + self.limits.timeout;
         let state = InstanceState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
@@ -825,10 +846,10 @@ impl Plugin {
             secrets: self.secrets.clone(),
             config: self.config.clone(),
             kv: self.kv.clone(),
+            approval: self.approval.for_call(deadline),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
-        let deadline = Instant::now() + self.limits.timeout;
         store.epoch_deadline_callback(move |_| {
             if Instant::now() >= deadline {
                 Ok(UpdateDeadline::Interrupt)
