@@ -99,7 +99,7 @@ methods = ["GET", "POST"]
 names = ["api-token"]
 "#;
     let bundle = p.bundle(&fixture("http-client"), ID, "1.0.0", http, &key);
-    insta::assert_json_snapshot!("http_client", review(&p, &bundle, 3));
+    insta::assert_json_snapshot!("http_client", review(&p, &bundle, 0));
 }
 
 #[test]

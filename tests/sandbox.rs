@@ -236,23 +236,6 @@ fn refuses_an_ungranted_capability_import_naming_the_manifest_section() {
 }
 
 #[test]
-fn refuses_a_granted_capability_this_host_does_not_provide_yet() {
-    let world = world();
-    let err = load_error(
-        &world,
-        &fixture("http-client"),
-        "[capabilities.http]\norigins = [\"https://api.example.com\"]",
-    );
-    let LoadError::Imports { problems, .. } = &err else {
-        panic!("{err}")
-    };
-    assert!(
-        matches!(problems[0], ImportProblem::Unavailable { .. }),
-        "{err}"
-    );
-}
-
-#[test]
 fn refuses_an_unbound_root_with_the_command_that_binds_it() {
     let world = world();
     let mounts = "[[capabilities.filesystem.mounts]]\nguest = \"/docs\"\nroot = \"docs\"\naccess = \"read-only\"";

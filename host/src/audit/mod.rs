@@ -103,6 +103,11 @@ pub enum Event {
     ApprovalRequest,
     /// The answer to an approval request.
     ApprovalAnswer,
+    /// A plugin's outbound HTTP request (method, origin, path without query, status,
+    /// bytes, time).
+    HttpRequest,
+    /// An outbound HTTP request that was refused, with the reason.
+    HttpDenied,
 }
 
 /// One record of the log.
@@ -157,6 +162,26 @@ enum HeadState {
 pub struct Audit {
     home: Home,
     key: [u8; 32],
+    queue: std::sync::Mutex<Option<Queue>>,
+}
+
+/// The background writer of [`Audit::enqueue`].
+struct Queue {
+    tx: std::sync::mpsc::Sender<Queued>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+struct Queued {
+    actor: String,
+    event: Event,
+    plugin: Option<String>,
+    details: serde_json::Value,
+}
+
+impl Drop for Audit {
+    fn drop(&mut self) {
+        self.flush();
+    }
 }
 
 impl Audit {
@@ -167,7 +192,58 @@ impl Audit {
         Ok(Audit {
             home: Home::open_at(home.path())?,
             key,
+            queue: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Append a record from a background writer, so a hot path (an outbound request)
+    /// does not wait for the disk. Records keep their order; [`flush`](Self::flush)
+    /// (also run on drop, and before reading) waits until they are written.
+    pub fn enqueue(
+        &self,
+        actor: &str,
+        event: Event,
+        plugin: Option<&str>,
+        details: serde_json::Value,
+    ) {
+        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        if queue.is_none() {
+            let (tx, rx) = std::sync::mpsc::channel::<Queued>();
+            let writer = Home::open_at(self.home.path()).map(|home| Audit {
+                home,
+                key: self.key,
+                queue: std::sync::Mutex::new(None),
+            });
+            let thread = std::thread::spawn(move || {
+                let writer = match writer {
+                    Ok(w) => w,
+                    Err(e) => return tracing::error!("cannot write the audit trail: {e}"),
+                };
+                for q in rx {
+                    if let Err(e) = writer.record(&q.actor, q.event, q.plugin.as_deref(), q.details)
+                    {
+                        tracing::error!("cannot write an audit record: {e}");
+                    }
+                }
+            });
+            *queue = Some(Queue { tx, thread });
+        }
+        let q = Queued {
+            actor: actor.to_owned(),
+            event,
+            plugin: plugin.map(str::to_owned),
+            details,
+        };
+        let _ = queue.as_ref().expect("started above").tx.send(q);
+    }
+
+    /// Wait until every enqueued record is written.
+    pub fn flush(&self) {
+        let queue = self.queue.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(Queue { tx, thread }) = queue {
+            drop(tx);
+            let _ = thread.join();
+        }
     }
 
     fn mac(&self, prev: &str, record: &Record) -> String {
@@ -368,6 +444,7 @@ impl Audit {
 
     /// Read every readable record, and say whether the last line is torn.
     pub fn read(&self) -> Result<(Vec<Record>, Option<Torn>), AuditError> {
+        self.flush();
         let bytes = self.home.read_optional(LOG)?.unwrap_or_default();
         let mut records = Vec::new();
         let mut torn = None;
@@ -394,6 +471,7 @@ impl Audit {
 
     /// Check the whole chain and its head; report the first problem.
     pub fn verify(&self) -> Result<VerifyReport, AuditError> {
+        self.flush();
         let bytes = self.home.read_optional(LOG)?.unwrap_or_default();
         let head = self.read_head()?;
         let mut lines: Vec<(usize, &[u8])> = bytes

@@ -26,6 +26,8 @@ pub mod bindings {
     wasmtime::component::bindgen!({
         world: "capabilities",
         path: "../wit",
+        // Only an outbound request waits on the network.
+        imports: { "pincer:plugin/http.fetch": async },
     });
 }
 
@@ -69,12 +71,6 @@ impl Capability {
         }
     }
 
-    /// Whether this host implements it yet. A component that imports an
-    /// unimplemented capability is refused at load time, whatever its manifest says.
-    pub fn implemented(self) -> bool {
-        !matches!(self, Capability::Http)
-    }
-
     /// Is it requested by `caps`?
     pub fn requested_by(self, caps: &crate::manifest::Capabilities) -> bool {
         match self {
@@ -106,6 +102,12 @@ struct Secrets;
 
 impl HasData for Secrets {
     type Data<'a> = &'a mut secrets::SecretsState;
+}
+
+struct Http;
+
+impl HasData for Http {
+    type Data<'a> = &'a mut http::client::HttpState;
 }
 
 struct Approval;
@@ -147,12 +149,7 @@ pub fn add_granted_to_linker(
             Capability::Approval => {
                 wit::approval::add_to_linker::<_, Approval>(linker, |s| &mut s.approval)?
             }
-            // Not implemented yet: the import audit has already refused any component
-            // that imports one.
-            other => debug_assert!(
-                !other.implemented(),
-                "{other:?} is implemented but not linked"
-            ),
+            Capability::Http => wit::http::add_to_linker::<_, Http>(linker, |s| &mut s.http)?,
         }
     }
     Ok(())

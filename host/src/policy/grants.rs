@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::caps::filesystem::Access;
-use crate::caps::http::{DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_METHODS};
+use crate::caps::http::{DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_METHODS, OriginPattern};
 use crate::manifest::Manifest;
 use crate::policy::DEFAULT_LIMITS;
 use crate::runtime::sha256_hex;
@@ -70,6 +70,9 @@ pub struct HttpGrantSet {
     pub methods: Vec<String>,
     /// The response size cap.
     pub max_response_bytes: u64,
+    /// Whether it asks to reach internal networks.
+    #[serde(default)]
+    pub private_networks: bool,
 }
 
 /// Limits as asked for, each default written out.
@@ -113,7 +116,12 @@ impl GrantSet {
             .collect();
         mounts.sort();
         let http = caps.http.as_ref().map(|h| HttpGrantSet {
-            origins: sorted(h.origins.iter().map(|o| o.get_ref().to_ascii_lowercase())),
+            origins: sorted(h.origins.iter().map(|o| {
+                OriginPattern::parse(o.get_ref())
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|_| o.get_ref().to_ascii_lowercase())
+            })),
+            private_networks: h.private_networks,
             methods: if h.methods.is_empty() {
                 sorted(DEFAULT_METHODS.iter().map(|m| m.to_string()))
             } else {
@@ -234,6 +242,7 @@ impl GrantSet {
             origins: Vec::new(),
             methods: Vec::new(),
             max_response_bytes: 0,
+            private_networks: false,
         };
         let (oh, nh) = (
             old.http.as_ref().unwrap_or(&no_http),
@@ -253,6 +262,9 @@ impl GrantSet {
             if !nh.origins.contains(origin) {
                 push(false, "http", format!("origin {origin} is dropped"));
             }
+        }
+        if nh.private_networks && !oh.private_networks {
+            push(true, "http", "asks to reach private networks".into());
         }
         if !nh.origins.is_empty() {
             for method in &nh.methods {

@@ -56,6 +56,19 @@ pub struct Policy {
     /// How each plugin's approval requests are answered, by plugin id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub approvals: BTreeMap<String, ApprovalPolicy>,
+    /// The admin's side of each plugin's HTTP grant, by plugin id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub http: BTreeMap<String, HttpPolicy>,
+}
+
+/// The admin's side of one plugin's HTTP grant. By default nothing more is allowed.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct HttpPolicy {
+    /// Let the plugin reach loopback, private, link-local and other internal addresses,
+    /// if its manifest also asks (`private_networks = true`). Default false.
+    #[serde(default)]
+    pub allow_private_networks: bool,
 }
 
 /// How one plugin's approval requests are answered. The most specific rule wins: the

@@ -12,6 +12,7 @@
 //! | a plain `http` origin | high: traffic readable and changeable on the way |
 //! | a wildcard origin (`*` or `*.domain`) | high: hosts nobody listed |
 //! | methods that write (`POST`, `PUT`, `PATCH`, `DELETE`) | medium |
+//! | private networks (`private_networks = true`) | high: the local network, this host's services, cloud metadata |
 //! | a secret | medium: a credential, usable against its service |
 //! | a key-value store, approvals, config keys | low |
 //! | limits above 256 MiB, 60 s or 16 instances | medium: can hog the machine |
@@ -115,6 +116,14 @@ pub fn assess(grants: &GrantSet) -> Vec<Finding> {
                 Risk::Medium
             };
             add("http", format!("origin {origin}"), meaning, risk);
+        }
+        if http.private_networks {
+            add(
+                "http",
+                "private networks".to_owned(),
+                "asks to reach loopback, private and link-local addresses (this host's services, the local network, cloud metadata); only if the admin also allows it".to_owned(),
+                Risk::High,
+            );
         }
         let writes: Vec<&str> = http
             .methods

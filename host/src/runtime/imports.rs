@@ -60,12 +60,6 @@ pub enum ImportProblem {
         /// The manifest section that would grant it.
         section: &'static str,
     },
-    /// The capability is granted but this host does not implement it yet.
-    #[error("imports `{import}`, which this version of Pincer does not provide yet")]
-    Unavailable {
-        /// The import.
-        import: String,
-    },
     /// Nothing can grant the import.
     #[error("imports `{import}`, which is never granted: {reason}")]
     Never {
@@ -200,10 +194,6 @@ impl ComponentReport {
                         Some(ImportProblem::NotGranted {
                             import: i.name.clone(),
                             section,
-                        })
-                    } else if !capability.implemented() {
-                        Some(ImportProblem::Unavailable {
-                            import: i.name.clone(),
                         })
                     } else {
                         None

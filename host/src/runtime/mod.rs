@@ -28,6 +28,8 @@ use crate::audit::{Audit, Event};
 use crate::caps::approval::{ApprovalState, Approver, NoApprover};
 use crate::caps::config::{ConfigError, ConfigState, ConfigStore};
 use crate::caps::filesystem::{MountError, ResolvedMount, add_preopens, resolve_mounts};
+use crate::caps::http::HttpRules;
+use crate::caps::http::client::{HttpClient, HttpState};
 use crate::caps::kv::{KvState, KvStore};
 use crate::caps::log::{LogState, OutputCapture};
 use crate::caps::secrets::SecretsState;
@@ -52,6 +54,7 @@ pub struct InstanceState {
     pub(crate) config: ConfigState,
     pub(crate) kv: KvState,
     pub(crate) approval: ApprovalState,
+    pub(crate) http: HttpState,
 }
 
 impl WasiView for InstanceState {
@@ -368,6 +371,7 @@ pub struct Plugin {
     config: ConfigState,
     kv: KvState,
     approval: ApprovalState,
+    http: HttpState,
     id: Arc<str>,
     engine: Engine,
     mcp: Option<crate::kinds::mcp::McpServerPre<InstanceState>>,
@@ -701,12 +705,31 @@ impl Runtime {
             self.approver.clone(),
             self.audit.clone(),
         );
+        let http_client = match &manifest.capabilities.http {
+            Some(grant) => {
+                let allow_private = self
+                    .policy
+                    .http
+                    .get(&*id)
+                    .is_some_and(|p| p.allow_private_networks);
+                let rules = HttpRules::new(grant, allow_private);
+                Some(Arc::new(HttpClient::new(rules).map_err(|message| {
+                    LoadError::Link {
+                        plugin: plugin.clone(),
+                        message,
+                    }
+                })?))
+            }
+            None => None,
+        };
+        let http = HttpState::new(id.clone(), http_client, self.audit.clone());
         Ok(Plugin {
             id,
             secrets,
             config,
             kv,
             approval,
+            http,
             manifest: Arc::new(manifest),
             audit: self.audit.clone(),
             engine: self.engine.clone(),
@@ -847,6 +870,7 @@ impl Plugin {
             config: self.config.clone(),
             kv: self.kv.clone(),
             approval: self.approval.for_call(deadline),
+            http: self.http.for_call(deadline),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);

@@ -4,6 +4,8 @@
 //! The guests (fixtures and reference plugins) are built by this crate's build script,
 //! once per test run.
 
+pub mod http;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

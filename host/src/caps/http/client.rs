@@ -1,0 +1,360 @@
+//! The host side of `pincer:plugin/http`: one reqwest client per plugin, whose DNS
+//! resolver refuses internal addresses and whose redirect policy checks every hop
+//! against the grant, at most [`MAX_REDIRECTS`] of them.
+//!
+//! Order of checks for each request, the first failing one answers `denied`: method,
+//! headers (no `Host`, no `Proxy-*`), URL against the grant (scheme, userinfo, origin),
+//! an address literal against the internal ranges; then, while connecting, every
+//! address the name resolves to; then every redirect hop, the same way. The response
+//! body is read in chunks and refused past the cap; the request never outlives the
+//! call's deadline. Every request is audited, denied ones with the reason.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use url::Url;
+
+use super::HttpRules;
+use super::addr::internal;
+use crate::audit::{Audit, Event};
+use crate::caps::bindings::pincer::plugin::http::{Error, Host, Request, Response};
+
+/// The most redirects a request follows.
+pub const MAX_REDIRECTS: usize = 5;
+
+/// The largest request body a plugin may send: 16 MiB.
+pub const MAX_REQUEST_BYTES: usize = 16 << 20;
+
+/// A refusal raised inside reqwest (resolver, redirect policy), found again in the
+/// error's source chain.
+#[derive(Debug)]
+struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// Resolves names with the system resolver and refuses internal addresses unless
+/// private networks are allowed.
+struct CheckedResolver {
+    allow_private: bool,
+}
+
+impl Resolve for CheckedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            check_addresses(&host, &addrs, allow_private).map_err(|why| {
+                Box::new(Refused(why)) as Box<dyn std::error::Error + Send + Sync>
+            })?;
+            Ok(Box::new(addrs.into_iter()) as Addrs)
+        })
+    }
+}
+
+fn check_addresses(host: &str, addrs: &[SocketAddr], allow_private: bool) -> Result<(), String> {
+    if allow_private {
+        return Ok(());
+    }
+    match addrs
+        .iter()
+        .find_map(|a| internal(a.ip()).map(|why| (a.ip(), why)))
+    {
+        Some((ip, why)) => Err(private_refusal(host, ip, why)),
+        None => Ok(()),
+    }
+}
+
+fn private_refusal(host: &str, ip: IpAddr, why: &str) -> String {
+    format!(
+        "{host} resolves to {ip}, {why}; internal networks need `private_networks = true` in [capabilities.http] and the admin's `allow_private_networks` in policy.toml [http.\"PLUGIN\"]"
+    )
+}
+
+/// An address literal in `url` that points inside, if private networks are not allowed.
+fn literal_refusal(url: &Url, allow_private: bool) -> Option<String> {
+    if allow_private {
+        return None;
+    }
+    let ip: IpAddr = match url.host()? {
+        url::Host::Ipv4(v4) => v4.into(),
+        url::Host::Ipv6(v6) => v6.into(),
+        url::Host::Domain(_) => return None,
+    };
+    internal(ip).map(|why| private_refusal(&ip.to_string(), ip, why))
+}
+
+/// One plugin's HTTP client and rules; shared by its instances.
+pub struct HttpClient {
+    rules: Arc<HttpRules>,
+    client: reqwest::Client,
+    proxied: bool,
+}
+
+impl HttpClient {
+    /// A client for `rules`: rustls with the system's trust store, TLS 1.2 at least,
+    /// `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` from the environment.
+    pub fn new(rules: HttpRules) -> Result<Self, String> {
+        let rules = Arc::new(rules);
+        let for_redirects = rules.clone();
+        let redirect = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() > MAX_REDIRECTS {
+                return attempt.error(Refused(format!("more than {MAX_REDIRECTS} redirects")));
+            }
+            let url = attempt.url().clone();
+            if let Err(why) = for_redirects.allows(&url) {
+                return attempt.error(Refused(format!("redirect to {}: {why}", strip_query(&url))));
+            }
+            if let Some(why) = literal_refusal(&url, for_redirects.private_networks) {
+                return attempt.error(Refused(format!("redirect to {}: {why}", strip_query(&url))));
+            }
+            attempt.follow()
+        });
+        let client = reqwest::Client::builder()
+            .dns_resolver(Arc::new(CheckedResolver {
+                allow_private: rules.private_networks,
+            }))
+            .redirect(redirect)
+            .min_tls_version(reqwest::tls::Version::TLS_1_2)
+            .user_agent(concat!("pincer/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let proxied = ["HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some() || std::env::var_os(v.to_lowercase()).is_some());
+        Ok(HttpClient {
+            rules,
+            client,
+            proxied,
+        })
+    }
+}
+
+/// What one instance may do: its plugin's client, until its call's deadline.
+#[derive(Clone)]
+pub struct HttpState {
+    plugin: Arc<str>,
+    client: Option<Arc<HttpClient>>,
+    audit: Arc<Audit>,
+    /// When the call must end.
+    pub(crate) deadline: Instant,
+}
+
+impl HttpState {
+    /// The state for `plugin` with `client`; `None` denies every request (the default).
+    pub fn new(plugin: Arc<str>, client: Option<Arc<HttpClient>>, audit: Arc<Audit>) -> Self {
+        HttpState {
+            plugin,
+            client,
+            audit,
+            deadline: Instant::now(),
+        }
+    }
+
+    /// The state for one call that must end by `deadline`.
+    pub(crate) fn for_call(&self, deadline: Instant) -> Self {
+        HttpState {
+            deadline,
+            ..self.clone()
+        }
+    }
+
+    fn denied(&self, method: &str, url: &str, why: String) -> Error {
+        self.audit.enqueue(
+            "host",
+            Event::HttpDenied,
+            Some(&self.plugin),
+            serde_json::json!({ "method": method, "url": url, "reason": why }),
+        );
+        Error::Denied(why)
+    }
+}
+
+fn strip_query(url: &Url) -> String {
+    let mut u = url.clone();
+    u.set_query(None);
+    u.set_fragment(None);
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    u.to_string()
+}
+
+fn origin_of(url: &Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+impl Host for HttpState {
+    async fn fetch(&mut self, request: Request) -> Result<Response, Error> {
+        let Some(http) = self.client.clone() else {
+            return Err(Error::Denied(
+                "no HTTP access is granted; add [capabilities.http] origins = [...] to the manifest".into(),
+            ));
+        };
+        let rules = &http.rules;
+        let method = request.method.to_ascii_uppercase();
+        let url = match Url::parse(&request.url) {
+            Ok(u) => u,
+            Err(e) => {
+                return Err(Error::InvalidRequest(format!(
+                    "`{}` is not a URL: {e}",
+                    request.url
+                )));
+            }
+        };
+        let shown = strip_query(&url);
+        if !rules.methods.contains(&method) {
+            let why = format!(
+                "method {method} is not allowed; add it to the manifest: [capabilities.http] methods = [\"{method}\"]"
+            );
+            return Err(self.denied(&method, &shown, why));
+        }
+        if let Some((name, _)) = request.headers.iter().find(|(n, _)| {
+            let n = n.to_ascii_lowercase();
+            n == "host" || n.starts_with("proxy-")
+        }) {
+            let why = format!("the `{name}` header is set by Pincer, not by plugins");
+            return Err(self.denied(&method, &shown, why));
+        }
+        if let Err(why) = rules.allows(&url) {
+            return Err(self.denied(&method, &shown, why));
+        }
+        if let Some(why) = literal_refusal(&url, rules.private_networks) {
+            return Err(self.denied(&method, &shown, why));
+        }
+        if http.proxied && !rules.private_networks {
+            // Through a proxy the name is resolved there; check it here first.
+            if let Some(host) = url.host_str() {
+                let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, 0))
+                    .await
+                    .map(|a| a.collect())
+                    .unwrap_or_default();
+                if let Err(why) = check_addresses(host, &addrs, false) {
+                    return Err(self.denied(&method, &shown, why));
+                }
+            }
+        }
+        if request
+            .body
+            .as_ref()
+            .is_some_and(|b| b.len() > MAX_REQUEST_BYTES)
+        {
+            return Err(Error::InvalidRequest(format!(
+                "the request body is over {MAX_REQUEST_BYTES} bytes"
+            )));
+        }
+        // Never outlive the call: keep a little time for the plugin to finish.
+        let left = self
+            .deadline
+            .saturating_duration_since(Instant::now())
+            .saturating_sub(Duration::from_millis(50));
+        let timeout = request
+            .timeout_ms
+            .map(|ms| Duration::from_millis(ms.into()))
+            .unwrap_or(left)
+            .min(left);
+        let http_method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|_| Error::InvalidRequest(format!("`{method}` is not a method")))?;
+        let mut builder = http
+            .client
+            .request(http_method, url.clone())
+            .timeout(timeout);
+        for (name, value) in &request.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        if let Some(body) = request.body {
+            builder = builder.body(body);
+        }
+        let started = Instant::now();
+        let outcome = tokio::time::timeout(timeout, async {
+            let mut response = builder.send().await?;
+            let status = response.status().as_u16();
+            let headers: Vec<(String, String)> = response
+                .headers()
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        n.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect();
+            let cap = rules.max_response_bytes;
+            if response.content_length().is_some_and(|n| n > cap) {
+                return Ok(Err(Error::TooLarge(cap)));
+            }
+            let mut body = Vec::new();
+            while let Some(chunk) = response.chunk().await? {
+                if (body.len() + chunk.len()) as u64 > cap {
+                    return Ok(Err(Error::TooLarge(cap)));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok::<_, reqwest::Error>(Ok(Response {
+                status,
+                headers,
+                body,
+            }))
+        })
+        .await;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let result = match outcome {
+            Err(_) => Err(Error::Timeout),
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => Err(classify(&e)),
+        };
+        let path = url.path().to_owned();
+        match &result {
+            Ok(r) => self.audit.enqueue(
+                "host",
+                Event::HttpRequest,
+                Some(&self.plugin),
+                serde_json::json!({
+                    "method": method, "origin": origin_of(&url), "path": path,
+                    "status": r.status, "bytes": r.body.len(), "ms": (ms * 10.0).round() / 10.0,
+                }),
+            ),
+            Err(Error::Denied(why)) => {
+                let why = why.clone();
+                self.denied(&method, &shown, why);
+            }
+            Err(e) => self.audit.enqueue(
+                "host",
+                Event::HttpRequest,
+                Some(&self.plugin),
+                serde_json::json!({
+                    "method": method, "origin": origin_of(&url), "path": path,
+                    "error": format!("{e:?}"), "ms": (ms * 10.0).round() / 10.0,
+                }),
+            ),
+        }
+        result
+    }
+}
+
+/// Map a reqwest error to the plugin's error value: our own refusals (resolver,
+/// redirect policy) are `denied`.
+fn classify(e: &reqwest::Error) -> Error {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(refused) = s.downcast_ref::<Refused>() {
+            return Error::Denied(refused.0.clone());
+        }
+        source = s.source();
+    }
+    if e.is_timeout() {
+        Error::Timeout
+    } else if e.is_redirect() {
+        Error::Denied(format!("redirects: {e}"))
+    } else {
+        Error::Connection(format!("{e}"))
+    }
+}

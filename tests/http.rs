@@ -1,0 +1,315 @@
+//! The `http` capability end to end: the http-client fixture, installed with grants,
+//! against a server this test starts on 127.0.0.1. No test reaches any other address.
+
+use std::path::Path;
+
+use pincer_test_support::http::TestServer;
+use pincer_test_support::{Pincer, fixture};
+
+const ID: &str = "com.example.http";
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Install the http-client fixture with `http` as its `[capabilities.http]` body, and
+/// `policy` as the admin's policy.
+fn plugin(http: &str, policy: &str) -> Pincer {
+    let p = Pincer::new(env!("CARGO_BIN_EXE_pincer"));
+    let key = p.trusted_key("admin");
+    let sections = format!("[capabilities.http]\n{http}\n[limits]\ntimeout_ms = 3000\n");
+    let bundle = p.bundle(&fixture("http-client"), ID, "1.0.0", &sections, &key);
+    p.ok(&["install", s(&bundle), "--yes"]);
+    std::fs::write(p.home.path().join("policy.toml"), policy).unwrap();
+    p
+}
+
+const ALLOW_PRIVATE: &str = "[http.\"com.example.http\"]\nallow_private_networks = true\n";
+
+fn loopback(server: &TestServer, extra: &str) -> Pincer {
+    plugin(
+        &format!(
+            "origins = [\"http://127.0.0.1:{}\"]\nprivate_networks = true\n{extra}",
+            server.port
+        ),
+        ALLOW_PRIVATE,
+    )
+}
+
+/// Run the `fetch` tool; returns (is the result an error, its text).
+fn fetch(p: &Pincer, args: serde_json::Value) -> (bool, String) {
+    let out = p.run(&["call", ID, "fetch", "--args", &args.to_string()]);
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    // The fixture prints error values with Debug: `Error::Denied("...")`.
+    let text = text
+        .strip_prefix("Error::")
+        .map(str::to_owned)
+        .unwrap_or(text);
+    match out.status.code() {
+        Some(0) => (false, text),
+        Some(5) => (true, text),
+        other => panic!(
+            "exit {other:?}: {text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
+fn get(p: &Pincer, url: &str) -> (bool, String) {
+    fetch(p, serde_json::json!({ "url": url }))
+}
+
+fn denied(result: (bool, String), expect: &str) {
+    let (is_error, text) = result;
+    assert!(
+        is_error && text.starts_with("Denied("),
+        "expected a denial: {text}"
+    );
+    assert!(text.contains(expect), "expected `{expect}` in: {text}");
+}
+
+#[test]
+fn allows_a_granted_origin() {
+    let server = TestServer::start();
+    let p = loopback(&server, "");
+    let (is_error, text) = get(&p, &server.url("/bytes/1024"));
+    assert!(
+        !is_error && text.starts_with("status 200 bytes 1024"),
+        "{text}"
+    );
+}
+
+#[test]
+fn denies_an_unlisted_origin_naming_the_line_to_add() {
+    let server = TestServer::start();
+    let other = TestServer::start();
+    let p = loopback(&server, "");
+    denied(
+        get(&p, &other.url("/bytes/1")),
+        &format!("origins = [\\\"http://127.0.0.1:{}\\\"]", other.port),
+    );
+    assert_eq!(other.requests(), 0);
+}
+
+#[test]
+fn denies_a_name_that_resolves_to_loopback_without_the_admins_allowance() {
+    let server = TestServer::start();
+    // The manifest asks for private networks, the admin did not allow them.
+    let p = plugin(
+        &format!(
+            "origins = [\"http://localhost:{0}\", \"http://127.0.0.1:{0}\"]\nprivate_networks = true\n",
+            server.port
+        ),
+        "",
+    );
+    denied(
+        get(&p, &format!("http://localhost:{}/bytes/1", server.port)),
+        "resolves to 127.0.0.1, a loopback address",
+    );
+    denied(get(&p, &server.url("/bytes/1")), "a loopback address");
+    assert_eq!(server.requests(), 0, "nothing reached the server");
+}
+
+#[test]
+fn the_admins_allowance_alone_does_not_open_private_networks() {
+    let server = TestServer::start();
+    let p = plugin(
+        &format!("origins = [\"http://127.0.0.1:{}\"]\n", server.port),
+        ALLOW_PRIVATE,
+    );
+    denied(get(&p, &server.url("/bytes/1")), "private_networks = true");
+    assert_eq!(server.requests(), 0);
+}
+
+#[test]
+fn checks_every_redirect_hop() {
+    let server = TestServer::start();
+    let p = loopback(&server, "");
+    let to = format!("http://localhost:{}/bytes/3", server.port);
+    denied(
+        get(&p, &server.url(&format!("/redirect?to={to}"))),
+        "is not an allowed origin",
+    );
+    let (is_error, text) = get(&p, &server.url("/hops/5"));
+    assert!(
+        !is_error && text.starts_with("status 200 bytes 2"),
+        "5 hops are fine: {text}"
+    );
+    denied(get(&p, &server.url("/hops/6")), "more than 5 redirects");
+}
+
+#[test]
+fn refuses_a_response_over_the_cap_while_streaming() {
+    let server = TestServer::start();
+    let p = loopback(&server, "max_response_bytes = 1000\n");
+    let (is_error, text) = get(&p, &server.url("/bytes/1000"));
+    assert!(!is_error, "{text}");
+    assert_eq!(
+        get(&p, &server.url("/bytes/4096")),
+        (true, "TooLarge(1000)".into())
+    );
+    assert_eq!(
+        get(&p, &server.url("/chunked/4096")),
+        (true, "TooLarge(1000)".into())
+    );
+}
+
+#[test]
+fn a_slow_server_times_out_within_the_request_and_the_call() {
+    let server = TestServer::start();
+    let p = loopback(&server, "");
+    let started = std::time::Instant::now();
+    let r = fetch(
+        &p,
+        serde_json::json!({ "url": server.url("/slow/5000"), "timeout_ms": 300 }),
+    );
+    assert_eq!(r, (true, "Timeout".into()));
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
+    // No timeout of its own: the call's deadline (3 s) bounds it, as a value, not a fault.
+    let r = get(&p, &server.url("/slow/8000"));
+    assert_eq!(r, (true, "Timeout".into()));
+}
+
+#[test]
+fn denies_host_and_proxy_headers_methods_and_userinfo() {
+    let server = TestServer::start();
+    let p = loopback(&server, "");
+    let url = server.url("/headers");
+    denied(
+        fetch(
+            &p,
+            serde_json::json!({ "url": url, "headers": { "Host": "evil.test" } }),
+        ),
+        "`Host` header is set by Pincer",
+    );
+    denied(
+        fetch(
+            &p,
+            serde_json::json!({ "url": url, "headers": { "Proxy-Authorization": "x" } }),
+        ),
+        "`Proxy-Authorization` header",
+    );
+    denied(
+        fetch(&p, serde_json::json!({ "url": url, "method": "POST" })),
+        "methods = [\\\"POST\\\"]",
+    );
+    denied(
+        get(
+            &p,
+            &format!("http://user:pw@127.0.0.1:{}/headers", server.port),
+        ),
+        "user name or password",
+    );
+    let (is_error, text) = fetch(
+        &p,
+        serde_json::json!({ "url": url, "headers": { "X-Token": "t" } }),
+    );
+    assert!(
+        !is_error && text.to_lowercase().contains("x-token: t"),
+        "{text}"
+    );
+}
+
+#[test]
+fn malformed_urls_and_origins_are_refused() {
+    let server = TestServer::start();
+    let p = loopback(&server, "");
+    let (is_error, text) = get(&p, "not a url");
+    assert!(is_error && text.starts_with("InvalidRequest("), "{text}");
+    let key = p.path("admin.key");
+    let scratch = pincer_test_support::ScratchPlugin::new(
+        &fixture("http-client"),
+        ID,
+        "[capabilities.http]\norigins = [\"ftp://files.example.com\"]\n",
+    );
+    let out = p.run(&[
+        "pack",
+        s(&scratch.manifest()),
+        "--key",
+        s(&key),
+        "--out",
+        s(&p.path("b")),
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("scheme `ftp` is not http or https"));
+}
+
+#[test]
+fn every_request_is_audited_without_its_query_string() {
+    let server = TestServer::start();
+    let p = loopback(&server, "");
+    let (is_error, _) = get(&p, &server.url("/bytes/10?token=hunter2"));
+    assert!(!is_error);
+    denied(
+        get(&p, "http://127.0.0.1:1/x?token=hunter2"),
+        "not an allowed origin",
+    );
+    let records = p.ok(&["audit", "show", "--json", "--plugin", ID]);
+    let lines: Vec<serde_json::Value> = records
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let request = lines
+        .iter()
+        .find(|r| r["event"] == "http-request")
+        .expect("an http-request record");
+    assert_eq!(request["details"]["path"], "/bytes/10");
+    assert_eq!(request["details"]["status"], 200);
+    assert_eq!(request["details"]["bytes"], 10);
+    assert_eq!(
+        request["details"]["origin"],
+        format!("http://127.0.0.1:{}", server.port)
+    );
+    let denial = lines
+        .iter()
+        .find(|r| r["event"] == "http-denied")
+        .expect("an http-denied record");
+    assert!(
+        denial["details"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not an allowed origin")
+    );
+    assert!(!records.contains("hunter2"), "{records}");
+}
+
+#[test]
+fn requests_go_through_the_proxy_from_the_environment() {
+    let target = TestServer::start();
+    let proxy = TestServer::start();
+    let p = loopback(&target, "");
+    let out = p
+        .command(&[
+            "call",
+            ID,
+            "get",
+            "--args",
+            &serde_json::json!({ "url": target.url("/bytes/5") }).to_string(),
+        ])
+        .env("HTTP_PROXY", proxy.url(""))
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .output()
+        .unwrap();
+    // The proxy (a plain server here) got the request in absolute form and answered it.
+    assert_eq!(proxy.requests(), 1, "{out:?}");
+    assert_eq!(target.requests(), 0);
+    // NO_PROXY sends it direct.
+    let out = p
+        .command(&[
+            "call",
+            ID,
+            "get",
+            "--args",
+            &serde_json::json!({ "url": target.url("/bytes/5") }).to_string(),
+        ])
+        .env("HTTP_PROXY", proxy.url(""))
+        .env("NO_PROXY", "127.0.0.1")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("status 200 bytes 5"),
+        "{out:?}"
+    );
+    assert_eq!(target.requests(), 1);
+}
