@@ -1,6 +1,7 @@
 //! Runtime benchmarks: compile vs authenticated cache load, a fresh instance + call of
 //! a trivial tool, a call with a 64 KiB argument, and verifying and loading an
-//! installed 2 MB plugin from the warm cache. Run with `cargo bench -p pincer
+//! installed 2 MB plugin from the warm cache, and a 1 KiB GET from a loopback server
+//! through a plugin's `http` capability against the same GET through reqwest directly. Run with `cargo bench -p pincer
 //! --bench runtime`. All figures come from one run on this machine; medians and p99s
 //! over many iterations, so one noisy moment does not decide them.
 //!
@@ -54,6 +55,14 @@ fn row(name: &str, s: &Stats) {
 }
 
 fn main() {
+    // `PINCER_BENCH=http` runs only the HTTP comparison.
+    if std::env::var("PINCER_BENCH").as_deref() == Ok("http") {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        return http_get(&rt);
+    }
     let home = tempfile::tempdir().unwrap();
     let runtime = Runtime::new(Home::open_at(home.path()).unwrap()).unwrap();
     let component = fixture("well-behaved");
@@ -105,6 +114,92 @@ fn main() {
     row("fresh instance + call `echo` with 64 KiB", &big);
 
     installed_2mb(&runtime, &wasm, &rt);
+    http_get(&rt);
+}
+
+/// One GET of 1 KiB from a server on 127.0.0.1: through the http-client fixture (a
+/// fresh instance, the grant and address checks, the audit record) and through a plain
+/// reqwest client in the host. Both clients keep their connections alive.
+fn http_get(rt: &tokio::runtime::Runtime) {
+    let server = pincer_test_support::http::TestServer::start();
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("policy.toml"),
+        "[http.\"bench.http\"]\nallow_private_networks = true\n",
+    )
+    .unwrap();
+    let runtime = Runtime::new(Home::open_at(home.path()).unwrap()).unwrap();
+    let grant = format!(
+        "[capabilities.http]\norigins = [\"http://127.0.0.1:{}\"]\nprivate_networks = true\n",
+        server.port
+    );
+    let scratch = ScratchPlugin::new(&fixture("http-client"), "bench.http", &grant);
+    let plugin = runtime.load_manifest(&scratch.manifest(), None).unwrap();
+    let url = server.url("/bytes/1024");
+    let args = serde_json::json!({ "url": url }).to_string();
+    let client = reqwest::Client::builder().build().unwrap();
+    let via_plugin = || {
+        let out = rt.block_on(plugin.call_tool("get", &args)).unwrap();
+        assert!(!out.is_error, "{out:?}");
+    };
+    let direct = || {
+        let body = rt
+            .block_on(async { client.get(&url).send().await?.bytes().await })
+            .unwrap();
+        assert_eq!(body.len(), 1024);
+    };
+    // Interleaved, so both see the same moments of a noisy machine.
+    let n = 3_000;
+    for _ in 0..n / 10 {
+        via_plugin();
+        direct();
+    }
+    let (mut a, mut b) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut diffs = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        via_plugin();
+        a.push(t.elapsed());
+        let t = Instant::now();
+        direct();
+        b.push(t.elapsed());
+        diffs.push(a[a.len() - 1].as_secs_f64() - b[b.len() - 1].as_secs_f64());
+    }
+    diffs.sort_by(f64::total_cmp);
+    let paired = diffs[diffs.len() / 2] * 1e6;
+    let stats = |mut v: Vec<Duration>| {
+        v.sort();
+        Stats {
+            median: v[v.len() / 2],
+            p99: v[v.len() * 99 / 100],
+            n: v.len(),
+        }
+    };
+    let (through_plugin, direct) = (stats(a), stats(b));
+    row(
+        "GET 1 KiB through the plugin's http capability",
+        &through_plugin,
+    );
+    row("GET 1 KiB through reqwest in the host", &direct);
+    println!(
+        "  (one keep-alive connection each: {} accepted)",
+        server.connections()
+    );
+    let refused_args = serde_json::json!({ "url": "http://127.0.0.1:1/x" }).to_string();
+    let refused = measure(2_000, || {
+        let out = rt.block_on(plugin.call_tool("get", &refused_args)).unwrap();
+        assert!(out.is_error);
+    });
+    row("the plugin call, refused before any I/O", &refused);
+    let added = through_plugin.median.saturating_sub(direct.median);
+    let allowed = (direct.median / 5).max(Duration::from_micros(100));
+    println!(
+        "  -> the capability adds {:.1} µs between medians ({:.2}x), {paired:.1} µs as the median of paired differences; allowed: {:.1} µs (20% or 100 µs, whichever is larger)",
+        us(added),
+        through_plugin.median.as_secs_f64() / direct.median.as_secs_f64(),
+        us(allowed)
+    );
+    runtime.audit().flush();
 }
 
 /// `wasm` with a custom section appended, to `size` bytes in all.

@@ -202,3 +202,26 @@ fn a_missing_head_is_recorded_not_papered_over() {
     );
     assert_eq!(records[4].seq, 5);
 }
+
+#[test]
+fn a_batch_written_before_a_crash_lost_the_head_update_still_chains() {
+    let (tmp, audit) = trail(2);
+    let head_before = std::fs::read(tmp.path().join(HEAD)).unwrap();
+    for i in 0..5 {
+        audit.enqueue(
+            "host",
+            Event::HttpRequest,
+            Some("p"),
+            serde_json::json!({ "i": i }),
+        );
+    }
+    audit.flush();
+    // As if the process died after appending the batch, before the head update.
+    std::fs::write(tmp.path().join(HEAD), head_before).unwrap();
+    audit
+        .record("admin:test", Event::Install, None, serde_json::json!({}))
+        .unwrap();
+    let report = audit.verify().unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.records, 8);
+}

@@ -14,6 +14,7 @@ pub struct TestServer {
     pub port: u16,
     stop: Arc<AtomicBool>,
     requests: Arc<AtomicUsize>,
+    connections: Arc<AtomicUsize>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -29,13 +30,16 @@ impl TestServer {
         let port = listener.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(AtomicUsize::new(0));
-        let (stop2, requests2) = (stop.clone(), requests.clone());
+        let connections = Arc::new(AtomicUsize::new(0));
+        let (stop2, requests2, connections2) =
+            (stop.clone(), requests.clone(), connections.clone());
         let thread = std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if stop2.load(Ordering::SeqCst) {
                     break;
                 }
                 if let Ok(conn) = conn {
+                    connections2.fetch_add(1, Ordering::SeqCst);
                     let requests = requests2.clone();
                     std::thread::spawn(move || serve(conn, port, &requests));
                 }
@@ -45,6 +49,7 @@ impl TestServer {
             port,
             stop,
             requests,
+            connections,
             thread: Some(thread),
         }
     }
@@ -52,6 +57,11 @@ impl TestServer {
     /// `http://127.0.0.1:PORT` followed by `path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// How many connections it has accepted.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 
     /// How many requests it has answered.
