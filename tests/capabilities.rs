@@ -148,6 +148,24 @@ fn a_secret_moved_to_another_name_does_not_decrypt() {
 }
 
 #[test]
+fn tampered_ciphertext_does_not_decrypt() {
+    let p = secrets_plugin();
+    assert!(set_secret(&p, SECRETS, "api-token", VALUE).status.success());
+    let path = p.home.path().join("vault.json");
+    let mut vault: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let sealed = &mut vault["secrets"][SECRETS]["api-token"]["ciphertext"];
+    // Flip one character of the base64 ciphertext.
+    let mut text = sealed.as_str().unwrap().to_owned();
+    let first = text.remove(0);
+    text.insert(0, if first == 'A' { 'B' } else { 'A' });
+    *sealed = serde_json::Value::String(text);
+    std::fs::write(&path, vault.to_string()).unwrap();
+    let (is_error, text) = call(&p, SECRETS, "read", r#"{"name":"api-token"}"#);
+    assert!(is_error && text.contains("does not decrypt"), "{text}");
+}
+
+#[test]
 fn secret_values_never_reach_logs_audit_errors_or_json() {
     let p = secrets_plugin();
     let mut written = Vec::new();
