@@ -148,6 +148,22 @@ fn http_get(rt: &tokio::runtime::Runtime) {
             .unwrap();
         assert_eq!(body.len(), 1024);
     };
+    if let Ok(only) = std::env::var("PINCER_BENCH_ONLY") {
+        let refused_args = serde_json::json!({ "url": "http://127.0.0.1:1/x" }).to_string();
+        let refused = || {
+            let out = rt.block_on(plugin.call_tool("get", &refused_args)).unwrap();
+            assert!(out.is_error);
+        };
+        let f: &dyn Fn() = match only.as_str() {
+            "plugin" => &via_plugin,
+            "refused" => &refused,
+            _ => &direct,
+        };
+        for _ in 0..5_000 {
+            f();
+        }
+        return;
+    }
     // Interleaved, so both see the same moments of a noisy machine.
     let n = 3_000;
     for _ in 0..n / 10 {
@@ -191,6 +207,11 @@ fn http_get(rt: &tokio::runtime::Runtime) {
         assert!(out.is_error);
     });
     row("the plugin call, refused before any I/O", &refused);
+    let bare = measure(2_000, || {
+        let out = rt.block_on(plugin.call_tool("nope", "{}"));
+        assert!(out.is_err());
+    });
+    row("the plugin, instance + an unknown tool", &bare);
     let added = through_plugin.median.saturating_sub(direct.median);
     let allowed = (direct.median / 5).max(Duration::from_micros(100));
     println!(

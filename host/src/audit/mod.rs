@@ -14,6 +14,7 @@
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use cap_std::fs::{OpenOptions, OpenOptionsExt};
@@ -169,8 +170,17 @@ pub struct Audit {
 
 /// The background writer of [`Audit::enqueue`].
 struct Queue {
-    tx: std::sync::mpsc::Sender<Queued>,
+    shared: Arc<Pending>,
     thread: std::thread::JoinHandle<()>,
+}
+
+/// Records waiting for the writer. The writer wakes on its own every
+/// [`BATCH_WINDOW`]; an enqueue never wakes it, so a hot path pays no cross-CPU wake-up.
+#[derive(Default)]
+struct Pending {
+    records: std::sync::Mutex<Vec<Queued>>,
+    stop: std::sync::Condvar,
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 struct Queued {
@@ -208,51 +218,71 @@ impl Audit {
         plugin: Option<&str>,
         details: serde_json::Value,
     ) {
-        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-        if queue.is_none() {
-            let (tx, rx) = std::sync::mpsc::channel::<Queued>();
-            let writer = Home::open_at(self.home.path()).map(|home| Audit {
-                home,
-                key: self.key,
-                queue: std::sync::Mutex::new(None),
-            });
-            let thread = std::thread::spawn(move || {
-                let writer = match writer {
-                    Ok(w) => w,
-                    Err(e) => return tracing::error!("cannot write the audit trail: {e}"),
-                };
-                // Gather what arrives within a short window into one batch: one write,
-                // one flush to disk, one head update, however busy the plugins are.
-                while let Ok(first) = rx.recv() {
-                    let until = std::time::Instant::now() + BATCH_WINDOW;
-                    let mut batch = vec![first];
-                    while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
-                        match rx.recv_timeout(left) {
-                            Ok(q) => batch.push(q),
-                            Err(_) => break,
-                        }
-                    }
-                    if let Err(e) = writer.write(batch) {
-                        tracing::error!("cannot write audit records: {e}");
-                    }
-                }
-            });
-            *queue = Some(Queue { tx, thread });
-        }
         let q = Queued {
             actor: actor.to_owned(),
             event,
             plugin: plugin.map(str::to_owned),
             details,
         };
-        let _ = queue.as_ref().expect("started above").tx.send(q);
+        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let queue = queue.get_or_insert_with(|| self.start_writer());
+        queue
+            .shared
+            .records
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(q);
+    }
+
+    fn start_writer(&self) -> Queue {
+        let shared = Arc::new(Pending::default());
+        let writer = Home::open_at(self.home.path()).map(|home| Audit {
+            home,
+            key: self.key,
+            queue: std::sync::Mutex::new(None),
+        });
+        let pending = shared.clone();
+        let thread = std::thread::spawn(move || {
+            let writer = match writer {
+                Ok(w) => w,
+                Err(e) => return tracing::error!("cannot write the audit trail: {e}"),
+            };
+            loop {
+                let (batch, stopping) = {
+                    let guard = pending.records.lock().unwrap_or_else(|p| p.into_inner());
+                    let (mut guard, _) = pending
+                        .stop
+                        .wait_timeout_while(guard, BATCH_WINDOW, |_| {
+                            !pending.stopping.load(std::sync::atomic::Ordering::SeqCst)
+                        })
+                        .unwrap_or_else(|p| p.into_inner());
+                    (
+                        std::mem::take(&mut *guard),
+                        pending.stopping.load(std::sync::atomic::Ordering::SeqCst),
+                    )
+                };
+                // One write, one flush to disk, one head update per batch.
+                if !batch.is_empty()
+                    && let Err(e) = writer.write(batch)
+                {
+                    tracing::error!("cannot write audit records: {e}");
+                }
+                if stopping {
+                    return;
+                }
+            }
+        });
+        Queue { shared, thread }
     }
 
     /// Wait until every enqueued record is written.
     pub fn flush(&self) {
         let queue = self.queue.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(Queue { tx, thread }) = queue {
-            drop(tx);
+        if let Some(Queue { shared, thread }) = queue {
+            shared
+                .stopping
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            shared.stop.notify_all();
             let _ = thread.join();
         }
     }
