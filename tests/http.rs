@@ -313,3 +313,169 @@ fn requests_go_through_the_proxy_from_the_environment() {
     );
     assert_eq!(target.requests(), 1);
 }
+
+/// `openssl s_server` on 127.0.0.1 with a certificate from a throwaway CA; killed on
+/// drop. `extra` adds s_server options (such as `-tls1_1`).
+struct TlsServer {
+    port: u16,
+    child: std::process::Child,
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run `openssl` ({e}): install the Debian package `openssl`")
+        });
+    assert!(out.status.success(), "openssl {args:?}: {out:?}");
+}
+
+/// A CA (`ca.pem`) and a certificate for localhost and 127.0.0.1 that it signed.
+fn certificates(dir: &Path) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=Pincer test CA",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    );
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "leaf.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+}
+
+fn tls_server(dir: &Path, extra: &[&str]) -> TlsServer {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let accept = format!("127.0.0.1:{port}");
+    let child = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args([
+            "s_server", "-accept", &accept, "-cert", "leaf.pem", "-key", "leaf.key", "-www",
+            "-quiet",
+        ])
+        .args(extra)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starting openssl s_server");
+    let server = TlsServer { port, child };
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "s_server did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    server
+}
+
+fn https_get(p: &Pincer, port: u16, ca: Option<&Path>) -> String {
+    let url = format!("https://localhost:{port}/");
+    let mut cmd = p.command(&[
+        "call",
+        ID,
+        "get",
+        "--args",
+        &serde_json::json!({ "url": url }).to_string(),
+    ]);
+    if let Some(ca) = ca {
+        cmd.env("SSL_CERT_FILE", ca);
+    }
+    let out = cmd.output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn https_verifies_certificates_with_the_system_trust_store_and_needs_tls_1_2() {
+    let dir = tempfile::tempdir().unwrap();
+    certificates(dir.path());
+    let modern = tls_server(dir.path(), &[]);
+    let old = tls_server(dir.path(), &["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"]);
+    let p = plugin(
+        &format!(
+            "origins = [\"https://localhost:{}\", \"https://localhost:{}\"]\nprivate_networks = true\n",
+            modern.port, old.port
+        ),
+        ALLOW_PRIVATE,
+    );
+    let ca = dir.path().join("ca.pem");
+    // Trusted through the trust store (SSL_CERT_FILE points the system's at our CA).
+    let text = https_get(&p, modern.port, Some(&ca));
+    assert!(text.starts_with("status 200"), "{text}");
+    // The same server, with the machine's usual trust store: an unknown issuer.
+    let text = https_get(&p, modern.port, None);
+    assert!(
+        text.contains("Connection(") && text.to_lowercase().contains("certificate"),
+        "{text}"
+    );
+    // A TLS 1.1 server is refused even with its CA trusted.
+    let text = https_get(&p, old.port, Some(&ca));
+    assert!(text.contains("Connection("), "{text}");
+}

@@ -355,6 +355,15 @@ fn classify(e: &reqwest::Error) -> Error {
     } else if e.is_redirect() {
         Error::Denied(format!("redirects: {e}"))
     } else {
-        Error::Connection(format!("{e}"))
+        // reqwest's own message is generic; the cause (refused connection, unknown
+        // certificate issuer, handshake failure) is in the chain.
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            message.push_str(": ");
+            message.push_str(&s.to_string());
+            source = s.source();
+        }
+        Error::Connection(message)
     }
 }
