@@ -479,3 +479,57 @@ fn https_verifies_certificates_with_the_system_trust_store_and_needs_tls_1_2() {
     let text = https_get(&p, old.port, Some(&ca));
     assert!(text.contains("Connection("), "{text}");
 }
+
+#[test]
+fn a_failed_request_audits_no_query_string() {
+    let server = TestServer::start();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let p = plugin(
+        &format!(
+            "origins = [\"http://127.0.0.1:{}\", \"http://127.0.0.1:{closed}\"]\nprivate_networks = true\n",
+            server.port
+        ),
+        ALLOW_PRIVATE,
+    );
+    let (is_error, text) = get(&p, &format!("http://127.0.0.1:{closed}/x?token=hunter2"));
+    assert!(is_error && text.starts_with("Connection("), "{text}");
+    assert!(
+        !text.contains("hunter2"),
+        "the error shows the query: {text}"
+    );
+    let records = p.ok(&["audit", "show", "--json", "--plugin", ID]);
+    assert!(records.contains("\"error\""), "{records}");
+    assert!(!records.contains("hunter2"), "{records}");
+}
+
+#[test]
+fn credentials_do_not_follow_a_redirect_to_another_origin() {
+    let first = TestServer::start();
+    let second = TestServer::start();
+    let p = plugin(
+        &format!(
+            "origins = [\"http://127.0.0.1:{}\", \"http://127.0.0.1:{}\"]\nprivate_networks = true\n",
+            first.port, second.port
+        ),
+        ALLOW_PRIVATE,
+    );
+    let to = second.url("/headers");
+    let (is_error, text) = fetch(
+        &p,
+        serde_json::json!({
+            "url": first.url(&format!("/redirect?to={to}")),
+            "headers": { "Authorization": "Bearer s3cret", "X-Trace": "1" }
+        }),
+    );
+    assert!(!is_error, "{text}");
+    let text = text.to_lowercase();
+    assert!(text.contains("x-trace: 1"), "{text}");
+    assert!(
+        !text.contains("authorization") && !text.contains("s3cret"),
+        "{text}"
+    );
+}

@@ -44,11 +44,17 @@ impl std::error::Error for Refused {}
 /// private networks are allowed.
 struct CheckedResolver {
     allow_private: bool,
+    /// The proxies' own host names: the admin chose them, so they may be internal.
+    proxies: Arc<[String]>,
 }
 
 impl Resolve for CheckedResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        let allow_private = self.allow_private;
+        let allow_private = self.allow_private
+            || self
+                .proxies
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(name.as_str()));
         Box::pin(async move {
             let host = name.as_str().to_owned();
             let addrs: Vec<SocketAddr> =
@@ -105,37 +111,57 @@ impl HttpClient {
     /// `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` from the environment.
     pub fn new(rules: HttpRules) -> Result<Self, String> {
         let rules = Arc::new(rules);
-        let for_redirects = rules.clone();
-        let redirect = reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() > MAX_REDIRECTS {
-                return attempt.error(Refused(format!("more than {MAX_REDIRECTS} redirects")));
-            }
-            let url = attempt.url().clone();
-            if let Err(why) = for_redirects.allows(&url) {
-                return attempt.error(Refused(format!("redirect to {}: {why}", strip_query(&url))));
-            }
-            if let Some(why) = literal_refusal(&url, for_redirects.private_networks) {
-                return attempt.error(Refused(format!("redirect to {}: {why}", strip_query(&url))));
-            }
-            attempt.follow()
-        });
+        let proxy_vars = ["HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY"];
+        let proxies: Vec<String> = proxy_vars
+            .iter()
+            .flat_map(|v| [std::env::var(v).ok(), std::env::var(v.to_lowercase()).ok()])
+            .flatten()
+            .filter_map(|p| {
+                let with_scheme = if p.contains("://") {
+                    p
+                } else {
+                    format!("http://{p}")
+                };
+                Url::parse(&with_scheme).ok()?.host_str().map(str::to_owned)
+            })
+            .collect();
         let client = reqwest::Client::builder()
             .dns_resolver(Arc::new(CheckedResolver {
                 allow_private: rules.private_networks,
+                proxies: proxies.clone().into(),
             }))
-            .redirect(redirect)
+            // Redirects are followed in `fetch`, each hop checked like the first.
+            .redirect(reqwest::redirect::Policy::none())
             .min_tls_version(reqwest::tls::Version::TLS_1_2)
             .user_agent(concat!("pincer/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        let proxied = ["HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY"]
-            .iter()
-            .any(|v| std::env::var_os(v).is_some() || std::env::var_os(v.to_lowercase()).is_some());
         Ok(HttpClient {
             rules,
             client,
-            proxied,
+            proxied: !proxies.is_empty(),
         })
+    }
+
+    /// May a request go to `url`? Grant, address literal, and, through a proxy (which
+    /// resolves the name itself), the addresses the name resolves to here; a name
+    /// that does not resolve here is refused then.
+    async fn check_target(&self, url: &Url) -> Result<(), String> {
+        self.rules.allows(url)?;
+        if let Some(why) = literal_refusal(url, self.rules.private_networks) {
+            return Err(why);
+        }
+        if self.proxied
+            && !self.rules.private_networks
+            && let Some(url::Host::Domain(host)) = url.host()
+        {
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, 0))
+                .await
+                .map_err(|e| format!("{host} does not resolve here ({e}), so it cannot be checked before the proxy fetches it"))?
+                .collect();
+            check_addresses(host, &addrs, false)?;
+        }
+        Ok(())
     }
 }
 
@@ -173,7 +199,7 @@ impl HttpState {
             "host",
             Event::HttpDenied,
             Some(&self.plugin),
-            serde_json::json!({ "method": method, "url": url, "reason": why }),
+            serde_json::json!({ "method": clip(method), "url": clip(url), "reason": clip(&why) }),
         );
         Error::Denied(why)
     }
@@ -192,6 +218,21 @@ fn origin_of(url: &Url) -> String {
     url.origin().ascii_serialization()
 }
 
+/// Audit fields a plugin controls are cut to this many characters.
+const MAX_AUDIT_FIELD: usize = 512;
+
+fn clip(s: &str) -> String {
+    if s.chars().count() <= MAX_AUDIT_FIELD {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(MAX_AUDIT_FIELD).collect();
+    out.push('…');
+    out
+}
+
+/// Headers a redirect to another origin must not carry along.
+const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
+
 impl Host for HttpState {
     async fn fetch(&mut self, request: Request) -> Result<Response, Error> {
         let Some(http) = self.client.clone() else {
@@ -201,46 +242,32 @@ impl Host for HttpState {
         };
         let rules = &http.rules;
         let method = request.method.to_ascii_uppercase();
-        let url = match Url::parse(&request.url) {
+        let mut url = match Url::parse(&request.url) {
             Ok(u) => u,
             Err(e) => {
                 return Err(Error::InvalidRequest(format!(
                     "`{}` is not a URL: {e}",
-                    request.url
+                    clip(&request.url)
                 )));
             }
         };
-        let shown = strip_query(&url);
         if !rules.methods.contains(&method) {
             let why = format!(
-                "method {method} is not allowed; add it to the manifest: [capabilities.http] methods = [\"{method}\"]"
+                "method {} is not allowed; add it to the manifest: [capabilities.http] methods = [\"{}\"]",
+                clip(&method),
+                clip(&method)
             );
-            return Err(self.denied(&method, &shown, why));
+            return Err(self.denied(&method, &strip_query(&url), why));
         }
         if let Some((name, _)) = request.headers.iter().find(|(n, _)| {
             let n = n.to_ascii_lowercase();
             n == "host" || n.starts_with("proxy-")
         }) {
-            let why = format!("the `{name}` header is set by Pincer, not by plugins");
-            return Err(self.denied(&method, &shown, why));
-        }
-        if let Err(why) = rules.allows(&url) {
-            return Err(self.denied(&method, &shown, why));
-        }
-        if let Some(why) = literal_refusal(&url, rules.private_networks) {
-            return Err(self.denied(&method, &shown, why));
-        }
-        if http.proxied && !rules.private_networks {
-            // Through a proxy the name is resolved there; check it here first.
-            if let Some(host) = url.host_str() {
-                let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, 0))
-                    .await
-                    .map(|a| a.collect())
-                    .unwrap_or_default();
-                if let Err(why) = check_addresses(host, &addrs, false) {
-                    return Err(self.denied(&method, &shown, why));
-                }
-            }
+            let why = format!(
+                "the `{}` header is set by Pincer, not by plugins",
+                clip(name)
+            );
+            return Err(self.denied(&method, &strip_query(&url), why));
         }
         if request
             .body
@@ -251,6 +278,8 @@ impl Host for HttpState {
                 "the request body is over {MAX_REQUEST_BYTES} bytes"
             )));
         }
+        let mut http_method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|_| Error::InvalidRequest(format!("`{}` is not a method", clip(&method))))?;
         // Never outlive the call: keep a little time for the plugin to finish.
         let left = self
             .deadline
@@ -261,65 +290,113 @@ impl Host for HttpState {
             .map(|ms| Duration::from_millis(ms.into()))
             .unwrap_or(left)
             .min(left);
-        let http_method = reqwest::Method::from_bytes(method.as_bytes())
-            .map_err(|_| Error::InvalidRequest(format!("`{method}` is not a method")))?;
-        let mut builder = http
-            .client
-            .request(http_method, url.clone())
-            .timeout(timeout);
-        for (name, value) in &request.headers {
-            builder = builder.header(name.as_str(), value.as_str());
-        }
-        if let Some(body) = request.body {
-            builder = builder.body(body);
-        }
         let started = Instant::now();
+        let mut headers = request.headers;
+        let mut body = request.body;
+        let mut hops = 0;
         let outcome = tokio::time::timeout(timeout, async {
-            let mut response = builder.send().await?;
-            let status = response.status().as_u16();
-            let headers: Vec<(String, String)> = response
-                .headers()
-                .iter()
-                .map(|(n, v)| {
-                    (
-                        n.as_str().to_owned(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-                .collect();
-            let cap = rules.max_response_bytes;
-            if response.content_length().is_some_and(|n| n > cap) {
-                return Ok(Err(Error::TooLarge(cap)));
-            }
-            let mut body = Vec::new();
-            while let Some(chunk) = response.chunk().await? {
-                if (body.len() + chunk.len()) as u64 > cap {
-                    return Ok(Err(Error::TooLarge(cap)));
+            loop {
+                if let Err(why) = http.check_target(&url).await {
+                    let why = if hops == 0 {
+                        why
+                    } else {
+                        format!("redirect to {}: {why}", strip_query(&url))
+                    };
+                    return Err(Error::Denied(why));
                 }
-                body.extend_from_slice(&chunk);
+                let mut builder = http.client.request(http_method.clone(), url.clone());
+                for (name, value) in &headers {
+                    builder = builder.header(name.as_str(), value.as_str());
+                }
+                if let Some(body) = &body {
+                    builder = builder.body(body.clone());
+                }
+                let mut response = builder.send().await.map_err(classify)?;
+                let status = response.status();
+                let location = response
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                    .map(str::to_owned);
+                if status.is_redirection()
+                    && let Some(location) = location
+                {
+                    hops += 1;
+                    if hops > MAX_REDIRECTS {
+                        return Err(Error::Denied(format!(
+                            "more than {MAX_REDIRECTS} redirects"
+                        )));
+                    }
+                    let next = url.join(&location).map_err(|e| {
+                        Error::Connection(format!("a redirect to an invalid location: {e}"))
+                    })?;
+                    self.audit.enqueue(
+                        "host",
+                        Event::HttpRequest,
+                        Some(&self.plugin),
+                        serde_json::json!({
+                            "method": http_method.as_str(), "origin": origin_of(&url),
+                            "path": clip(url.path()), "status": status.as_u16(),
+                            "redirect_to": strip_query(&next),
+                        }),
+                    );
+                    // 303, and 301/302 after a POST, continue as a GET without a body.
+                    if status == reqwest::StatusCode::SEE_OTHER
+                        || (http_method == reqwest::Method::POST
+                            && (status == reqwest::StatusCode::MOVED_PERMANENTLY
+                                || status == reqwest::StatusCode::FOUND))
+                    {
+                        http_method = reqwest::Method::GET;
+                        body = None;
+                    }
+                    if next.origin() != url.origin() {
+                        headers.retain(|(n, _)| {
+                            !CREDENTIAL_HEADERS.contains(&n.to_ascii_lowercase().as_str())
+                        });
+                    }
+                    url = next;
+                    continue;
+                }
+                let headers: Vec<(String, String)> = response
+                    .headers()
+                    .iter()
+                    .map(|(n, v)| {
+                        (
+                            n.as_str().to_owned(),
+                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                        )
+                    })
+                    .collect();
+                let cap = rules.max_response_bytes;
+                if response.content_length().is_some_and(|n| n > cap) {
+                    return Err(Error::TooLarge(cap));
+                }
+                let mut body = Vec::new();
+                while let Some(chunk) = response.chunk().await.map_err(classify)? {
+                    if (body.len() + chunk.len()) as u64 > cap {
+                        return Err(Error::TooLarge(cap));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                return Ok(Response {
+                    status: status.as_u16(),
+                    headers,
+                    body,
+                });
             }
-            Ok::<_, reqwest::Error>(Ok(Response {
-                status,
-                headers,
-                body,
-            }))
         })
         .await;
-        let ms = started.elapsed().as_secs_f64() * 1000.0;
-        let result = match outcome {
-            Err(_) => Err(Error::Timeout),
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => Err(classify(&e)),
-        };
-        let path = url.path().to_owned();
+        let ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
+        let result = outcome.unwrap_or(Err(Error::Timeout));
+        let shown = strip_query(&url);
         match &result {
             Ok(r) => self.audit.enqueue(
                 "host",
                 Event::HttpRequest,
                 Some(&self.plugin),
                 serde_json::json!({
-                    "method": method, "origin": origin_of(&url), "path": path,
-                    "status": r.status, "bytes": r.body.len(), "ms": (ms * 10.0).round() / 10.0,
+                    "method": http_method.as_str(), "origin": origin_of(&url), "path": clip(url.path()),
+                    "status": r.status, "bytes": r.body.len(), "ms": ms,
                 }),
             ),
             Err(Error::Denied(why)) => {
@@ -331,8 +408,8 @@ impl Host for HttpState {
                 Event::HttpRequest,
                 Some(&self.plugin),
                 serde_json::json!({
-                    "method": method, "origin": origin_of(&url), "path": path,
-                    "error": format!("{e:?}"), "ms": (ms * 10.0).round() / 10.0,
+                    "method": http_method.as_str(), "origin": origin_of(&url), "path": clip(url.path()),
+                    "error": clip(&format!("{e:?}")), "ms": ms,
                 }),
             ),
         }
@@ -340,30 +417,24 @@ impl Host for HttpState {
     }
 }
 
-/// Map a reqwest error to the plugin's error value: our own refusals (resolver,
-/// redirect policy) are `denied`.
-fn classify(e: &reqwest::Error) -> Error {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+/// Map a reqwest error to the plugin's error value, without the request's URL (whose
+/// query string may hold a secret).
+fn classify(e: reqwest::Error) -> Error {
+    if e.is_timeout() {
+        return Error::Timeout;
+    }
+    let e = e.without_url();
+    // reqwest's own message is generic; the cause (refused connection, unknown
+    // certificate issuer, handshake failure) is in the chain.
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
         if let Some(refused) = s.downcast_ref::<Refused>() {
             return Error::Denied(refused.0.clone());
         }
+        message.push_str(": ");
+        message.push_str(&s.to_string());
         source = s.source();
     }
-    if e.is_timeout() {
-        Error::Timeout
-    } else if e.is_redirect() {
-        Error::Denied(format!("redirects: {e}"))
-    } else {
-        // reqwest's own message is generic; the cause (refused connection, unknown
-        // certificate issuer, handshake failure) is in the chain.
-        let mut message = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            message.push_str(": ");
-            message.push_str(&s.to_string());
-            source = s.source();
-        }
-        Error::Connection(message)
-    }
+    Error::Connection(message)
 }
