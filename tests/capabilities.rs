@@ -652,6 +652,38 @@ fn no_answer_before_the_timeout_means_denied() {
 }
 
 #[test]
+fn an_approver_that_ignores_its_timeout_cannot_hold_the_call() {
+    let p = approval_plugin(POLICY);
+    // Answers yes after 4 s, whatever timeout it was given (1 s by policy).
+    struct Stubborn;
+    impl pincer::caps::approval::Approver for Stubborn {
+        fn ask(
+            &self,
+            _: &str,
+            _: &pincer::caps::bindings::pincer::plugin::approval::Request,
+            _: std::time::Duration,
+        ) -> Option<pincer::caps::approval::Answer> {
+            std::thread::sleep(std::time::Duration::from_secs(4));
+            Some(pincer::caps::approval::Answer::Approve)
+        }
+    }
+    let home = pincer::store::Home::open_at(p.home.path()).unwrap();
+    let runtime = pincer::runtime::Runtime::new(home)
+        .unwrap()
+        .with_approver(std::sync::Arc::new(Stubborn));
+    let plugin = runtime.load_installed(APPROVAL).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let started = std::time::Instant::now();
+    let out = rt
+        .block_on(plugin.call_tool("sync", r#"{"action":"delete-all"}"#))
+        .unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    let text = serde_json::to_value(&out.content).unwrap()[0]["text"].clone();
+    assert_eq!(text, "rejected: no answer within 1 s, so it is denied");
+    rt.shutdown_background();
+}
+
+#[test]
 fn the_wait_never_outlives_the_calls_deadline() {
     // The policy would wait a minute; the call has 1.5 s.
     let p = approval_plugin(&POLICY.replace("timeout_s = 1", "timeout_s = 60"));

@@ -71,12 +71,15 @@ impl Approver for TerminalApprover {
         if !std::io::stdin().is_terminal() {
             return NoApprover.ask(plugin, request, timeout);
         }
+        // The plugin wrote these: show control characters escaped, so no escape
+        // sequence or carriage return can change the question on the terminal.
         let mut question = format!(
             "\nplugin {plugin} asks to `{}`: {}\n",
-            request.action, request.summary
+            printable(&request.action),
+            printable(&request.summary)
         );
         if let Some(details) = &request.details {
-            question.push_str(&format!("  {details}\n"));
+            question.push_str(&format!("  {}\n", printable(details)));
         }
         question.push_str(&format!("Approve? [y/N] ({} s) ", timeout.as_secs()));
         eprint!("{question}");
@@ -94,6 +97,19 @@ impl Approver for TerminalApprover {
             _ => Answer::Reject("a person said no".into()),
         })
     }
+}
+
+/// `s` with control characters escaped (`\u{1b}`, `\r`).
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// What one instance may ask: its plugin's declared actions, under the admin's policy.
@@ -150,7 +166,7 @@ impl ApprovalState {
 }
 
 impl Host for ApprovalState {
-    fn ask(&mut self, request: Request) -> Result<Decision, Error> {
+    async fn ask(&mut self, request: Request) -> Result<Decision, Error> {
         if !self.actions.contains(&request.action) {
             return Err(Error::Denied(format!(
                 "action `{}` is not declared; add it to the manifest: [capabilities.approval] actions = [\"{}\"]",
@@ -184,7 +200,19 @@ impl Host for ApprovalState {
                     .saturating_duration_since(Instant::now())
                     .saturating_sub(Duration::from_millis(100));
                 let timeout = self.policy.timeout().min(left);
-                match self.approver.ask(&self.plugin, &request, timeout) {
+                // The approver may block (a terminal read): run it off the runtime's
+                // threads, and stop waiting at the timeout whatever it does.
+                let (approver, plugin, asked) =
+                    (self.approver.clone(), self.plugin.clone(), request.clone());
+                let answer = tokio::time::timeout(
+                    timeout,
+                    tokio::task::spawn_blocking(move || approver.ask(&plugin, &asked, timeout)),
+                )
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .flatten();
+                match answer {
                     Some(Answer::Approve) => (Decision::Approved, "approved by a person".into()),
                     Some(Answer::Reject(why)) => {
                         (Decision::Rejected(why.clone()), format!("rejected: {why}"))
@@ -208,5 +236,17 @@ impl Host for ApprovalState {
             }),
         );
         Ok(decision)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn control_characters_from_a_plugin_are_shown_escaped() {
+        assert_eq!(printable("ok\rDELETE"), "ok\\rDELETE");
+        assert_eq!(printable("\u{1b}[2Jclear"), "\\u{1b}[2Jclear");
+        assert_eq!(printable("Grüße"), "Grüße");
     }
 }

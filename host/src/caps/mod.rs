@@ -26,8 +26,12 @@ pub mod bindings {
     wasmtime::component::bindgen!({
         world: "capabilities",
         path: "../wit",
-        // Only an outbound request waits on the network.
-        imports: { "pincer:plugin/http.fetch": async },
+        // Only these wait: on the network, and on a person.
+        imports: {
+            "pincer:plugin/http.fetch": async,
+            // A person's answer is awaited without holding a runtime thread.
+            "pincer:plugin/approval.ask": async,
+        },
     });
 }
 
