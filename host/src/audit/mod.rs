@@ -184,11 +184,17 @@ struct Pending {
 }
 
 struct Queued {
+    /// When it happened (not when it was written).
+    time: String,
     actor: String,
     event: Event,
     plugin: Option<String>,
     details: serde_json::Value,
 }
+
+/// The most records kept waiting when the disk refuses them; older ones are dropped
+/// (and the drop is logged) rather than growing without bound.
+const MAX_PENDING: usize = 100_000;
 
 impl Drop for Audit {
     fn drop(&mut self) {
@@ -219,19 +225,46 @@ impl Audit {
         details: serde_json::Value,
     ) {
         let q = Queued {
+            time: now_rfc3339(),
             actor: actor.to_owned(),
             event,
             plugin: plugin.map(str::to_owned),
             details,
         };
         let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        // A writer that ended (it could not open the home, or panicked) is replaced,
+        // and what it left waiting moves to the new one.
+        if queue.as_ref().is_some_and(|q| q.thread.is_finished())
+            && let Some(dead) = queue.take()
+        {
+            let _ = dead.thread.join();
+            let left = std::mem::take(
+                &mut *dead
+                    .shared
+                    .records
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()),
+            );
+            let fresh = self.start_writer();
+            fresh
+                .shared
+                .records
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(left);
+            *queue = Some(fresh);
+        }
         let queue = queue.get_or_insert_with(|| self.start_writer());
-        queue
+        let mut records = queue
             .shared
             .records
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(q);
+            .unwrap_or_else(|p| p.into_inner());
+        if records.len() >= MAX_PENDING {
+            records.remove(0);
+            tracing::error!("the audit trail cannot keep up; dropped its oldest waiting record");
+        }
+        records.push(q);
     }
 
     fn start_writer(&self) -> Queue {
@@ -263,9 +296,16 @@ impl Audit {
                 };
                 // One write, one flush to disk, one head update per batch.
                 if !batch.is_empty()
-                    && let Err(e) = writer.write(batch)
+                    && let Err(e) = writer.write(&batch)
                 {
-                    tracing::error!("cannot write audit records: {e}");
+                    // Keep them for the next round, ahead of what came since.
+                    tracing::error!("cannot write audit records yet: {e}");
+                    let mut waiting = pending.records.lock().unwrap_or_else(|p| p.into_inner());
+                    let later = std::mem::replace(&mut *waiting, batch);
+                    waiting.extend(later);
+                    if stopping {
+                        tracing::error!("{} audit records could not be written", waiting.len());
+                    }
                 }
                 if stopping {
                     return;
@@ -321,7 +361,10 @@ impl Audit {
         plugin: Option<&str>,
         details: serde_json::Value,
     ) -> Result<u64, AuditError> {
-        self.write(vec![Queued {
+        // Records queued earlier go first, so the log keeps the order things happened.
+        self.flush();
+        self.write(&[Queued {
+            time: now_rfc3339(),
             actor: actor.to_owned(),
             event,
             plugin: plugin.map(str::to_owned),
@@ -331,7 +374,7 @@ impl Audit {
 
     /// Append `records` in order, with one flush to disk and one head update for all;
     /// returns the last sequence number.
-    fn write(&self, records: Vec<Queued>) -> Result<u64, AuditError> {
+    fn write(&self, records: &[Queued]) -> Result<u64, AuditError> {
         let _lock = self.home.lock(LOCK, true)?;
         let mut file = self.home.open_file(
             LOG,
@@ -342,21 +385,25 @@ impl Audit {
                 .mode(0o600),
         )?;
         let (mut prev, repairs) = self.tail(&mut file)?;
-        let repairs = repairs.into_iter().map(|details| Queued {
-            actor: "host".into(),
-            event: Event::Repair,
-            plugin: None,
-            details,
-        });
+        let repairs: Vec<Queued> = repairs
+            .into_iter()
+            .map(|details| Queued {
+                time: now_rfc3339(),
+                actor: "host".into(),
+                event: Event::Repair,
+                plugin: None,
+                details,
+            })
+            .collect();
         let mut lines = String::new();
-        for q in repairs.chain(records) {
+        for q in repairs.iter().chain(records) {
             let mut record = Record {
                 seq: prev.seq + 1,
-                time: now_rfc3339(),
-                actor: q.actor,
+                time: q.time.clone(),
+                actor: q.actor.clone(),
                 event: q.event,
-                plugin: q.plugin,
-                details: q.details,
+                plugin: q.plugin.clone(),
+                details: q.details.clone(),
                 mac: String::new(),
             };
             record.mac = self.mac(&prev.mac, &record);
