@@ -229,10 +229,20 @@ fn a_batch_written_before_a_crash_lost_the_head_update_still_chains() {
 #[test]
 fn queued_records_keep_their_order_and_time_before_a_direct_one() {
     let (_tmp, audit) = trail(0);
-    audit.enqueue("host", Event::HttpRequest, Some("p"), serde_json::json!({ "n": 1 }));
+    audit.enqueue(
+        "host",
+        Event::HttpRequest,
+        Some("p"),
+        serde_json::json!({ "n": 1 }),
+    );
     std::thread::sleep(std::time::Duration::from_millis(5));
     audit
-        .record("host", Event::Fault, Some("p"), serde_json::json!({ "n": 2 }))
+        .record(
+            "host",
+            Event::Fault,
+            Some("p"),
+            serde_json::json!({ "n": 2 }),
+        )
         .unwrap();
     let (records, _) = audit.read().unwrap();
     let events: Vec<Event> = records.iter().map(|r| r.event).collect();

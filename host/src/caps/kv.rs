@@ -77,8 +77,18 @@ pub fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
     if let Some(parent) = path.parent() {
         let _ = std::fs::create_dir_all(parent);
     }
+    // Only the host's user may read a plugin's data.
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path);
+    }
     let conn = Connection::open(path)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // Another Pincer process writing: wait a little, never long (calls have deadlines).
+    conn.busy_timeout(std::time::Duration::from_secs(1))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.execute_batch(
@@ -150,7 +160,10 @@ impl Host for KvState {
         }
         let mut over = None;
         store.with(|c| {
-            let tx = c.transaction()?;
+            // Take the write lock at once: a deferred transaction that upgrades later
+            // fails with SQLITE_BUSY_SNAPSHOT instead of waiting when another process
+            // wrote in between.
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let used: i64 = tx.query_row(
                 "SELECT COALESCE(SUM(length(CAST(key AS BLOB)) + length(value)), 0) FROM kv WHERE key != ?1",
                 [&key],

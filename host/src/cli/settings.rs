@@ -124,6 +124,8 @@ pub(super) fn cmd_secrets(home: &Home, command: &SecretsCommand) -> Result<(), F
 }
 
 pub(super) fn cmd_config(home: &Home, command: &ConfigCommand) -> Result<(), Failure> {
+    // Two admins changing settings at once must not lose one change.
+    let _lock = home.lock("config.lock", true)?;
     let mut store = ConfigStore::load(home)?;
     match command {
         ConfigCommand::Set { id, key, value } => {

@@ -25,6 +25,7 @@ fn internal_v4(ip: Ipv4Addr) -> Option<&'static str> {
         (100, 64..=127) => "a carrier-grade NAT (100.64.0.0/10) address",
         (192, 0) if c == 0 || c == 2 => "a reserved (192.0.0.0/24 or documentation) address",
         (198, 18..=19) => "a benchmarking (198.18.0.0/15) address",
+        (192, 88) if c == 99 => "a deprecated 6to4 relay (192.88.99.0/24) address",
         (198, 51) if c == 100 => "a documentation address",
         (203, 0) if c == 113 => "a documentation address",
         (224..=239, _) => "a multicast address",
@@ -48,9 +49,18 @@ fn internal_v6(ip: Ipv6Addr) -> Option<&'static str> {
     if s[..6] == [0, 0, 0, 0, 0, 0] {
         return internal_v4(Ipv4Addr::from(((s[6] as u32) << 16) | s[7] as u32));
     }
-    // NAT64 (64:ff9b::/96) and 6to4 (2002::/16) carry an IPv4 address too.
-    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+    // NAT64 (64:ff9b::/96) and SIIT (::ffff:0:a.b.c.d) carry an IPv4 address too, as
+    // does 6to4 (2002::/16).
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || s[..6] == [0, 0, 0, 0, 0xffff, 0] {
         return internal_v4(Ipv4Addr::from(((s[6] as u32) << 16) | s[7] as u32));
+    }
+    // Local-use NAT64 (64:ff9b:1::/48) and Teredo (2001::/32) hide an address that
+    // cannot be checked here: refused.
+    if s[..3] == [0x64, 0xff9b, 1] {
+        return Some("a local-use NAT64 (64:ff9b:1::/48) address");
+    }
+    if s[..2] == [0x2001, 0] {
+        return Some("a Teredo (2001::/32) tunnel address");
     }
     if s[0] == 0x2002 {
         return internal_v4(Ipv4Addr::from(((s[1] as u32) << 16) | s[2] as u32));
@@ -97,6 +107,10 @@ mod tests {
             "::127.0.0.1",
             "64:ff9b::a00:1",
             "2002:7f00:1::",
+            "::ffff:0:7f00:1",
+            "64:ff9b:1::1",
+            "2001:0:4136:e378::1",
+            "192.88.99.1",
         ] {
             let addr: IpAddr = ip.parse().unwrap();
             assert!(internal(addr).is_some(), "{ip} should be internal");
