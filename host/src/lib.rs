@@ -11,6 +11,7 @@ pub mod cli;
 pub mod install;
 pub mod kinds;
 pub mod manifest;
+pub mod mcp;
 pub mod policy;
 pub mod runtime;
 pub mod store;

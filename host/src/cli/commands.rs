@@ -233,6 +233,7 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Remove { ref id } => admin::cmd_remove(&runtime()?, id),
         Command::Audit { ref command } => admin::cmd_audit(&home()?, command),
         Command::Secrets { ref command } => settings::cmd_secrets(&home()?, command),
+        Command::Mcp => cmd_mcp(runtime()?),
         Command::Config { ref command } => settings::cmd_config(&home()?, command),
     }
 }
@@ -389,6 +390,19 @@ fn cmd_tools(
         println!("{:<24} {}", t.name, t.description);
     }
     Ok(())
+}
+
+fn cmd_mcp(runtime: Runtime) -> Result<(), Failure> {
+    block_on(async {
+        let registry = crate::mcp::Registry::load(&runtime).await?;
+        for (plugin, why) in &registry.skipped {
+            eprintln!("warning: not serving {plugin}: {why}");
+        }
+        tracing::info!("serving {} tools over MCP on stdio", registry.names().len());
+        crate::mcp::serve_stdio(registry)
+            .await
+            .map_err(|e| Failure::new(1, e))
+    })
 }
 
 fn cmd_root(home: &Home, command: &RootCommand) -> Result<(), Failure> {

@@ -198,6 +198,12 @@ pub enum Command {
         /// The plugin id
         id: String,
     },
+    /// Serve the tools of every installed, approved mcp-server plugin over MCP (stdio)
+    ///
+    /// Add it to an MCP client as a stdio server: command `pincer`, arguments `mcp`.
+    /// Tools are named ALIAS__TOOL, ALIAS being the last segment of the plugin id.
+    /// The server runs until the client closes its standard input.
+    Mcp,
     /// Set, list and remove the secrets plugins read (values are encrypted, never shown)
     Secrets {
         #[command(subcommand)]

@@ -1,0 +1,195 @@
+//! `pincer mcp` over stdio, driven line by line as an MCP client would: the handshake
+//! in each supported protocol version, tools of installed plugins, a plugin fault as an
+//! `isError` result, unknown methods, and a clean exit on end of input.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Stdio};
+
+use pincer_test_support::{Pincer, fixture};
+use serde_json::{Value, json};
+
+struct Session {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+    next_id: u64,
+}
+
+impl Session {
+    fn start(p: &Pincer) -> Self {
+        let mut child = p
+            .command(&["mcp"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        Session {
+            child,
+            stdin,
+            stdout,
+            next_id: 1,
+        }
+    }
+
+    fn send(&mut self, message: Value) {
+        let stdin = self.stdin.as_mut().unwrap();
+        writeln!(stdin, "{message}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Send a request and read lines until its response.
+    fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }));
+        loop {
+            let mut line = String::new();
+            assert!(
+                self.stdout.read_line(&mut line).unwrap() > 0,
+                "the server closed its output"
+            );
+            let message: Value = serde_json::from_str(&line).unwrap();
+            if message["id"] == json!(id) {
+                return message;
+            }
+        }
+    }
+
+    fn initialize(&mut self, version: &str) -> Value {
+        let response = self.request(
+            "initialize",
+            json!({
+                "protocolVersion": version,
+                "capabilities": {},
+                "clientInfo": { "name": "pincer-test", "version": "1" }
+            }),
+        );
+        self.send(json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }));
+        response
+    }
+
+    /// Close stdin and wait (bounded) for a clean exit.
+    fn finish(mut self) -> std::process::ExitStatus {
+        drop(self.stdin.take());
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if started.elapsed() > std::time::Duration::from_secs(20) {
+                let _ = self.child.kill();
+                panic!("pincer mcp did not exit after end of input");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+fn served() -> Pincer {
+    let p = Pincer::new(env!("CARGO_BIN_EXE_pincer"));
+    let key = p.trusted_key("admin");
+    for (name, id) in [
+        ("well-behaved", "com.example.echo"),
+        ("panic", "com.example.boom"),
+    ] {
+        let bundle = p.bundle(&fixture(name), id, "1.0.0", "", &key);
+        p.ok(&["install", bundle.to_str().unwrap(), "--yes"]);
+    }
+    p
+}
+
+#[test]
+fn serves_installed_tools_and_survives_a_plugin_fault() {
+    let p = served();
+    let mut s = Session::start(&p);
+    let init = s.initialize("2025-06-18");
+    assert_eq!(init["result"]["protocolVersion"], "2025-06-18", "{init}");
+    assert_eq!(init["result"]["serverInfo"]["name"], "pincer");
+
+    let list = s.request("tools/list", json!({}));
+    let names: Vec<&str> = list["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"echo__echo") && names.contains(&"boom__explode"),
+        "{names:?}"
+    );
+    let echo = list["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "echo__echo")
+        .unwrap();
+    assert!(!echo["description"].as_str().unwrap().is_empty());
+    assert_eq!(echo["inputSchema"]["type"], "object");
+
+    let call = s.request(
+        "tools/call",
+        json!({ "name": "echo__echo", "arguments": { "text": "over MCP" } }),
+    );
+    assert_eq!(call["result"]["isError"], false, "{call}");
+    assert_eq!(call["result"]["content"][0]["text"], "over MCP");
+
+    let fault = s.request(
+        "tools/call",
+        json!({ "name": "boom__explode", "arguments": {} }),
+    );
+    assert_eq!(fault["result"]["isError"], true, "{fault}");
+    assert!(
+        fault["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("panicked"),
+        "{fault}"
+    );
+
+    // The server goes on after the fault.
+    let again = s.request(
+        "tools/call",
+        json!({ "name": "echo__echo", "arguments": { "text": "still here" } }),
+    );
+    assert_eq!(again["result"]["content"][0]["text"], "still here");
+
+    let unknown = s.request(
+        "tools/call",
+        json!({ "name": "echo__nope", "arguments": {} }),
+    );
+    assert!(
+        unknown["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown tool"),
+        "{unknown}"
+    );
+    assert!(s.finish().success());
+}
+
+#[test]
+fn negotiates_versions_and_answers_ping_set_level_and_unknown_methods() {
+    let p = served();
+    let mut s = Session::start(&p);
+    let init = s.initialize("2025-11-25");
+    assert_eq!(init["result"]["protocolVersion"], "2025-11-25", "{init}");
+    assert_eq!(s.request("ping", json!({}))["result"], json!({}));
+    let level = s.request("logging/setLevel", json!({ "level": "info" }));
+    assert!(level.get("error").is_none(), "{level}");
+    let probe = s.request("pincer/no-such-method", json!({}));
+    assert_eq!(probe["error"]["code"], -32601, "{probe}");
+    assert!(s.finish().success());
+
+    // A version it does not speak gets one it does.
+    let mut s = Session::start(&p);
+    let init = s.initialize("1999-01-01");
+    let version = init["result"]["protocolVersion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(version == "2025-06-18" || version == "2025-11-25", "{init}");
+    assert!(s.finish().success());
+}
