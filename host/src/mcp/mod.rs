@@ -258,10 +258,47 @@ impl ServerHandler for Server {
     }
 }
 
+/// The service the transports run: [`Server`], except that `server/discover` (the
+/// stateless handshake of protocol versions after 2025-11-25, which this server does
+/// not speak) is an unknown method, answered -32601 at once as clients that probe it
+/// expect, instead of rmcp's -32602 for a probe without its metadata.
+pub struct Front(Server);
+
+impl rmcp::Service<RoleServer> for Front {
+    async fn handle_request(
+        &self,
+        request: rmcp::model::ClientRequest,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ServerResult, ErrorData> {
+        if matches!(request, rmcp::model::ClientRequest::DiscoverRequest(_)) {
+            return Err(ErrorData::method_not_found::<
+                rmcp::model::DiscoverRequestMethod,
+            >());
+        }
+        rmcp::Service::handle_request(&self.0, request, context).await
+    }
+
+    async fn handle_notification(
+        &self,
+        notification: rmcp::model::ClientNotification,
+        context: rmcp::service::NotificationContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        rmcp::Service::handle_notification(&self.0, notification, context).await
+    }
+
+    fn get_info(&self) -> ServerConfig {
+        ServerHandler::get_info(&self.0)
+    }
+
+    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
+        ServerHandler::supported_protocol_versions(&self.0)
+    }
+}
+
 /// Serve `registry` on stdin/stdout until the client closes stdin.
 pub async fn serve_stdio(registry: Registry) -> Result<(), String> {
     use rmcp::ServiceExt as _;
-    let running = Server::new(registry)
+    let running = Front(Server::new(registry))
         .serve(rmcp::transport::stdio())
         .await
         .map_err(|e| format!("the MCP session did not start: {e}"))?;
