@@ -45,6 +45,8 @@ struct Entry {
     plugin: Arc<Plugin>,
     tool: String,
     info: Tool,
+    /// The tool's input schema, compiled: arguments are checked before the plugin runs.
+    validator: jsonschema::Validator,
 }
 
 /// Every tool of the loaded plugins, by exposed name.
@@ -119,6 +121,18 @@ impl Registry {
                     ));
                     continue;
                 }
+                let validator = match jsonschema::validator_for(&info.input_schema) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        skipped.push((
+                            id.clone(),
+                            format!(
+                                "tool `{name}` is not served: its input schema is invalid: {e}"
+                            ),
+                        ));
+                        continue;
+                    }
+                };
                 if tools.contains_key(&name) {
                     skipped.push((
                         id.clone(),
@@ -132,6 +146,7 @@ impl Registry {
                         plugin: plugin.clone(),
                         tool: info.name.clone(),
                         info: tool_model(&name, &info),
+                        validator,
                     },
                 );
             }
@@ -218,8 +233,30 @@ impl ServerHandler for Server {
                 None,
             ));
         };
-        let arguments =
-            serde_json::Value::Object(request.arguments.clone().unwrap_or_default()).to_string();
+        let arguments = serde_json::Value::Object(request.arguments.clone().unwrap_or_default());
+        // Checked by a JSON Schema validator before the plugin runs; the model reads why.
+        let problems: Vec<String> = entry
+            .validator
+            .iter_errors(&arguments)
+            .take(5)
+            .map(|e| {
+                let at = e.instance_path().to_string();
+                if at.is_empty() {
+                    e.to_string()
+                } else {
+                    format!("{at}: {e}")
+                }
+            })
+            .collect();
+        if !problems.is_empty() {
+            return Ok(fault_result(format!(
+                "the arguments of `{}` do not match its input schema: {}",
+                request.name,
+                problems.join("; ")
+            ))
+            .into());
+        }
+        let arguments = arguments.to_string();
         let call = entry.plugin.call_tool(&entry.tool, &arguments);
         let output = tokio::select! {
             output = call => output,
