@@ -107,21 +107,13 @@ fn a_declared_secret_nobody_set_names_the_command_that_sets_it() {
 fn malformed_secret_names_are_refused_in_manifests_and_on_the_command_line() {
     let p = Pincer::new(env!("CARGO_BIN_EXE_pincer"));
     let key = p.trusted_key("admin");
-    let scratch = pincer_test_support::ScratchPlugin::new(
+    let err = p.pack_refused(
         &fixture("secrets-probe"),
         SECRETS,
         "[capabilities.secrets]\nnames = [\"API TOKEN\"]\n",
+        &key,
     );
-    let out = p.run(&[
-        "pack",
-        s(&scratch.manifest()),
-        "--key",
-        s(&key),
-        "--out",
-        s(&p.path("b")),
-    ]);
-    assert_eq!(out.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid secret name `API TOKEN`"));
+    assert!(err.contains("invalid secret name `API TOKEN`"), "{err}");
     let out = set_secret(&p, SECRETS, "API TOKEN", "x");
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let out = set_secret(&p, "not/an/id", "token", "x");

@@ -216,22 +216,13 @@ fn malformed_urls_and_origins_are_refused() {
     let p = loopback(&server, "");
     let (is_error, text) = get(&p, "not a url");
     assert!(is_error && text.starts_with("InvalidRequest("), "{text}");
-    let key = p.path("admin.key");
-    let scratch = pincer_test_support::ScratchPlugin::new(
+    let err = p.pack_refused(
         &fixture("http-client"),
         ID,
         "[capabilities.http]\norigins = [\"ftp://files.example.com\"]\n",
+        &p.path("admin.key"),
     );
-    let out = p.run(&[
-        "pack",
-        s(&scratch.manifest()),
-        "--key",
-        s(&key),
-        "--out",
-        s(&p.path("b")),
-    ]);
-    assert_eq!(out.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("scheme `ftp` is not http or https"));
+    assert!(err.contains("scheme `ftp` is not http or https"), "{err}");
 }
 
 #[test]

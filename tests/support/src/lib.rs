@@ -170,6 +170,24 @@ impl Pincer {
         key
     }
 
+    /// Try to pack `component` as plugin `id` with manifest `sections` that `pincer pack`
+    /// must refuse (exit 3); returns what it printed on stderr.
+    pub fn pack_refused(&self, component: &Path, id: &str, sections: &str, key: &Path) -> String {
+        let scratch = ScratchPlugin::new(component, id, sections);
+        let out = self.path(&format!("refused-{:08x}", rand_suffix()));
+        self.fails(
+            3,
+            &[
+                "pack",
+                scratch.manifest().to_str().unwrap(),
+                "--key",
+                key.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        )
+    }
+
     /// Pack `component` as plugin `id` at `version` with extra manifest `sections`,
     /// signed with `key`, into a bundle in the scratch directory.
     pub fn bundle(
