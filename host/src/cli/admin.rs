@@ -61,12 +61,7 @@ pub(super) fn cmd_trust(home: &Home, command: &TrustCommand) -> Result<(), Failu
     let runtime_audit = || Audit::open(home);
     match command {
         TrustCommand::Add { pubkey, name } => {
-            let (text, what) = match std::fs::read_to_string(pubkey) {
-                Ok(text) => (text, pubkey.clone()),
-                Err(_) if !Path::new(pubkey).exists() => (pubkey.clone(), "the argument".into()),
-                Err(e) => return Err(Failure::new(2, format!("cannot read {pubkey}: {e}"))),
-            };
-            let key = PublisherKey::parse(&text, &what)?;
+            let key = PublisherKey::from_arg(pubkey)?;
             let mut store = TrustStore::load(home)?;
             let entry = store.add(&key, name)?.clone();
             store.save(home)?;

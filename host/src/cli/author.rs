@@ -122,13 +122,7 @@ pub(super) fn cmd_verify(
 ) -> Result<(), Failure> {
     let bundle = Bundle::read(dir)?;
     let verified = match pubkey {
-        Some(p) => {
-            let (text, what) = match std::fs::read_to_string(p) {
-                Ok(text) => (text, p.to_owned()),
-                Err(_) => (p.to_owned(), "the --pubkey value".to_owned()),
-            };
-            bundle.verify_with(&PublisherKey::parse(&text, &what)?, "given with --pubkey")?
-        }
+        Some(p) => bundle.verify_with(&PublisherKey::from_arg(p)?, "given with --pubkey")?,
         None => bundle.verify(&TrustStore::load(home)?)?,
     };
     if json {

@@ -689,7 +689,12 @@ impl Runtime {
             self.vault.clone(),
             self.audit.clone(),
         );
-        let config_values = ConfigStore::load(&self.home)?.granted(&id, &grants.config_keys);
+        // Only a plugin that declares config keys costs a read of the settings file.
+        let config_values = if grants.config_keys.is_empty() {
+            Default::default()
+        } else {
+            ConfigStore::load(&self.home)?.granted(&id, &grants.config_keys)
+        };
         let config = ConfigState::new(id.clone(), grants.config_keys, config_values);
         let kv = match grants.kv_quota_bytes {
             Some(quota) => KvState::new(

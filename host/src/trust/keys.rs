@@ -94,6 +94,16 @@ impl PublisherKey {
         })
     }
 
+    /// A key given on the command line: the path of a `.pub` file, or else the base64
+    /// key itself. A file that exists but cannot be read is an error, not a key.
+    pub fn from_arg(arg: &str) -> Result<Self, TrustError> {
+        match std::fs::read_to_string(arg) {
+            Ok(text) => Self::parse(&text, arg),
+            Err(_) if !Path::new(arg).exists() => Self::parse(arg, "the key given"),
+            Err(e) => Err(TrustError::io(arg)(e)),
+        }
+    }
+
     /// The key in a `.pub` file's format.
     pub fn to_pub_file(&self) -> String {
         format!(
