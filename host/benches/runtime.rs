@@ -276,7 +276,7 @@ fn installed_2mb(runtime: &Runtime, wasm: &[u8], rt: &tokio::runtime::Runtime) {
     let mut store = TrustStore::load(runtime.home()).unwrap();
     store.add(&public, "Bench").unwrap();
     store.save(runtime.home()).unwrap();
-    pincer::install::install(runtime, "bench", &bundle, false, |_| Ok(true)).unwrap();
+    pincer::install::install(runtime, "bench", &bundle, &Default::default(), |_| Ok(true)).unwrap();
     println!(
         "installed plugin: {} bytes (the well-behaved fixture plus a custom section)",
         big.len()

@@ -102,6 +102,8 @@ pub enum Event {
     SecretRemove,
     /// An admin changed a plugin's config.
     ConfigSet,
+    /// An admin changed the prefix an `mcp-server` plugin's tools are served under.
+    AliasSet,
     /// A plugin asked for a person's approval.
     ApprovalRequest,
     /// The answer to an approval request.

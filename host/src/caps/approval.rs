@@ -100,7 +100,7 @@ impl Approver for TerminalApprover {
 }
 
 /// `s` with control characters escaped (`\u{1b}`, `\r`).
-fn printable(s: &str) -> String {
+pub(crate) fn printable(s: &str) -> String {
     s.chars()
         .map(|c| {
             if c.is_control() {
@@ -118,7 +118,8 @@ pub struct ApprovalState {
     plugin: Arc<str>,
     actions: Arc<[String]>,
     policy: Arc<ApprovalPolicy>,
-    approver: Arc<dyn Approver>,
+    /// Who answers `ask`: the runtime's approver, or the one a call brought.
+    pub(crate) approver: Arc<dyn Approver>,
     audit: Arc<Audit>,
     /// The tool being called, for tool rules.
     pub(crate) tool: Option<Arc<str>>,

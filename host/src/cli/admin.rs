@@ -274,10 +274,10 @@ pub(super) fn cmd_install(
     runtime: &Runtime,
     bundle: &Path,
     yes: bool,
-    allow_downgrade: bool,
+    options: &install::Options,
     json: bool,
 ) -> Result<(), Failure> {
-    let outcome = install::install(runtime, &cli_actor(), bundle, allow_downgrade, |review| {
+    let outcome = install::install(runtime, &cli_actor(), bundle, options, |review| {
         if yes {
             return Ok(true);
         }
@@ -512,6 +512,28 @@ pub(super) fn cmd_audit(home: &Home, command: &AuditCommand) -> Result<(), Failu
                 );
             }
         }
+    }
+    Ok(())
+}
+
+pub(super) fn cmd_alias(
+    runtime: &Runtime,
+    id: &str,
+    alias: Option<&str>,
+    json: bool,
+) -> Result<(), Failure> {
+    let served_as = install::set_alias(runtime, &cli_actor(), id, alias)?;
+    if json {
+        print_json(&serde_json::json!({ "plugin": id, "alias": served_as }));
+    } else {
+        let form = if served_as.is_empty() {
+            "TOOL, without a prefix".to_owned()
+        } else {
+            format!("{served_as}__TOOL")
+        };
+        println!(
+            "{id}: tools are served as {form} (running `pincer mcp` servers pick this up on their own)"
+        );
     }
     Ok(())
 }

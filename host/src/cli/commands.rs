@@ -225,15 +225,48 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             ref bundle,
             yes,
             allow_downgrade,
+            ref alias,
             json,
-        } => admin::cmd_install(&runtime()?, bundle, yes, allow_downgrade, json),
+        } => admin::cmd_install(
+            &runtime()?,
+            bundle,
+            yes,
+            &crate::install::Options {
+                allow_downgrade,
+                alias: alias.clone(),
+            },
+            json,
+        ),
+        Command::Alias {
+            ref id,
+            ref alias,
+            reset: _,
+            none,
+            json,
+        } => admin::cmd_alias(
+            &runtime()?,
+            id,
+            if none { Some("") } else { alias.as_deref() },
+            json,
+        ),
         Command::Approve { ref id, yes } => admin::cmd_approve(&runtime()?, id, yes),
         Command::List { json } => admin::cmd_list(&home()?, json),
         Command::Info { ref id, json } => admin::cmd_info(&home()?, id, json),
         Command::Remove { ref id } => admin::cmd_remove(&runtime()?, id),
         Command::Audit { ref command } => admin::cmd_audit(&home()?, command),
         Command::Secrets { ref command } => settings::cmd_secrets(&home()?, command),
-        Command::Mcp => cmd_mcp(runtime()?),
+        Command::Mcp {
+            http,
+            ref allow_origin,
+            ref plugins,
+        } => cmd_mcp(
+            runtime()?,
+            crate::mcp::Serve {
+                http,
+                allowed_origins: allow_origin.clone(),
+                plugins: plugins.clone(),
+            },
+        ),
         Command::Config { ref command } => settings::cmd_config(&home()?, command),
     }
 }
@@ -392,17 +425,8 @@ fn cmd_tools(
     Ok(())
 }
 
-fn cmd_mcp(runtime: Runtime) -> Result<(), Failure> {
-    block_on(async {
-        let registry = crate::mcp::Registry::load(&runtime).await?;
-        for (plugin, why) in &registry.skipped {
-            eprintln!("warning: not serving {plugin}: {why}");
-        }
-        tracing::info!("serving {} tools over MCP on stdio", registry.names().len());
-        crate::mcp::serve_stdio(registry)
-            .await
-            .map_err(|e| Failure::new(1, e))
-    })
+fn cmd_mcp(runtime: Runtime, serve: crate::mcp::Serve) -> Result<(), Failure> {
+    block_on(crate::mcp::serve(std::sync::Arc::new(runtime), serve)).map_err(|e| Failure::new(1, e))
 }
 
 fn cmd_root(home: &Home, command: &RootCommand) -> Result<(), Failure> {

@@ -95,12 +95,18 @@ pub(super) fn cmd_demo(keep: bool) -> Result<(), Failure> {
     trust_store.save(&home)?;
     let runtime = Runtime::new(home)?;
     let started = Instant::now();
-    let outcome = install::install(&runtime, "admin:demo", &bundle, false, |review| {
-        println!();
-        super::admin::print_review(review);
-        println!("\n   (the demo answers yes for the admin)");
-        Ok(true)
-    })?;
+    let outcome = install::install(
+        &runtime,
+        "admin:demo",
+        &bundle,
+        &Default::default(),
+        |review| {
+            println!();
+            super::admin::print_review(review);
+            println!("\n   (the demo answers yes for the admin)");
+            Ok(true)
+        },
+    )?;
     println!(
         "   {} {} {} in {:.0} ms (verified, import-audited, precompiled into the cache)\n",
         outcome.outcome,
@@ -154,7 +160,13 @@ pub(super) fn cmd_demo(keep: bool) -> Result<(), Failure> {
     std::fs::write(&manifest, wider).map_err(|e| Failure::new(1, e.to_string()))?;
     let bundle2 = tmp.path().join("hello-0.2.0");
     trust::pack(&manifest, None, &key, &bundle2)?;
-    let outcome = install::install(&runtime, "admin:demo", &bundle2, false, |_| Ok(true))?;
+    let outcome = install::install(
+        &runtime,
+        "admin:demo",
+        &bundle2,
+        &Default::default(),
+        |_| Ok(true),
+    )?;
     let (state, changes) = install::pending(&runtime, ID)?;
     println!(
         "   {}: {} keeps running; {} is pending until `pincer approve {ID}`:",

@@ -167,6 +167,27 @@ pub enum Command {
         /// Allow installing a lower version than the installed one
         #[arg(long)]
         allow_downgrade: bool,
+        /// For an mcp-server plugin: the prefix of its tool names (ALIAS__TOOL) instead
+        /// of the last segment of its id; needed when another plugin has that prefix
+        #[arg(long, value_name = "ALIAS")]
+        alias: Option<String>,
+        /// Print the outcome as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change the prefix an mcp-server plugin's tools are served under (ALIAS__TOOL)
+    Alias {
+        /// The plugin id
+        id: String,
+        /// The new prefix: 1 to 32 of a-z, 0-9 and `-`
+        #[arg(required_unless_present_any = ["reset", "none"])]
+        alias: Option<String>,
+        /// Go back to the default prefix, the last segment of the id
+        #[arg(long, conflicts_with_all = ["alias", "none"])]
+        reset: bool,
+        /// Serve the tools under their own names, without a prefix (one plugin at most)
+        #[arg(long, conflicts_with = "alias")]
+        none: bool,
         /// Print the outcome as JSON
         #[arg(long)]
         json: bool,
@@ -198,12 +219,30 @@ pub enum Command {
         /// The plugin id
         id: String,
     },
-    /// Serve the tools of every installed, approved mcp-server plugin over MCP (stdio)
+    /// Serve the tools of every installed, approved mcp-server plugin over MCP
     ///
-    /// Add it to an MCP client as a stdio server: command `pincer`, arguments `mcp`.
-    /// Tools are named ALIAS__TOOL, ALIAS being the last segment of the plugin id.
-    /// The server runs until the client closes its standard input.
-    Mcp,
+    /// On stdio by default: add it to an MCP client as a stdio server, command
+    /// `pincer`, arguments `mcp`; it runs until the client closes its standard input.
+    /// With --http 127.0.0.1:PORT it serves Streamable HTTP at /mcp, loopback only,
+    /// behind a bearer token that is printed once and written to
+    /// $PINCER_HOME/run/mcp-http.json (mode 0600); Ctrl-C stops it.
+    ///
+    /// Tools are named ALIAS__TOOL, ALIAS being the last segment of the plugin id
+    /// unless an admin chose another (`pincer alias`). Installing, updating or
+    /// removing a plugin while the server runs updates its tools and tells clients
+    /// (notifications/tools/list_changed).
+    Mcp {
+        /// Serve Streamable HTTP on this loopback address instead of stdio
+        #[arg(long, value_name = "127.0.0.1:PORT")]
+        http: Option<std::net::SocketAddr>,
+        /// A browser origin allowed to call the HTTP endpoint (repeatable); requests
+        /// carrying any other Origin header are refused with 403
+        #[arg(long, value_name = "ORIGIN", requires = "http")]
+        allow_origin: Vec<String>,
+        /// Serve only these plugins (repeatable); default: every installed mcp-server plugin
+        #[arg(long = "plugin", value_name = "ID")]
+        plugins: Vec<String>,
+    },
     /// Set, list and remove the secrets plugins read (values are encrypted, never shown)
     Secrets {
         #[command(subcommand)]

@@ -71,15 +71,26 @@ pub struct InstallOutcome {
     pub active_version: String,
 }
 
+/// How to install.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Allow a lower version than the installed one.
+    pub allow_downgrade: bool,
+    /// The prefix of an `mcp-server` plugin's tool names, instead of the last segment
+    /// of its id (see [`crate::mcp::alias`]).
+    pub alias: Option<String>,
+}
+
 /// Install the bundle in `dir`. `confirm` sees the review and says whether the admin
 /// approves; it is not asked when the review refuses the bundle or nothing changes.
 pub fn install(
     runtime: &Runtime,
     actor: &str,
     dir: &Path,
-    allow_downgrade: bool,
+    options: &Options,
     confirm: impl FnOnce(&Review) -> Result<bool, InstallError>,
 ) -> Result<InstallOutcome, InstallError> {
+    let allow_downgrade = options.allow_downgrade;
     let home = runtime.home();
     let store = PluginStore::new(home);
     let _lock = store.lock()?;
@@ -110,6 +121,40 @@ pub fn install(
             reasons: review.verdict.reasons.clone(),
         });
     }
+    // Two plugins must never expose the same tool name: refused now, never at call time.
+    let alias = match (&review.state, &options.alias) {
+        (_, Some(alias)) => Some(alias.clone()),
+        (Some(old), None) => old.alias.clone(),
+        (None, None) => None,
+    };
+    let is_mcp = review.grants.kind == crate::manifest::PluginKind::McpServer.as_str();
+    let alias_problem = if is_mcp {
+        let served_as = alias
+            .as_deref()
+            .unwrap_or_else(|| crate::mcp::alias::default_alias(&id));
+        crate::mcp::alias::check_free(&store, &id, served_as).err()
+    } else {
+        options.alias.as_ref().map(|_| {
+            format!(
+                "--alias is for mcp-server plugins, and this is a `{}` plugin",
+                review.grants.kind
+            )
+        })
+    };
+    if let Some(why) = alias_problem {
+        audit.record(
+            actor,
+            Event::Refuse,
+            Some(&id),
+            json!({ "version": version, "reasons": [why] }),
+        )?;
+        return Err(InstallError::Refused {
+            plugin: format!("{id} {version}"),
+            reasons: vec![why],
+        });
+    }
+    // (Reinstalling the same bundle changes nothing, its alias included: that is
+    // `pincer alias`'s job.)
     if review.verdict.outcome == "unchanged" {
         return Ok(InstallOutcome {
             plugin: id,
@@ -160,6 +205,7 @@ pub fn install(
                 id: id.clone(),
                 active: approved(slot),
                 pending: None,
+                alias,
             },
             "installed",
             Event::Install,
@@ -167,6 +213,7 @@ pub fn install(
         Some(old) if review.verdict.outcome == "pending-approval" => (
             Installed {
                 pending: Some(slot),
+                alias,
                 ..old
             },
             "pending-approval",
@@ -177,6 +224,7 @@ pub fn install(
                 id: old.id,
                 active: approved(slot),
                 pending: None,
+                alias,
             },
             "updated",
             Event::Install,
@@ -300,6 +348,7 @@ pub fn approve(
         id: id.to_owned(),
         active,
         pending: None,
+        alias: state.alias.clone(),
     })?;
     runtime.audit().record(
         actor,
@@ -335,4 +384,40 @@ pub fn remove(runtime: &Runtime, actor: &str, id: &str) -> Result<Installed, Ins
         json!({ "version": state.active.version }),
     )?;
     Ok(state)
+}
+
+/// Serve the `mcp-server` plugin `id`'s tools under `alias` (`None`: the default, the
+/// last segment of its id). Refused when another plugin is served under it.
+pub fn set_alias(
+    runtime: &Runtime,
+    actor: &str,
+    id: &str,
+    alias: Option<&str>,
+) -> Result<String, InstallError> {
+    let store = PluginStore::new(runtime.home());
+    let _lock = store.lock()?;
+    let mut state = store
+        .get(id)?
+        .ok_or_else(|| InstallError::NotInstalled(id.to_owned()))?;
+    if state.active.grants.kind != crate::manifest::PluginKind::McpServer.as_str() {
+        return Err(InstallError::Declined(format!(
+            "plugin {id} is a `{}` plugin; only mcp-server plugins have tool names",
+            state.active.grants.kind
+        )));
+    }
+    let served_as = alias.unwrap_or_else(|| crate::mcp::alias::default_alias(id));
+    crate::mcp::alias::check_free(&store, id, served_as).map_err(|why| InstallError::Refused {
+        plugin: id.to_owned(),
+        reasons: vec![why],
+    })?;
+    let previous = crate::mcp::alias::alias_of(&state).to_owned();
+    state.alias = alias.map(str::to_owned);
+    store.commit(&state)?;
+    runtime.audit().record(
+        actor,
+        Event::AliasSet,
+        Some(id),
+        json!({ "alias": served_as, "previous": previous }),
+    )?;
+    Ok(served_as.to_owned())
 }

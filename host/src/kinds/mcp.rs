@@ -2,6 +2,9 @@
 
 use serde::Serialize;
 
+use std::sync::Arc;
+
+use crate::caps::approval::Approver;
 use crate::runtime::{CallError, Plugin};
 
 wasmtime::component::bindgen!({
@@ -18,7 +21,51 @@ wasmtime::component::bindgen!({
     },
 });
 
-use exports::pincer::plugin::tools;
+use exports::pincer::plugin::{resources, tools};
+
+/// A resource as the plugin describes it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResourceInfo {
+    /// Its URI.
+    pub uri: String,
+    /// A short name.
+    pub name: String,
+    /// What it holds.
+    pub description: Option<String>,
+    /// Its media type.
+    pub mime_type: Option<String>,
+}
+
+/// A resource's contents.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResourceContents {
+    /// Text.
+    Text(String),
+    /// Bytes.
+    Blob(Vec<u8>),
+}
+
+/// A prompt as the plugin describes it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PromptInfo {
+    /// Its name.
+    pub name: String,
+    /// What it is for.
+    pub description: Option<String>,
+    /// Its arguments.
+    pub arguments: Vec<PromptArgument>,
+}
+
+/// One argument of a prompt.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PromptArgument {
+    /// Its name.
+    pub name: String,
+    /// What to give.
+    pub description: Option<String>,
+    /// Whether the prompt needs it.
+    pub required: bool,
+}
 
 /// A tool as the plugin describes it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -113,12 +160,27 @@ impl Plugin {
     /// Call the tool `name` with `arguments` (a JSON object as text) in a fresh
     /// instance.
     pub async fn call_tool(&self, name: &str, arguments: &str) -> Result<ToolOutput, CallError> {
+        self.call_tool_asking(name, arguments, None).await
+    }
+
+    /// [`Plugin::call_tool`], with `approver` answering the call's `ask` approvals
+    /// instead of the runtime's (an MCP server asks the client that made the call).
+    pub async fn call_tool_asking(
+        &self,
+        name: &str,
+        arguments: &str,
+        approver: Option<Arc<dyn Approver>>,
+    ) -> Result<ToolOutput, CallError> {
         let pre = self.mcp_pre()?;
         let (name_owned, arguments) = (name.to_owned(), arguments.to_owned());
         let result = self
             .run(async |cs| {
+                let approval = &mut cs.store.data_mut().approval;
                 // Approval rules may name the tool being called.
-                cs.store.data_mut().approval.tool = Some(name_owned.as_str().into());
+                approval.tool = Some(name_owned.as_str().into());
+                if let Some(approver) = approver {
+                    approval.approver = approver;
+                }
                 let server = pre.instantiate_async(&mut cs.store).await?;
                 server
                     .pincer_plugin_tools()
@@ -157,5 +219,100 @@ impl Plugin {
                 .transpose()?,
             is_error: result.is_error,
         })
+    }
+
+    /// The plugin's resources, from a fresh instance.
+    pub async fn list_resources(&self) -> Result<Vec<ResourceInfo>, CallError> {
+        let pre = self.mcp_pre()?;
+        let list = self
+            .run(async |cs| {
+                let server = pre.instantiate_async(&mut cs.store).await?;
+                server
+                    .pincer_plugin_resources()
+                    .call_list_resources(&mut cs.store)
+                    .await
+            })
+            .await?;
+        Ok(list
+            .into_iter()
+            .map(|r| ResourceInfo {
+                uri: r.uri,
+                name: r.name,
+                description: r.description,
+                mime_type: r.mime_type,
+            })
+            .collect())
+    }
+
+    /// Read the resource at `uri`: its contents, or the plugin's reason.
+    pub async fn read_resource(
+        &self,
+        uri: &str,
+    ) -> Result<Result<ResourceContents, String>, CallError> {
+        let pre = self.mcp_pre()?;
+        let uri = uri.to_owned();
+        let read = self
+            .run(async |cs| {
+                let server = pre.instantiate_async(&mut cs.store).await?;
+                server
+                    .pincer_plugin_resources()
+                    .call_read_resource(&mut cs.store, &uri)
+                    .await
+            })
+            .await?;
+        Ok(read.map(|c| match c {
+            resources::Contents::Text(text) => ResourceContents::Text(text),
+            resources::Contents::Blob(data) => ResourceContents::Blob(data),
+        }))
+    }
+
+    /// The plugin's prompts, from a fresh instance.
+    pub async fn list_prompts(&self) -> Result<Vec<PromptInfo>, CallError> {
+        let pre = self.mcp_pre()?;
+        let list = self
+            .run(async |cs| {
+                let server = pre.instantiate_async(&mut cs.store).await?;
+                server
+                    .pincer_plugin_prompts()
+                    .call_list_prompts(&mut cs.store)
+                    .await
+            })
+            .await?;
+        Ok(list
+            .into_iter()
+            .map(|p| PromptInfo {
+                name: p.name,
+                description: p.description,
+                arguments: p
+                    .arguments
+                    .into_iter()
+                    .map(|a| PromptArgument {
+                        name: a.name,
+                        description: a.description,
+                        required: a.required,
+                    })
+                    .collect(),
+            })
+            .collect())
+    }
+
+    /// Fill in the prompt `name`: its messages as (role, text), or the plugin's reason.
+    pub async fn get_prompt(
+        &self,
+        name: &str,
+        arguments: Vec<(String, String)>,
+    ) -> Result<Result<Vec<(String, String)>, String>, CallError> {
+        let pre = self.mcp_pre()?;
+        let name = name.to_owned();
+        let got = self
+            .run(async |cs| {
+                let server = pre.instantiate_async(&mut cs.store).await?;
+                server
+                    .pincer_plugin_prompts()
+                    .call_get_prompt(&mut cs.store, &name, &arguments)
+                    .await
+            })
+            .await?;
+        Ok(got.map(|messages| messages.into_iter().map(|m| (m.role, m.text)).collect()))
     }
 }

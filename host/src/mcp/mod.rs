@@ -1,18 +1,28 @@
-//! The MCP server (`pincer mcp`): the tools of every installed, approved `mcp-server`
-//! plugin, served with `rmcp` over stdio.
+//! The MCP server (`pincer mcp`): the tools, resources and prompts of every installed,
+//! approved `mcp-server` plugin, served with `rmcp` over stdio or Streamable HTTP.
 //!
 //! A tool is named `<alias>__<tool>`, the alias being the last segment of the plugin's
-//! id. Descriptions and schemas pass through unchanged. A plugin's own error is an
-//! `isError` result with its message; a plugin fault (trap, timeout, memory) is an
-//! `isError` result that names the fault, and the server goes on. A cancelled request
-//! stops waiting for its call at once.
+//! id unless an admin chose another ([`alias`]). Descriptions and schemas pass through
+//! unchanged. A plugin's own error is an `isError` result with its message; a plugin
+//! fault (trap, timeout, memory) is an `isError` result that names the fault, and the
+//! server goes on. A cancelled request stops its plugin call at once. The registry is
+//! reloaded when the install store changes, and every client is told
+//! (`notifications/tools/list_changed`). A plugin's `ask` approvals go to the client
+//! that made the call, as an elicitation, when it supports that.
 //!
-//! This module owns the tool registry and the protocol handler; it never runs a plugin
-//! that `Runtime::load_installed` refused.
+//! This module owns the registry and the protocol handler; [`http`] and [`stdio`] are
+//! the transports. It never runs a plugin that `Runtime::load_installed` refused.
+
+pub mod alias;
+mod approver;
+pub mod http;
+mod stdio;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use base64::Engine as _;
 use rmcp::ErrorData;
@@ -22,16 +32,18 @@ use rmcp::handler::server::ServerHandler;
 #[allow(deprecated)]
 use rmcp::model::SetLevelRequestParams;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig,
-    Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams,
+    GetPromptResponse, GetPromptResult, Implementation, ListPromptsResult, ListResourcesResult,
+    ListToolsResult, PaginatedRequestParams, Prompt, PromptArgument, PromptMessage,
+    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
+    ResourceContents, Role, ServerCapabilities, ServerConfig, Tool,
 };
-use rmcp::service::{RequestContext, RoleServer};
+use rmcp::service::{NotificationContext, Peer, RequestContext, RoleServer};
 
-use crate::kinds::mcp::{ContentItem, ToolInfo};
+use crate::kinds::mcp::{ContentItem, PromptInfo, ResourceInfo, ToolInfo};
 use crate::manifest::PluginKind;
 use crate::runtime::{Plugin, Runtime};
-use crate::store::plugins::PluginStore;
+use crate::store::plugins::{Installed, PluginStore};
 
 /// Protocol versions this server speaks.
 pub const PROTOCOL_VERSIONS: [ProtocolVersion; 2] =
@@ -39,6 +51,29 @@ pub const PROTOCOL_VERSIONS: [ProtocolVersion; 2] =
 
 /// The separator between a plugin's alias and its tool's name.
 pub const SEPARATOR: &str = "__";
+
+/// How often a running server looks for installs, updates and removals.
+const WATCH_EVERY: Duration = Duration::from_millis(500);
+
+/// What `pincer mcp` serves, and how.
+#[derive(Debug, Clone, Default)]
+pub struct Serve {
+    /// Streamable HTTP on this loopback address; stdio when `None`.
+    pub http: Option<SocketAddr>,
+    /// Browser origins allowed to call the HTTP endpoint.
+    pub allowed_origins: Vec<String>,
+    /// Serve only these plugins; all when empty.
+    pub plugins: Vec<String>,
+}
+
+/// Serve until the client closes stdin (stdio) or the process is interrupted (HTTP).
+pub async fn serve(runtime: Arc<Runtime>, serve: Serve) -> Result<(), String> {
+    let server = Server::start(runtime, serve.plugins).await?;
+    match serve.http {
+        Some(addr) => http::serve(server, addr, serve.allowed_origins).await,
+        None => stdio::serve(server).await,
+    }
+}
 
 /// One exposed tool.
 struct Entry {
@@ -49,10 +84,49 @@ struct Entry {
     validator: jsonschema::Validator,
 }
 
-/// Every tool of the loaded plugins, by exposed name.
+/// One exposed prompt.
+struct PromptEntry {
+    plugin: Arc<Plugin>,
+    name: String,
+    info: Prompt,
+}
+
+/// One exposed resource.
+struct ResourceEntry {
+    plugin: Arc<Plugin>,
+    info: Resource,
+}
+
+/// What the served plugins look like in the install store: when it changes, the
+/// registry is loaded again.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Fingerprint(Vec<(String, String, String, Option<String>)>);
+
+impl Fingerprint {
+    fn of(installed: &[Installed]) -> Self {
+        Fingerprint(
+            installed
+                .iter()
+                .map(|p| {
+                    (
+                        p.id.clone(),
+                        p.active.dir.clone(),
+                        alias::alias_of(p).to_owned(),
+                        p.active.approval.as_ref().map(|a| a.grants_digest.clone()),
+                    )
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Every tool, prompt and resource of the loaded plugins, by exposed name.
 pub struct Registry {
     tools: BTreeMap<String, Entry>,
-    /// Plugins that could not be served, with the reason (already audited).
+    prompts: BTreeMap<String, PromptEntry>,
+    resources: BTreeMap<String, ResourceEntry>,
+    fingerprint: Fingerprint,
+    /// Plugins (or single tools) that could not be served, with the reason.
     pub skipped: Vec<(String, String)>,
 }
 
@@ -83,75 +157,171 @@ fn tool_model(name: &str, info: &ToolInfo) -> Tool {
     tool
 }
 
-impl Registry {
-    /// Load every installed `mcp-server` plugin (verified again by the runtime) and
-    /// list its tools. A plugin that is refused or whose tools are malformed is skipped
-    /// with the reason; a name that two plugins would both expose is refused for both.
-    pub async fn load(runtime: &Runtime) -> Result<Self, crate::store::plugins::StoreError> {
-        let mut tools = BTreeMap::new();
-        let mut skipped = Vec::new();
-        for installed in PluginStore::new(runtime.home()).list()? {
-            if installed.active.grants.kind != PluginKind::McpServer.as_str() {
-                continue;
-            }
-            let id = installed.id.clone();
-            let plugin = match runtime.load_installed(&id) {
-                Ok(p) => Arc::new(p),
-                Err(e) => {
-                    skipped.push((id, e.to_string()));
-                    continue;
-                }
-            };
-            let list = match plugin.list_tools().await {
-                Ok(list) => list,
-                Err(e) => {
-                    skipped.push((id, e.to_string()));
-                    continue;
-                }
-            };
-            let alias = plugin.manifest().plugin.id.last_segment().replace('.', "-");
-            for info in list {
-                let name = format!("{alias}{SEPARATOR}{}", info.name);
-                if !valid_tool_name(&name) || info.description.trim().is_empty() {
-                    skipped.push((
-                        id.clone(),
-                        format!(
-                            "tool `{name}` is not served: MCP tool names are 1 to 64 of a-z, A-Z, 0-9, `_`, `-`, and every tool needs a description"
-                        ),
-                    ));
-                    continue;
-                }
-                let validator = match jsonschema::validator_for(&info.input_schema) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        skipped.push((
-                            id.clone(),
-                            format!(
-                                "tool `{name}` is not served: its input schema is invalid: {e}"
-                            ),
-                        ));
-                        continue;
+fn prompt_model(name: &str, info: &PromptInfo) -> Prompt {
+    Prompt::new(
+        name.to_owned(),
+        info.description.clone(),
+        Some(
+            info.arguments
+                .iter()
+                .map(|a| {
+                    let mut arg = PromptArgument::new(a.name.clone()).with_required(a.required);
+                    if let Some(d) = &a.description {
+                        arg = arg.with_description(d.clone());
                     }
-                };
-                if tools.contains_key(&name) {
-                    skipped.push((
-                        id.clone(),
-                        format!("tool `{name}` is exposed by another plugin already"),
-                    ));
+                    arg
+                })
+                .collect(),
+        ),
+    )
+}
+
+fn resource_model(info: &ResourceInfo) -> Resource {
+    let mut resource = Resource::new(info.uri.clone(), info.name.clone());
+    resource.description = info.description.clone();
+    resource.mime_type = info.mime_type.clone();
+    resource
+}
+
+/// The installed `mcp-server` plugins to serve: all of them, or those in `only`.
+fn served(store: &PluginStore, only: &[String]) -> Result<Vec<Installed>, String> {
+    let all = store.list().map_err(|e| e.to_string())?;
+    for id in only {
+        if !all.iter().any(|p| &p.id == id) {
+            return Err(format!(
+                "plugin `{id}` is not installed (see `pincer list`)"
+            ));
+        }
+    }
+    Ok(all
+        .into_iter()
+        .filter(|p| p.active.grants.kind == PluginKind::McpServer.as_str())
+        .filter(|p| only.is_empty() || only.contains(&p.id))
+        .collect())
+}
+
+impl Registry {
+    /// Load the served plugins (each verified again by the runtime) and list their
+    /// tools, prompts and resources. A plugin that is refused, or a tool whose
+    /// definition is malformed, is skipped with the reason.
+    pub async fn load(runtime: &Runtime, only: &[String]) -> Result<Self, String> {
+        let installed = served(&PluginStore::new(runtime.home()), only)?;
+        let mut registry = Registry {
+            tools: BTreeMap::new(),
+            prompts: BTreeMap::new(),
+            resources: BTreeMap::new(),
+            fingerprint: Fingerprint::of(&installed),
+            skipped: Vec::new(),
+        };
+        for p in &installed {
+            let plugin = match runtime.load_installed(&p.id) {
+                Ok(plugin) => Arc::new(plugin),
+                Err(e) => {
+                    registry.skipped.push((p.id.clone(), e.to_string()));
                     continue;
                 }
-                tools.insert(
-                    name.clone(),
-                    Entry {
-                        plugin: plugin.clone(),
-                        tool: info.name.clone(),
-                        info: tool_model(&name, &info),
-                        validator,
-                    },
-                );
+            };
+            if let Err(e) = registry.add(&plugin, alias::alias_of(p)).await {
+                registry.skipped.push((p.id.clone(), e.to_string()));
             }
         }
-        Ok(Registry { tools, skipped })
+        Ok(registry)
+    }
+
+    async fn add(
+        &mut self,
+        plugin: &Arc<Plugin>,
+        alias: &str,
+    ) -> Result<(), crate::runtime::CallError> {
+        let id = plugin.id().to_owned();
+        let exposed = |name: &str| {
+            if alias.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{alias}{SEPARATOR}{name}")
+            }
+        };
+        for info in plugin.list_tools().await? {
+            let name = exposed(&info.name);
+            let problem = if alias.is_empty() && info.name.contains(SEPARATOR) {
+                Some(format!(
+                    "tool `{name}` is not served: this plugin has no prefix, and a name with `{SEPARATOR}` could pass for another plugin's tool"
+                ))
+            } else if !valid_tool_name(&name) {
+                Some(format!(
+                    "tool `{name}` is not served: MCP tool names are 1 to 64 of a-z, A-Z, 0-9, `_`, `-`"
+                ))
+            } else if info.description.trim().is_empty() {
+                Some(format!(
+                    "tool `{name}` is not served: every tool needs a description"
+                ))
+            } else if self.tools.contains_key(&name) {
+                Some(format!("tool `{name}` is listed twice by the plugin"))
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                self.skipped.push((id.clone(), problem));
+                continue;
+            }
+            let validator = match jsonschema::validator_for(&info.input_schema) {
+                Ok(v) => v,
+                Err(e) => {
+                    self.skipped.push((
+                        id.clone(),
+                        format!("tool `{name}` is not served: its input schema is invalid: {e}"),
+                    ));
+                    continue;
+                }
+            };
+            self.tools.insert(
+                name.clone(),
+                Entry {
+                    plugin: plugin.clone(),
+                    tool: info.name.clone(),
+                    info: tool_model(&name, &info),
+                    validator,
+                },
+            );
+        }
+        for info in plugin.list_prompts().await? {
+            let name = exposed(&info.name);
+            if self.prompts.contains_key(&name) {
+                self.skipped.push((
+                    id.clone(),
+                    format!("prompt `{name}` is not served: another prompt has that name"),
+                ));
+                continue;
+            }
+            self.prompts.insert(
+                name.clone(),
+                PromptEntry {
+                    plugin: plugin.clone(),
+                    name: info.name.clone(),
+                    info: prompt_model(&name, &info),
+                },
+            );
+        }
+        for info in plugin.list_resources().await? {
+            if self.resources.contains_key(&info.uri) {
+                self.skipped.push((
+                    id.clone(),
+                    format!(
+                        "resource `{}` is not served: another plugin serves that URI",
+                        info.uri
+                    ),
+                ));
+                continue;
+            }
+            self.resources.insert(
+                info.uri.clone(),
+                ResourceEntry {
+                    plugin: plugin.clone(),
+                    info: resource_model(&info),
+                },
+            );
+        }
+        Ok(())
     }
 
     /// The exposed tool names.
@@ -160,23 +330,108 @@ impl Registry {
     }
 }
 
-/// The MCP protocol handler over a registry.
+/// The MCP protocol handler. Clones share the registry and the list of clients, so
+/// each HTTP session gets its own handler over the same state.
 #[derive(Clone)]
 pub struct Server {
-    registry: Arc<Registry>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    runtime: Arc<Runtime>,
+    only: Vec<String>,
+    registry: RwLock<Arc<Registry>>,
+    /// Every client that finished its handshake, to tell of tool-list changes.
+    peers: Mutex<Vec<Peer<RoleServer>>>,
 }
 
 impl Server {
-    /// A server for `registry`.
-    pub fn new(registry: Registry) -> Self {
-        Server {
-            registry: Arc::new(registry),
+    /// Load the registry (warning on stderr about what cannot be served) and start
+    /// watching the install store for changes.
+    pub async fn start(runtime: Arc<Runtime>, only: Vec<String>) -> Result<Self, String> {
+        let registry = Registry::load(&runtime, &only).await?;
+        for (plugin, why) in &registry.skipped {
+            eprintln!("warning: not serving {plugin}: {why}");
         }
+        tracing::info!("serving {} MCP tools", registry.tools.len());
+        let server = Server {
+            shared: Arc::new(Shared {
+                runtime,
+                only,
+                registry: RwLock::new(Arc::new(registry)),
+                peers: Mutex::new(Vec::new()),
+            }),
+        };
+        let watcher = server.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(WATCH_EVERY).await;
+                watcher.reload_if_changed().await;
+            }
+        });
+        Ok(server)
+    }
+
+    fn registry(&self) -> Arc<Registry> {
+        self.shared
+            .registry
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Load the registry again if the install store changed, and tell every client
+    /// whose tool list changed. Returns whether it reloaded.
+    pub async fn reload_if_changed(&self) -> bool {
+        let store = PluginStore::new(self.shared.runtime.home());
+        let Ok(now) = served(&store, &self.shared.only) else {
+            return false;
+        };
+        let old = self.registry();
+        if Fingerprint::of(&now) == old.fingerprint {
+            return false;
+        }
+        let fresh = match Registry::load(&self.shared.runtime, &self.shared.only).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!("cannot reload the MCP registry: {e}");
+                return false;
+            }
+        };
+        for (plugin, why) in &fresh.skipped {
+            tracing::warn!("not serving {plugin}: {why}");
+        }
+        let tools_changed = fresh
+            .tools
+            .iter()
+            .map(|(k, v)| (k, &v.info))
+            .ne(old.tools.iter().map(|(k, v)| (k, &v.info)));
+        *self
+            .shared
+            .registry
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);
+        if tools_changed {
+            let peers: Vec<Peer<RoleServer>> = {
+                let mut peers = self.shared.peers.lock().unwrap_or_else(|e| e.into_inner());
+                peers.retain(|p| !p.is_transport_closed());
+                peers.clone()
+            };
+            tracing::info!("tool list changed; telling {} clients", peers.len());
+            for peer in peers {
+                let _ = peer.notify_tool_list_changed().await;
+            }
+        }
+        true
     }
 }
 
 fn fault_result(message: String) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(message)])
+}
+
+fn not_found(what: &str, name: &str, list: &str) -> ErrorData {
+    ErrorData::invalid_params(format!("unknown {what} `{name}` (see {list})"), None)
 }
 
 impl ServerHandler for Server {
@@ -185,6 +440,9 @@ impl ServerHandler for Server {
         ServerConfig::new(
             ServerCapabilities::builder()
                 .enable_tools()
+                .enable_tool_list_changed()
+                .enable_prompts()
+                .enable_resources()
                 .enable_logging()
                 .build(),
         )
@@ -198,13 +456,19 @@ impl ServerHandler for Server {
         Cow::Owned(PROTOCOL_VERSIONS.to_vec())
     }
 
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        let mut peers = self.shared.peers.lock().unwrap_or_else(|e| e.into_inner());
+        peers.retain(|p| !p.is_transport_closed());
+        peers.push(context.peer);
+    }
+
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         Ok(ListToolsResult::with_all_items(
-            self.registry
+            self.registry()
                 .tools
                 .values()
                 .map(|e| e.info.clone())
@@ -227,11 +491,9 @@ impl ServerHandler for Server {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let Some(entry) = self.registry.tools.get(request.name.as_ref()) else {
-            return Err(ErrorData::invalid_params(
-                format!("unknown tool `{}` (see tools/list)", request.name),
-                None,
-            ));
+        let registry = self.registry();
+        let Some(entry) = registry.tools.get(request.name.as_ref()) else {
+            return Err(not_found("tool", &request.name, "tools/list"));
         };
         let arguments = serde_json::Value::Object(request.arguments.clone().unwrap_or_default());
         // Checked by a JSON Schema validator before the plugin runs; the model reads why.
@@ -257,7 +519,12 @@ impl ServerHandler for Server {
             .into());
         }
         let arguments = arguments.to_string();
-        let call = entry.plugin.call_tool(&entry.tool, &arguments);
+        let approver = approver::for_peer(&context.peer);
+        let call = entry
+            .plugin
+            .call_tool_asking(&entry.tool, &arguments, Some(approver));
+        // Dropping the call's future on cancellation drops its store: the instance
+        // stops at its next yield point.
         let output = tokio::select! {
             output = call => output,
             _ = context.ct.cancelled() => {
@@ -293,55 +560,115 @@ impl ServerHandler for Server {
         };
         Ok(result.into())
     }
-}
 
-/// The service the transports run: [`Server`], except that `server/discover` (the
-/// stateless handshake of protocol versions after 2025-11-25, which this server does
-/// not speak) is an unknown method, answered -32601 at once as clients that probe it
-/// expect, instead of rmcp's -32602 for a probe without its metadata.
-pub struct Front(Server);
-
-impl rmcp::Service<RoleServer> for Front {
-    async fn handle_request(
+    async fn list_prompts(
         &self,
-        request: rmcp::model::ClientRequest,
-        context: RequestContext<RoleServer>,
-    ) -> Result<rmcp::model::ServerResult, ErrorData> {
-        if matches!(request, rmcp::model::ClientRequest::DiscoverRequest(_)) {
-            return Err(ErrorData::method_not_found::<
-                rmcp::model::DiscoverRequestMethod,
-            >());
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        Ok(ListPromptsResult::with_all_items(
+            self.registry()
+                .prompts
+                .values()
+                .map(|e| e.info.clone())
+                .collect(),
+        ))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let registry = self.registry();
+        let Some(entry) = registry.prompts.get(&request.name) else {
+            return Err(not_found("prompt", &request.name, "prompts/list"));
+        };
+        let arguments = request
+            .arguments
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                (k, v)
+            })
+            .collect();
+        let messages = entry
+            .plugin
+            .get_prompt(&entry.name, arguments)
+            .await
+            .map_err(|e| ErrorData::internal_error(e.to_string(), None))?
+            .map_err(|why| ErrorData::invalid_params(why, None))?;
+        let messages = messages
+            .into_iter()
+            .map(|(role, text)| {
+                let role = if role == "assistant" {
+                    Role::Assistant
+                } else {
+                    Role::User
+                };
+                PromptMessage::new_text(role, text)
+            })
+            .collect();
+        let mut result = GetPromptResult::new(messages);
+        if let Some(d) = &entry.info.description {
+            result = result.with_description(d.clone());
         }
-        rmcp::Service::handle_request(&self.0, request, context).await
+        Ok(result.into())
     }
 
-    async fn handle_notification(
+    async fn list_resources(
         &self,
-        notification: rmcp::model::ClientNotification,
-        context: rmcp::service::NotificationContext<RoleServer>,
-    ) -> Result<(), ErrorData> {
-        rmcp::Service::handle_notification(&self.0, notification, context).await
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(ListResourcesResult::with_all_items(
+            self.registry()
+                .resources
+                .values()
+                .map(|e| e.info.clone())
+                .collect(),
+        ))
     }
 
-    fn get_info(&self) -> ServerConfig {
-        ServerHandler::get_info(&self.0)
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let registry = self.registry();
+        let Some(entry) = registry.resources.get(&request.uri) else {
+            return Err(ErrorData::resource_not_found(
+                format!("unknown resource `{}` (see resources/list)", request.uri),
+                None,
+            ));
+        };
+        let contents = entry
+            .plugin
+            .read_resource(&request.uri)
+            .await
+            .map_err(|e| ErrorData::internal_error(e.to_string(), None))?
+            .map_err(|why| ErrorData::resource_not_found(why, None))?;
+        let mime = entry.info.mime_type.clone();
+        let contents = match contents {
+            crate::kinds::mcp::ResourceContents::Text(text) => {
+                let mut c = ResourceContents::text(text, request.uri.clone());
+                if let (ResourceContents::TextResourceContents { mime_type, .. }, Some(m)) =
+                    (&mut c, mime)
+                {
+                    *mime_type = Some(m);
+                }
+                c
+            }
+            crate::kinds::mcp::ResourceContents::Blob(data) => ResourceContents::blob(
+                base64::engine::general_purpose::STANDARD.encode(data),
+                request.uri.clone(),
+            )
+            .with_mime_type(mime.unwrap_or_else(|| "application/octet-stream".into())),
+        };
+        Ok(ReadResourceResult::new(vec![contents]).into())
     }
-
-    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
-        ServerHandler::supported_protocol_versions(&self.0)
-    }
-}
-
-/// Serve `registry` on stdin/stdout until the client closes stdin.
-pub async fn serve_stdio(registry: Registry) -> Result<(), String> {
-    use rmcp::ServiceExt as _;
-    let running = Front(Server::new(registry))
-        .serve(rmcp::transport::stdio())
-        .await
-        .map_err(|e| format!("the MCP session did not start: {e}"))?;
-    running
-        .waiting()
-        .await
-        .map_err(|e| format!("the MCP session failed: {e}"))?;
-    Ok(())
 }

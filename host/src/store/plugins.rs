@@ -55,6 +55,10 @@ pub struct Installed {
     /// A version waiting for an admin to approve wider grants.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<Slot>,
+    /// The prefix of its MCP tool names, when an admin chose one (see
+    /// [`crate::mcp::alias`]); kept across updates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
 }
 
 /// One verified bundle in the store.

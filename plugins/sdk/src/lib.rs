@@ -2,7 +2,9 @@
 //!
 //! This crate holds the bindings to the `pincer:plugin` WIT package (the contract
 //! between a plugin and the host) and small helpers on top of them. A plugin of the
-//! `mcp-server` kind implements [`McpServer`] and exports it with [`mcp_server!`]:
+//! `mcp-server` kind implements [`McpServer`] and exports it with [`mcp_server!`]. Tools
+//! are required; resources and prompts are optional methods that offer none unless the
+//! plugin overrides them:
 //!
 //! ```ignore
 //! struct Hello;
@@ -36,7 +38,9 @@ pub mod bindings {
 }
 
 pub use bindings::exports::pincer::plugin::prompts;
+pub use bindings::exports::pincer::plugin::prompts::{Argument as PromptArgument, Message, Prompt};
 pub use bindings::exports::pincer::plugin::resources;
+pub use bindings::exports::pincer::plugin::resources::{Contents, ResourceInfo};
 pub use bindings::exports::pincer::plugin::tools::{CallError, CallResult, Content, Image, Tool};
 pub use bindings::pincer::plugin::{approval, config, http, kv, log, secrets};
 
@@ -47,7 +51,14 @@ pub type Args = serde_json::Map<String, serde_json::Value>;
 /// a call error (unknown tool, bad arguments).
 pub type ToolOutcome = Result<CallResult, CallError>;
 
+/// A prompt's arguments: the names and values the client filled in.
+pub type PromptArgs = std::collections::BTreeMap<String, String>;
+
 /// A plugin of the `mcp-server` kind.
+///
+/// Only the tools are required. A plugin with resources or prompts overrides the
+/// methods for them; the defaults offer none, and reading or getting one is an error
+/// that names what was asked for.
 pub trait McpServer {
     /// The tools this plugin offers. Called when a client lists tools.
     fn tools() -> Vec<Tool>;
@@ -55,6 +66,27 @@ pub trait McpServer {
     /// Run the tool `name` with `args`. Each call runs in a fresh instance, so nothing
     /// carries over between calls but what the plugin stores through a capability.
     fn call(name: &str, args: Args) -> ToolOutcome;
+
+    /// The resources this plugin offers. Called when a client lists resources.
+    fn resources() -> Vec<ResourceInfo> {
+        Vec::new()
+    }
+
+    /// The contents of the resource at `uri`, or a text that says why there are none.
+    fn read_resource(uri: &str) -> Result<Contents, String> {
+        Err(format!("this plugin has no resource `{uri}`"))
+    }
+
+    /// The prompts this plugin offers. Called when a client lists prompts.
+    fn prompts() -> Vec<Prompt> {
+        Vec::new()
+    }
+
+    /// Fill in the prompt `name` with `args`, or say why it cannot be.
+    fn get_prompt(name: &str, args: PromptArgs) -> Result<Vec<Message>, String> {
+        let _ = args;
+        Err(format!("this plugin has no prompt `{name}`"))
+    }
 }
 
 impl Tool {
@@ -92,6 +124,73 @@ impl CallResult {
     }
 }
 
+impl ResourceInfo {
+    /// A resource with its URI, a short name, what it holds, and its media type.
+    pub fn new(uri: &str, name: &str, description: &str, mime_type: &str) -> Self {
+        ResourceInfo {
+            uri: uri.to_owned(),
+            name: name.to_owned(),
+            description: Some(description.to_owned()),
+            mime_type: Some(mime_type.to_owned()),
+        }
+    }
+}
+
+impl Prompt {
+    /// A prompt with a name and what it is for, taking no arguments yet.
+    pub fn new(name: &str, description: &str) -> Self {
+        Prompt {
+            name: name.to_owned(),
+            description: Some(description.to_owned()),
+            arguments: Vec::new(),
+        }
+    }
+
+    /// This prompt, also taking the argument `name`, which the client must give.
+    pub fn required_argument(self, name: &str, description: &str) -> Self {
+        self.argument(name, description, true)
+    }
+
+    /// This prompt, also taking the argument `name`, which the client may leave out.
+    pub fn optional_argument(self, name: &str, description: &str) -> Self {
+        self.argument(name, description, false)
+    }
+
+    fn argument(mut self, name: &str, description: &str, required: bool) -> Self {
+        self.arguments.push(PromptArgument {
+            name: name.to_owned(),
+            description: Some(description.to_owned()),
+            required,
+        });
+        self
+    }
+}
+
+impl Message {
+    /// A message from the user.
+    pub fn user(text: impl Into<String>) -> Self {
+        Message {
+            role: "user".to_owned(),
+            text: text.into(),
+        }
+    }
+
+    /// A message from the assistant.
+    pub fn assistant(text: impl Into<String>) -> Self {
+        Message {
+            role: "assistant".to_owned(),
+            text: text.into(),
+        }
+    }
+}
+
+/// Read the prompt argument `key`, or say that the prompt needs it.
+pub fn prompt_arg<'a>(args: &'a PromptArgs, key: &str) -> Result<&'a str, String> {
+    args.get(key)
+        .map(String::as_str)
+        .ok_or_else(|| format!("the prompt needs the argument `{key}`"))
+}
+
 /// Read the string argument `key`, or say which argument is missing.
 pub fn string_arg<'a>(args: &'a Args, key: &str) -> Result<&'a str, CallError> {
     args.get(key)
@@ -113,8 +212,8 @@ pub fn parse_args(arguments: &str) -> Result<Args, CallError> {
     }
 }
 
-/// Export a type that implements [`McpServer`] as this component's `mcp-server` world.
-/// The plugin offers no resources and no prompts.
+/// Export a type that implements [`McpServer`] as this component's `mcp-server` world:
+/// its tools, resources and prompts.
 #[macro_export]
 macro_rules! mcp_server {
     ($ty:ident) => {
@@ -131,27 +230,25 @@ macro_rules! mcp_server {
             }
         }
         impl $crate::resources::Guest for $ty {
-            fn list_resources() -> ::std::vec::Vec<$crate::resources::ResourceInfo> {
-                ::std::vec::Vec::new()
+            fn list_resources() -> ::std::vec::Vec<$crate::ResourceInfo> {
+                <$ty as $crate::McpServer>::resources()
             }
             fn read_resource(
                 uri: ::std::string::String,
-            ) -> ::std::result::Result<$crate::resources::Contents, ::std::string::String> {
-                Err(format!("this plugin has no resource `{uri}`"))
+            ) -> ::std::result::Result<$crate::Contents, ::std::string::String> {
+                <$ty as $crate::McpServer>::read_resource(&uri)
             }
         }
         impl $crate::prompts::Guest for $ty {
-            fn list_prompts() -> ::std::vec::Vec<$crate::prompts::Prompt> {
-                ::std::vec::Vec::new()
+            fn list_prompts() -> ::std::vec::Vec<$crate::Prompt> {
+                <$ty as $crate::McpServer>::prompts()
             }
             fn get_prompt(
                 name: ::std::string::String,
-                _arguments: ::std::vec::Vec<(::std::string::String, ::std::string::String)>,
-            ) -> ::std::result::Result<
-                ::std::vec::Vec<$crate::prompts::Message>,
-                ::std::string::String,
-            > {
-                Err(format!("this plugin has no prompt `{name}`"))
+                arguments: ::std::vec::Vec<(::std::string::String, ::std::string::String)>,
+            ) -> ::std::result::Result<::std::vec::Vec<$crate::Message>, ::std::string::String>
+            {
+                <$ty as $crate::McpServer>::get_prompt(&name, arguments.into_iter().collect())
             }
         }
         $crate::bindings::export_mcp_server_world!($ty with_types_in $crate::bindings);

@@ -1,0 +1,69 @@
+//! `pincer mcp` on stdio: one client, newline-delimited JSON-RPC on stdin and stdout,
+//! until the client closes stdin.
+
+use rmcp::ServiceExt as _;
+use rmcp::model::{ClientRequest, DiscoverRequestMethod, ServerJsonRpcMessage};
+use rmcp::service::{RoleServer, RxJsonRpcMessage, TxJsonRpcMessage};
+use rmcp::transport::Transport;
+
+use super::Server;
+
+/// Serve on stdin/stdout until the client closes stdin.
+pub(super) async fn serve(server: Server) -> Result<(), String> {
+    let (stdin, stdout) = rmcp::transport::stdio();
+    let transport = NoDiscover(rmcp::transport::async_rw::AsyncRwTransport::new_server(
+        stdin, stdout,
+    ));
+    let running = server
+        .serve(transport)
+        .await
+        .map_err(|e| format!("the MCP session did not start: {e}"))?;
+    running
+        .waiting()
+        .await
+        .map_err(|e| format!("the MCP session failed: {e}"))?;
+    Ok(())
+}
+
+/// A transport that answers `server/discover` itself with "method not found"
+/// (-32601), before or after the handshake. Clients of newer protocol revisions probe
+/// it first and fall back to `initialize` on exactly that error; rmcp would answer a
+/// probe without its metadata with -32602 instead.
+pub(super) struct NoDiscover<T>(pub(super) T);
+
+/// The error a `server/discover` probe gets.
+pub(super) fn discover_not_found() -> rmcp::ErrorData {
+    rmcp::ErrorData::method_not_found::<DiscoverRequestMethod>()
+}
+
+impl<T: Transport<RoleServer>> Transport<RoleServer> for NoDiscover<T> {
+    type Error = T::Error;
+
+    fn send(
+        &mut self,
+        item: TxJsonRpcMessage<RoleServer>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        self.0.send(item)
+    }
+
+    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleServer>> {
+        loop {
+            let message = self.0.receive().await?;
+            if let RxJsonRpcMessage::<RoleServer>::Request(request) = &message
+                && matches!(request.request, ClientRequest::DiscoverRequest(_))
+            {
+                let answer =
+                    ServerJsonRpcMessage::error(discover_not_found(), Some(request.id.clone()));
+                if self.0.send(answer).await.is_err() {
+                    return None;
+                }
+                continue;
+            }
+            return Some(message);
+        }
+    }
+
+    fn close(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        self.0.close()
+    }
+}

@@ -1,0 +1,181 @@
+//! The reference plugin for the official MCP conformance suite
+//! (`@modelcontextprotocol/conformance`, server mode): the tools, resources and prompts
+//! that its scenarios call, by the exact names, URIs and texts the scenarios expect.
+//! `tests/conformance/run.sh` serves it and runs the suite against it.
+//!
+//! It offers only what the `mcp-server` world can express: text and image content, an
+//! `isError` result, text and binary resources, text prompts with arguments, and log
+//! lines during a call. Scenarios that need more (audio or embedded-resource content,
+//! progress, sampling, elicitation, resource templates, image or resource messages in
+//! prompts) have no tool, resource or prompt here; `tests/conformance/expected-failures.yml`
+//! lists them with the reason. The plugin needs no capability but `log`.
+
+use std::time::Duration;
+
+use pincer_sdk::{
+    Args, CallError, CallResult, Content, Contents, Image, McpServer, Message, Prompt, PromptArgs,
+    ResourceInfo, Tool, ToolOutcome, log, prompt_arg,
+};
+
+/// A 1x1 red PNG: the image that the image tool returns and the binary resource holds.
+const RED_PIXEL_PNG: [u8; 69] = [
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x02, 0x00, 0x00, 0x00, 0x90, 0x77, 0x53,
+    0xde, 0x00, 0x00, 0x00, 0x0c, 0x49, 0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0xf8, 0xcf, 0xc0, 0x00,
+    0x00, 0x03, 0x01, 0x01, 0x00, 0xf7, 0x03, 0x41, 0x43, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e,
+    0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+/// The schema of a tool that takes no arguments.
+const NO_ARGUMENTS: &str = r#"{"type":"object","properties":{}}"#;
+
+/// The input schema of `json_schema_2020_12_tool`, as the `json-schema-2020-12`
+/// scenario gives it: the host must list it with `$schema`, `$defs` and
+/// `additionalProperties` unchanged.
+const SCHEMA_2020_12: &str = r##"{
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "$defs": {
+        "address": {
+            "type": "object",
+            "properties": {
+                "street": { "type": "string" },
+                "city": { "type": "string" }
+            }
+        }
+    },
+    "properties": {
+        "name": { "type": "string" },
+        "address": { "$ref": "#/$defs/address" }
+    },
+    "additionalProperties": false
+}"##;
+
+/// The URI of the text resource (`resources-read-text`).
+const STATIC_TEXT: &str = "test://static-text";
+/// The URI of the binary resource (`resources-read-binary`).
+const STATIC_BINARY: &str = "test://static-binary";
+
+struct Conformance;
+
+impl McpServer for Conformance {
+    fn tools() -> Vec<Tool> {
+        vec![
+            Tool::new(
+                "test_simple_text",
+                "Returns one fixed text item (scenario tools-call-simple-text).",
+                NO_ARGUMENTS,
+            ),
+            Tool::new(
+                "test_image_content",
+                "Returns a 1x1 red PNG as image content (scenario tools-call-image).",
+                NO_ARGUMENTS,
+            ),
+            Tool::new(
+                "test_error_handling",
+                "Always fails with an isError result (scenario tools-call-error).",
+                NO_ARGUMENTS,
+            ),
+            Tool::new(
+                "test_tool_with_logging",
+                "Logs three info lines 50 ms apart while it runs (scenario tools-call-with-logging).",
+                NO_ARGUMENTS,
+            ),
+            Tool::new(
+                "json_schema_2020_12_tool",
+                "Tool with JSON Schema 2020-12 features (scenario json-schema-2020-12).",
+                SCHEMA_2020_12,
+            ),
+        ]
+    }
+
+    fn call(name: &str, args: Args) -> ToolOutcome {
+        match name {
+            "test_simple_text" => Ok(CallResult::text(
+                "This is a simple text response for testing.",
+            )),
+            "test_image_content" => Ok(CallResult {
+                content: vec![Content::Image(Image {
+                    data: RED_PIXEL_PNG.to_vec(),
+                    mime_type: "image/png".to_owned(),
+                })],
+                structured_content: None,
+                is_error: false,
+            }),
+            "test_error_handling" => Ok(CallResult::error(
+                "This tool intentionally returns an error for testing",
+            )),
+            "test_tool_with_logging" => {
+                log::log(log::Level::Info, "Tool execution started");
+                std::thread::sleep(Duration::from_millis(50));
+                log::log(log::Level::Info, "Tool processing data");
+                std::thread::sleep(Duration::from_millis(50));
+                log::log(log::Level::Info, "Tool execution completed");
+                Ok(CallResult::text("Tool with logging executed successfully"))
+            }
+            "json_schema_2020_12_tool" => Ok(CallResult::text(format!(
+                "Received arguments: {}",
+                serde_json::Value::Object(args)
+            ))),
+            other => Err(CallError::UnknownTool(other.to_owned())),
+        }
+    }
+
+    fn resources() -> Vec<ResourceInfo> {
+        vec![
+            ResourceInfo::new(
+                STATIC_TEXT,
+                "static-text",
+                "A fixed text (scenario resources-read-text).",
+                "text/plain",
+            ),
+            ResourceInfo::new(
+                STATIC_BINARY,
+                "static-binary",
+                "A 1x1 red PNG (scenario resources-read-binary).",
+                "image/png",
+            ),
+        ]
+    }
+
+    fn read_resource(uri: &str) -> Result<Contents, String> {
+        match uri {
+            STATIC_TEXT => Ok(Contents::Text(
+                "This is the content of the static text resource.".to_owned(),
+            )),
+            STATIC_BINARY => Ok(Contents::Blob(RED_PIXEL_PNG.to_vec())),
+            other => Err(format!("this plugin has no resource `{other}`")),
+        }
+    }
+
+    fn prompts() -> Vec<Prompt> {
+        vec![
+            Prompt::new(
+                "test_simple_prompt",
+                "A prompt without arguments (scenario prompts-get-simple).",
+            ),
+            Prompt::new(
+                "test_prompt_with_arguments",
+                "A prompt that repeats its two arguments (scenario prompts-get-with-args).",
+            )
+            .required_argument("arg1", "First test argument")
+            .required_argument("arg2", "Second test argument"),
+        ]
+    }
+
+    fn get_prompt(name: &str, args: PromptArgs) -> Result<Vec<Message>, String> {
+        match name {
+            "test_simple_prompt" => Ok(vec![Message::user("This is a simple prompt for testing.")]),
+            "test_prompt_with_arguments" => {
+                let arg1 = prompt_arg(&args, "arg1")?;
+                let arg2 = prompt_arg(&args, "arg2")?;
+                Ok(vec![Message::user(format!(
+                    "Prompt with arguments: arg1='{arg1}', arg2='{arg2}'"
+                ))])
+            }
+            other => Err(format!("this plugin has no prompt `{other}`")),
+        }
+    }
+}
+
+pincer_sdk::mcp_server!(Conformance);

@@ -1,0 +1,496 @@
+//! `pincer mcp` driven by a real MCP client library (rmcp's client) from another
+//! process: over stdio and over Streamable HTTP, list, call, schema rejection, a plugin
+//! fault, cancellation, `list_changed` on install and removal, approvals through
+//! elicitation, aliases, and the HTTP endpoint's refusals (token, Host, Origin).
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use pincer_test_support::{Pincer, fixture};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ClientRequest,
+    ElicitRequestParams, ElicitResult, ElicitationAction, Implementation,
+};
+use rmcp::service::{NotificationContext, PeerRequestOptions, RequestContext, RunningService};
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::{ClientHandler, ErrorData, RoleClient, ServiceExt};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+/// A test client: tells the test when the tool list changed, and answers approval
+/// elicitations with `approve` (or declares no elicitation support when `None`).
+#[derive(Clone)]
+struct TestClient {
+    changed: mpsc::UnboundedSender<()>,
+    approve: Option<bool>,
+}
+
+impl ClientHandler for TestClient {
+    fn get_info(&self) -> ClientConfig {
+        let capabilities: ClientCapabilities = if self.approve.is_some() {
+            serde_json::from_value(json!({ "elicitation": { "form": {} } })).unwrap()
+        } else {
+            ClientCapabilities::default()
+        };
+        ClientConfig::new(capabilities, Implementation::new("pincer-test", "1"))
+    }
+
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        let _ = self.changed.send(());
+    }
+
+    async fn create_elicitation(
+        &self,
+        request: ElicitRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        let ElicitRequestParams::FormElicitationParams { message, .. } = request else {
+            panic!("Pincer asks with a form");
+        };
+        assert!(message.contains("Send the weekly report"), "{message}");
+        let mut result = ElicitResult::new(ElicitationAction::Accept);
+        result.content = Some(json!({ "approve": self.approve.unwrap() }));
+        Ok(result)
+    }
+}
+
+type Client = RunningService<RoleClient, TestClient>;
+
+fn test_client(approve: Option<bool>) -> (TestClient, mpsc::UnboundedReceiver<()>) {
+    let (changed, rx) = mpsc::unbounded_channel();
+    (TestClient { changed, approve }, rx)
+}
+
+/// A home with three plugins installed: an echo, one that panics and one that loops.
+fn served() -> Pincer {
+    let p = Pincer::new(env!("CARGO_BIN_EXE_pincer"));
+    let key = p.trusted_key("admin");
+    for (name, id, sections) in [
+        ("well-behaved", "com.example.echo", ""),
+        ("panic", "com.example.boom", ""),
+        (
+            "infinite-loop",
+            "com.example.spin",
+            "[limits]\ntimeout_ms = 30000\nconcurrency = 1\n",
+        ),
+        (
+            "approval-probe",
+            "com.example.approve",
+            "[capabilities.approval]\nactions = [\"report\"]\n",
+        ),
+    ] {
+        let bundle = p.bundle(&fixture(name), id, "1.0.0", sections, &key);
+        p.ok(&["install", bundle.to_str().unwrap(), "--yes"]);
+    }
+    p
+}
+
+async fn stdio_client(p: &Pincer, handler: TestClient) -> Client {
+    let mut command = tokio::process::Command::from(p.command(&["mcp"]));
+    command.stderr(Stdio::null());
+    handler
+        .serve(TokioChildProcess::new(command).unwrap())
+        .await
+        .expect("the MCP handshake over stdio")
+}
+
+/// `pincer mcp --http 127.0.0.1:0`, its URL and token (read from the 0600 file it
+/// writes), killed on drop.
+struct HttpServer {
+    child: Child,
+    url: String,
+    token: String,
+}
+
+impl HttpServer {
+    fn start(p: &Pincer, extra: &[&str]) -> Self {
+        let token_file = p.home.path().join("run/mcp-http.json");
+        let _ = std::fs::remove_file(&token_file);
+        let mut args = vec!["mcp", "--http", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let mut child = p
+            .command(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        let written: Value = loop {
+            if let Ok(text) = std::fs::read_to_string(&token_file)
+                && let Ok(v) = serde_json::from_str(&text)
+            {
+                break v;
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("pincer mcp --http exited early: {status}");
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "pincer mcp --http did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        HttpServer {
+            child,
+            url: written["url"].as_str().unwrap().to_owned(),
+            token: written["token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    async fn client(&self, handler: TestClient) -> Client {
+        let transport = StreamableHttpClientTransport::from_config(
+            StreamableHttpClientTransportConfig::with_uri(self.url.as_str())
+                .auth_header(self.token.clone()),
+        );
+        handler
+            .serve(transport)
+            .await
+            .expect("the MCP handshake over HTTP")
+    }
+
+    fn authority(&self) -> &str {
+        self.url
+            .trim_start_matches("http://")
+            .trim_end_matches("/mcp")
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn text_of(result: &CallToolResult) -> String {
+    result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn args(v: Value) -> serde_json::Map<String, Value> {
+    v.as_object().unwrap().clone()
+}
+
+async fn call(client: &Client, name: &str, arguments: Value) -> CallToolResult {
+    client
+        .call_tool(CallToolRequestParams::new(name.to_owned()).with_arguments(args(arguments)))
+        .await
+        .unwrap_or_else(|e| panic!("calling {name}: {e}"))
+}
+
+/// What every transport must do: list, call, refuse arguments that do not match the
+/// schema before the plugin runs, report a fault and go on.
+async fn list_call_reject_fault(client: &Client) {
+    let tools = client.list_all_tools().await.unwrap();
+    let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    for expected in ["echo__echo", "boom__explode", "spin__spin", "approve__ask"] {
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+    let echo = tools.iter().find(|t| t.name == "echo__echo").unwrap();
+    assert!(!echo.description.as_deref().unwrap_or("").is_empty());
+    assert_eq!(echo.input_schema["type"], "object");
+
+    let ok = call(client, "echo__echo", json!({ "text": "over MCP" })).await;
+    assert_eq!(ok.is_error, Some(false), "{ok:?}");
+    assert_eq!(text_of(&ok), "over MCP");
+
+    let rejected = call(client, "echo__echo", json!({ "text": 42 })).await;
+    assert_eq!(rejected.is_error, Some(true), "{rejected:?}");
+    let why = text_of(&rejected);
+    assert!(
+        why.contains("do not match its input schema") && why.contains("/text"),
+        "{why}"
+    );
+
+    let fault = call(client, "boom__explode", json!({})).await;
+    assert_eq!(fault.is_error, Some(true));
+    assert!(text_of(&fault).contains("panicked"), "{fault:?}");
+
+    let again = call(client, "echo__echo", json!({ "text": "still here" })).await;
+    assert_eq!(text_of(&again), "still here");
+}
+
+/// A cancelled call stops its plugin: the loop held the plugin's only instance slot,
+/// and a call after the cancellation gets it at once instead of waiting 30 s and
+/// failing as busy.
+async fn cancellation_interrupts_the_plugin(client: &Client) {
+    let request = ClientRequest::CallToolRequest(rmcp::model::CallToolRequest::new(
+        CallToolRequestParams::new("spin__spin"),
+    ));
+    let handle = client
+        .send_cancellable_request(request, PeerRequestOptions::no_options())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    handle.cancel(Some("test".into())).await.unwrap();
+    let after = call(client, "spin__noop", json!({})).await;
+    assert_eq!(
+        after.is_error,
+        Some(false),
+        "the slot is still held: {after:?}"
+    );
+    assert_eq!(text_of(&after), "done");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rmcp_client_over_stdio() {
+    let p = served();
+    let (handler, _changed) = test_client(None);
+    let client = stdio_client(&p, handler).await;
+    let info = client.peer_info().unwrap();
+    assert_eq!(info.server_info.as_ref().unwrap().name, "pincer");
+    list_call_reject_fault(&client).await;
+    cancellation_interrupts_the_plugin(&client).await;
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rmcp_client_over_streamable_http() {
+    let p = served();
+    let server = HttpServer::start(&p, &[]);
+    let (handler, _changed) = test_client(None);
+    let client = server.client(handler).await;
+    list_call_reject_fault(&client).await;
+    cancellation_interrupts_the_plugin(&client).await;
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approvals_ask_the_client_user_or_say_why_not() {
+    let p = served();
+    // A client that supports elicitation: its user's answer decides.
+    for (answer, expected) in [
+        (true, "approved"),
+        (false, "rejected: the user did not approve"),
+    ] {
+        let (handler, _changed) = test_client(Some(answer));
+        let client = stdio_client(&p, handler).await;
+        let result = call(&client, "approve__ask", json!({ "action": "report" })).await;
+        assert_eq!(text_of(&result), expected);
+        client.cancel().await.unwrap();
+    }
+    // One that does not: rejected, saying why and what an admin can do.
+    let (handler, _changed) = test_client(None);
+    let server = HttpServer::start(&p, &[]);
+    let client = server.client(handler).await;
+    let result = call(&client, "approve__ask", json!({ "action": "report" })).await;
+    let text = text_of(&result);
+    assert!(
+        text.starts_with("rejected:")
+            && text.contains("does not support elicitation")
+            && text.contains("policy.toml"),
+        "{text}"
+    );
+    client.cancel().await.unwrap();
+    // Every request and answer is in the audit trail.
+    let audit = p.ok(&["audit", "show", "--plugin", "com.example.approve", "--json"]);
+    assert_eq!(audit.matches("\"approval-request\"").count(), 3, "{audit}");
+}
+
+async fn next_change(changed: &mut mpsc::UnboundedReceiver<()>) {
+    tokio::time::timeout(Duration::from_secs(30), changed.recv())
+        .await
+        .expect("no notifications/tools/list_changed within 30 s")
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn installing_and_removing_tells_clients_the_tool_list_changed() {
+    let p = served();
+    let key = p.trusted_key("later");
+    let server = HttpServer::start(&p, &[]);
+    let (handler, mut http_changed) = test_client(None);
+    let http = server.client(handler).await;
+    let (handler, mut stdio_changed) = test_client(None);
+    let stdio = stdio_client(&p, handler).await;
+
+    let bundle = p.bundle(
+        &fixture("well-behaved"),
+        "org.example.extra",
+        "1.0.0",
+        "",
+        &key,
+    );
+    p.ok(&["install", bundle.to_str().unwrap(), "--yes"]);
+    next_change(&mut http_changed).await;
+    next_change(&mut stdio_changed).await;
+    for client in [&http, &stdio] {
+        let names: Vec<String> = client
+            .list_all_tools()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.name.into_owned())
+            .collect();
+        assert!(names.contains(&"extra__echo".to_owned()), "{names:?}");
+        let result = call(client, "extra__echo", json!({ "text": "new" })).await;
+        assert_eq!(text_of(&result), "new");
+    }
+
+    p.ok(&["remove", "org.example.extra"]);
+    next_change(&mut http_changed).await;
+    next_change(&mut stdio_changed).await;
+    let names: Vec<String> = http
+        .list_all_tools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name.into_owned())
+        .collect();
+    assert!(!names.contains(&"extra__echo".to_owned()), "{names:?}");
+
+    // An admin's new alias renames the tools for running servers too.
+    p.ok(&["alias", "com.example.echo", "say"]);
+    next_change(&mut http_changed).await;
+    let result = call(&http, "say__echo", json!({ "text": "renamed" })).await;
+    assert_eq!(text_of(&result), "renamed");
+    http.cancel().await.unwrap();
+    stdio.cancel().await.unwrap();
+}
+
+#[test]
+fn colliding_prefixes_are_refused_at_install_time() {
+    let p = served();
+    let key = p.trusted_key("other");
+    // `org.other.echo` would also be served as `echo__…`.
+    let bundle = p.bundle(
+        &fixture("well-behaved"),
+        "org.other.echo",
+        "1.0.0",
+        "",
+        &key,
+    );
+    let refused = p.fails(3, &["install", bundle.to_str().unwrap(), "--yes"]);
+    assert!(
+        refused.contains("com.example.echo already uses") && refused.contains("--alias NAME"),
+        "{refused}"
+    );
+    assert!(!p.ok(&["list"]).contains("org.other.echo"));
+    let bad = p.fails(
+        3,
+        &[
+            "install",
+            bundle.to_str().unwrap(),
+            "--yes",
+            "--alias",
+            "my_echo",
+        ],
+    );
+    assert!(bad.contains("not a valid alias"), "{bad}");
+    p.ok(&[
+        "install",
+        bundle.to_str().unwrap(),
+        "--yes",
+        "--alias",
+        "echo2",
+    ]);
+    // Renaming onto a taken prefix is refused as well; the default comes back with --reset.
+    let taken = p.fails(3, &["alias", "org.other.echo", "boom"]);
+    assert!(taken.contains("com.example.boom already uses"), "{taken}");
+    p.ok(&["alias", "com.example.echo", "--none"]);
+    let second = p.fails(3, &["alias", "org.other.echo", "--none"]);
+    assert!(second.contains("only one plugin can"), "{second}");
+    p.ok(&["alias", "com.example.echo", "--reset"]);
+    let audit = p.ok(&["audit", "show", "--json"]);
+    assert!(audit.contains("\"alias-set\""), "{audit}");
+}
+
+fn status(url: &str, headers: &[(&str, String)], body: &Value) -> (u16, String) {
+    let client = reqwest::blocking::Client::new();
+    let mut request = client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(body.to_string());
+    for (k, v) in headers {
+        request = request.header(*k, v);
+    }
+    let response = request.send().unwrap();
+    let code = response.status().as_u16();
+    (code, response.text().unwrap_or_default())
+}
+
+#[test]
+fn http_endpoint_refuses_missing_token_foreign_host_and_origin() {
+    let p = served();
+    let server = HttpServer::start(&p, &["--allow-origin", "http://localhost:5173"]);
+    let init = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": { "protocolVersion": "2025-06-18", "capabilities": {},
+                    "clientInfo": { "name": "raw", "version": "1" } }
+    });
+    let bearer = ("authorization", format!("Bearer {}", server.token));
+
+    let (code, body) = status(&server.url, &[], &init);
+    assert_eq!((code, body.as_str()), (401, ""), "no token: no detail");
+    let wrong = ("authorization", format!("Bearer {}x", server.token));
+    assert_eq!(status(&server.url, &[wrong], &init).0, 401);
+    let foreign_host = ("host", "evil.example".to_owned());
+    assert_eq!(
+        status(&server.url, &[bearer.clone(), foreign_host], &init).0,
+        403
+    );
+    let port = server.authority().rsplit(':').next().unwrap().to_owned();
+    let rebinding = ("host", format!("attacker.example:{port}"));
+    assert_eq!(
+        status(&server.url, &[bearer.clone(), rebinding], &init).0,
+        403
+    );
+    let page = ("origin", "https://evil.example".to_owned());
+    assert_eq!(status(&server.url, &[bearer.clone(), page], &init).0, 403);
+
+    // The allowed origin and the server's own pass, and the session gets an id.
+    for origin in [
+        "http://localhost:5173".to_owned(),
+        format!("http://{}", server.authority()),
+    ] {
+        let response = reqwest::blocking::Client::new()
+            .post(&server.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("origin", origin.as_str())
+            .header(bearer.0, bearer.1.as_str())
+            .body(init.to_string())
+            .send()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{origin}");
+        assert!(response.headers().contains_key("mcp-session-id"));
+    }
+
+    // `server/discover` before any handshake: method not found, at once.
+    let probe = json!({ "jsonrpc": "2.0", "id": 7, "method": "server/discover", "params": {} });
+    let (code, body) = status(&server.url, &[bearer.clone()], &probe);
+    assert_eq!(code, 200);
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["error"]["code"], -32601, "{body}");
+
+    // The token file is the admin's alone.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(p.home.path().join("run/mcp-http.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+#[test]
+fn http_binds_loopback_only() {
+    let p = served();
+    let out = p.fails(1, &["mcp", "--http", "0.0.0.0:0"]);
+    assert!(
+        out.contains("loopback only") && out.contains("127.0.0.1:PORT"),
+        "{out}"
+    );
+}
