@@ -21,36 +21,12 @@ fn installed(p: &Pincer, fixture_name: &str, id: &str, sections: &str) {
     p.ok(&["install", s(&bundle), "--yes"]);
 }
 
-/// Call `tool` of `id` with `args`; returns (is the tool's result an error, its text).
 fn call(p: &Pincer, id: &str, tool: &str, args: &str) -> (bool, String) {
-    let out = p.run(&["call", id, tool, "--args", args]);
-    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    match out.status.code() {
-        Some(0) => (false, text),
-        Some(5) => (true, text),
-        other => panic!(
-            "pincer call {id} {tool}: exit {other:?}\n{text}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    }
+    p.call(id, tool, args)
 }
 
 fn set_secret(p: &Pincer, id: &str, name: &str, value: &str) -> std::process::Output {
-    use std::io::Write;
-    let mut child = p
-        .command(&["secrets", "set", id, name])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Pincer may refuse the arguments before reading: a closed pipe is not an error.
-    let _ = child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{value}\n").as_bytes());
-    child.wait_with_output().unwrap()
+    p.set_secret(id, name, value)
 }
 
 const SECRETS: &str = "com.example.secrets";

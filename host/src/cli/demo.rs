@@ -186,7 +186,11 @@ pub(super) fn cmd_demo(keep: bool) -> Result<(), Failure> {
         Ok(_) => return Err(Failure::new(1, "the tampered plugin was not refused")),
     }
 
-    println!("8. The audit trail (HMAC-chained; `pincer audit verify` checks it)");
+    println!("8. The reference MCP plugins: signed, installed, served");
+    let runtime = reference_plugins(tmp.path(), &home_path, repo, &built, &key)?;
+    println!();
+
+    println!("9. The audit trail (HMAC-chained; `pincer audit verify` checks it)");
     let (records, _) = runtime.audit().read()?;
     for r in &records {
         let event = serde_json::to_value(r.event).expect("events serialise");
@@ -217,4 +221,99 @@ pub(super) fn cmd_demo(keep: bool) -> Result<(), Failure> {
         println!("Kept the temporary home at {}", kept.join("home").display());
     }
     Ok(())
+}
+
+/// The reference MCP plugins besides hello, each packed and signed from its manifest in
+/// `manifests/`; `files` installed on a demo workspace and called the way `pincer mcp`
+/// calls it, including an attempt to leave the workspace. Returns a runtime that sees
+/// the bound workspace.
+fn reference_plugins(
+    tmp: &Path,
+    home_path: &Path,
+    repo: &Path,
+    built: &Path,
+    key: &SigningKey,
+) -> Result<Runtime, Failure> {
+    let io = |e: std::io::Error| Failure::new(1, e.to_string());
+    let mut bundles = Vec::new();
+    for name in ["files", "fetch", "remote", "conformance"] {
+        let src = tmp.join(format!("{name}-src"));
+        std::fs::create_dir_all(&src).map_err(io)?;
+        std::fs::copy(
+            repo.join(format!("manifests/{name}.toml")),
+            src.join("manifest.toml"),
+        )
+        .map_err(io)?;
+        let wasm = built.join(format!("{name}.wasm"));
+        let bundle = tmp.join(format!("{name}-bundle"));
+        let packed = trust::pack(&src.join("manifest.toml"), Some(&wasm), key, &bundle)?;
+        let size = std::fs::metadata(&wasm).map(|m| m.len()).unwrap_or(0);
+        println!(
+            "   packed and signed {name:<12} {:>5} KiB  sha256 {}...",
+            size / 1024,
+            &packed.sha256[..16]
+        );
+        bundles.push((name, bundle));
+    }
+    let workspace = tmp.join("workspace");
+    std::fs::create_dir_all(&workspace).map_err(io)?;
+    std::fs::write(tmp.join("outside.txt"), "not yours").map_err(io)?;
+    let home = Home::open_at(home_path)?;
+    let mut policy = crate::policy::Policy::load(&home)?;
+    policy.bind_root("workspace", &workspace)?;
+    policy.save(&home)?;
+    let runtime = Runtime::new(home)?;
+    let (_, files_bundle) = &bundles[0];
+    install::install(
+        &runtime,
+        "admin:demo",
+        files_bundle,
+        &Default::default(),
+        |_| Ok(true),
+    )?;
+    println!(
+        "   installed dev.pincer.files; root `workspace` bound to {}",
+        workspace.display()
+    );
+    block_on(async {
+        let registry = crate::mcp::Registry::load(&runtime, &[])
+            .await
+            .map_err(|e| Failure::new(1, e))?;
+        let files: Vec<&str> = registry
+            .names()
+            .into_iter()
+            .filter(|n| n.starts_with("files__"))
+            .collect();
+        println!(
+            "   `pincer mcp` would serve {} files tools: {}",
+            files.len(),
+            files.join(", ")
+        );
+        let plugin = runtime.load_installed("dev.pincer.files")?;
+        for (tool, args) in [
+            (
+                "write_file",
+                r##"{"path":"hello.md","content":"# Written by a confined plugin\n"}"##,
+            ),
+            ("read_text_file", r#"{"path":"hello.md"}"#),
+            ("read_text_file", r#"{"path":"../outside.txt"}"#),
+        ] {
+            let out = plugin.call_tool(tool, args).await?;
+            let text: Vec<String> = out
+                .content
+                .iter()
+                .filter_map(|c| match c {
+                    ContentItem::Text { text } => Some(text.trim().to_owned()),
+                    ContentItem::Image { .. } => None,
+                })
+                .collect();
+            println!(
+                "   files__{tool} {args} -> {}{}",
+                if out.is_error { "error: " } else { "" },
+                text.join(" ")
+            );
+        }
+        Ok::<_, Failure>(())
+    })?;
+    Ok(runtime)
 }

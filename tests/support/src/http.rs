@@ -24,7 +24,7 @@ impl TestServer {
     /// Routes: `/bytes/N` (N bytes of `x`), `/chunked/N` (the same, chunked, no length),
     /// `/slow/MS` (answers after MS milliseconds, at most 10000), `/redirect?to=URL`
     /// (302 to URL), `/hops/N` (N redirects, then `/bytes/2`), `/headers` (the request's
-    /// headers as the body).
+    /// headers as the body), `/article.html` (a small HTML page with a script).
     pub fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1");
         let port = listener.local_addr().unwrap().port();
@@ -170,5 +170,22 @@ fn respond(target: &str, headers: &[String], port: u16) -> Vec<u8> {
     if target == "/headers" {
         return ok(headers.join("\n").into_bytes());
     }
+    if target == "/article.html" {
+        let body = ARTICLE.as_bytes();
+        let mut r = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        r.extend(body);
+        return r;
+    }
     b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec()
 }
+
+/// The page at `/article.html`.
+pub const ARTICLE: &str = "<!doctype html><html><head><title>Pincer notes</title>\
+<script>document.write('tracking')</script><style>p{color:red}</style></head>\
+<body><h1>Capability security</h1><p>A plugin gets <strong>only</strong> what an admin \
+approved.</p><ul><li>filesystem</li><li>http</li></ul>\
+<p>See <a href=\"https://example.org/more\">more</a>.</p></body></html>";

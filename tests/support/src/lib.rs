@@ -148,6 +148,69 @@ impl Pincer {
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
+    /// Call `tool` of the installed plugin `id` with `args` (JSON); returns (is the
+    /// tool's result an error, its text). Any other outcome (a fault, a refusal) fails
+    /// the test.
+    pub fn call(&self, id: &str, tool: &str, args: &str) -> (bool, String) {
+        let out = self.run(&["call", id, tool, "--args", args]);
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        match out.status.code() {
+            Some(0) => (false, text),
+            Some(5) => (true, text),
+            other => panic!(
+                "pincer call {id} {tool}: exit {other:?}\n{text}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        }
+    }
+
+    /// `pincer secrets set ID NAME`, the value on standard input.
+    pub fn set_secret(&self, id: &str, name: &str, value: &str) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .command(&["secrets", "set", id, name])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("running pincer");
+        // Pincer may refuse the arguments before reading: a closed pipe is not an error.
+        let _ = child
+            .stdin
+            .take()
+            .expect("a piped stdin")
+            .write_all(format!("{value}\n").as_bytes());
+        child.wait_with_output().expect("running pincer")
+    }
+
+    /// Pack the reference plugin `name` from its manifest in `manifests/`, after
+    /// `edit` changed the manifest's text (the identity, to leave it as it is), signed
+    /// with `key`.
+    pub fn reference_bundle(
+        &self,
+        name: &str,
+        key: &Path,
+        edit: impl Fn(&str) -> String,
+    ) -> PathBuf {
+        let text = std::fs::read_to_string(repo_dir().join(format!("manifests/{name}.toml")))
+            .expect("reading a reference manifest");
+        let manifest = self.path(&format!("{name}-{:08x}.toml", rand_suffix()));
+        std::fs::write(&manifest, edit(&text)).expect("writing the manifest");
+        let out = self.path(&format!("{name}-bundle-{:08x}", rand_suffix()));
+        let component = plugin(name);
+        self.ok(&[
+            "pack",
+            manifest.to_str().unwrap(),
+            "--component",
+            component.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        out
+    }
+
     /// A path in the scratch directory.
     pub fn path(&self, name: &str) -> PathBuf {
         self.work.path().join(name)

@@ -1,0 +1,478 @@
+//! The reference MCP plugins, installed from their real manifests as an admin would:
+//! `files` attacked from inside its workspace (`..`, absolute paths, planted symlinks)
+//! and used as intended, read-only when its mount is; `fetch` against a page on
+//! 127.0.0.1; `remote` against an MCP server that this test starts on 127.0.0.1.
+
+use std::path::{Path, PathBuf};
+
+use pincer_test_support::Pincer;
+use pincer_test_support::http::TestServer;
+use serde_json::{Value, json};
+
+const SECRET: &str = "TOP SECRET: outside the workspace";
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A home with `files` installed, its workspace bound to a fresh directory beside a
+/// secret file, with two symlinks planted in the workspace that lead to it.
+fn files_plugin(access: &str) -> (Pincer, PathBuf) {
+    let p = Pincer::new(env!("CARGO_BIN_EXE_pincer"));
+    let key = p.trusted_key("admin");
+    let workspace = p.path("workspace");
+    std::fs::create_dir_all(&workspace).unwrap();
+    std::fs::write(p.path("secret.txt"), SECRET).unwrap();
+    std::fs::write(workspace.join("notes.txt"), "one\n    two\nthree\n").unwrap();
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(p.path("secret.txt"), workspace.join("leak.txt")).unwrap();
+        std::os::unix::fs::symlink(p.work.path(), workspace.join("outside")).unwrap();
+    }
+    p.ok(&["root", "bind", "workspace", s(&workspace)]);
+    let bundle = p.reference_bundle("files", &key, |t| {
+        t.replace("access = \"read-write\"", &format!("access = \"{access}\""))
+    });
+    p.ok(&["install", s(&bundle), "--yes"]);
+    (p, workspace)
+}
+
+fn files(p: &Pincer, tool: &str, args: Value) -> (bool, String) {
+    p.call("dev.pincer.files", tool, &args.to_string())
+}
+
+#[test]
+fn files_stays_inside_its_workspace() {
+    let (p, workspace) = files_plugin("read-write");
+    let secret = p.path("secret.txt");
+    let escapes = [
+        "../secret.txt".to_owned(),
+        "/workspace/../secret.txt".to_owned(),
+        "notes/../../secret.txt".to_owned(),
+        "/etc/passwd".to_owned(),
+        secret.to_str().unwrap().to_owned(),
+        "leak.txt".to_owned(),
+        "outside/secret.txt".to_owned(),
+        "/workspace/outside/secret.txt".to_owned(),
+    ];
+    for path in &escapes {
+        for tool in ["read_text_file", "get_file_info", "read_media_file"] {
+            let (is_error, text) = files(&p, tool, json!({ "path": path }));
+            assert!(is_error, "{tool} {path} was allowed: {text}");
+            assert!(!text.contains("TOP SECRET"), "{tool} {path}: {text}");
+        }
+    }
+    let (_, many) = files(&p, "read_multiple_files", json!({ "paths": escapes }));
+    assert!(!many.contains("TOP SECRET"), "{many}");
+
+    // Writes through the planted links, or aimed outside, change nothing outside.
+    for path in ["outside/planted.txt", "../planted.txt", "leak.txt"] {
+        let (is_error, text) = files(
+            &p,
+            "write_file",
+            json!({ "path": path, "content": "pwned" }),
+        );
+        assert!(is_error, "write_file {path} was allowed: {text}");
+    }
+    assert!(!p.path("planted.txt").exists());
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), SECRET);
+    let (is_error, _) = files(
+        &p,
+        "move_file",
+        json!({ "source": "notes.txt", "destination": "../moved.txt" }),
+    );
+    assert!(is_error);
+    let (is_error, _) = files(
+        &p,
+        "move_file",
+        json!({ "source": "leak.txt", "destination": "stolen.txt" }),
+    );
+    assert!(
+        is_error
+            || std::fs::symlink_metadata(workspace.join("stolen.txt"))
+                .is_ok_and(|m| m.is_symlink()),
+        "moving the link may move the link itself, never the secret"
+    );
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), SECRET);
+    assert!(workspace.join("notes.txt").exists());
+    let (is_error, _) = files(&p, "create_directory", json!({ "path": "outside/newdir" }));
+    assert!(is_error);
+    assert!(!p.path("newdir").exists());
+
+    // Listing and searching do not descend through the link to the outside.
+    for (tool, args) in [
+        (
+            "search_files",
+            json!({ "path": ".", "pattern": "**/*secret*" }),
+        ),
+        ("directory_tree", json!({ "path": "." })),
+        ("list_directory", json!({ "path": "outside" })),
+    ] {
+        let (_, text) = files(&p, tool, args);
+        assert!(!text.contains("secret.txt"), "{tool}: {text}");
+    }
+}
+
+#[test]
+fn files_reads_writes_edits_and_lists_the_workspace() {
+    let (p, workspace) = files_plugin("read-write");
+    let (is_error, text) = files(
+        &p,
+        "read_text_file",
+        json!({ "path": "notes.txt", "head": 1 }),
+    );
+    assert!(!is_error);
+    assert_eq!(text, "one");
+
+    // An edit with a preview: the diff, and the file unchanged until it is applied.
+    let edit = json!({
+        "path": "/workspace/notes.txt",
+        "edits": [{ "oldText": "two", "newText": "2" }],
+        "dryRun": true
+    });
+    let (is_error, diff) = files(&p, "edit_file", edit.clone());
+    assert!(!is_error, "{diff}");
+    assert!(
+        diff.contains("-    two") && diff.contains("+    2"),
+        "{diff}"
+    );
+    assert!(
+        std::fs::read_to_string(workspace.join("notes.txt"))
+            .unwrap()
+            .contains("two")
+    );
+    let mut apply = edit;
+    apply["dryRun"] = json!(false);
+    files(&p, "edit_file", apply);
+    assert_eq!(
+        std::fs::read_to_string(workspace.join("notes.txt")).unwrap(),
+        "one\n    2\nthree\n"
+    );
+
+    let (is_error, _) = files(&p, "create_directory", json!({ "path": "docs/deep" }));
+    assert!(!is_error);
+    let (is_error, _) = files(
+        &p,
+        "write_file",
+        json!({ "path": "docs/deep/plan.md", "content": "# Plan\n" }),
+    );
+    assert!(!is_error);
+    assert_eq!(
+        std::fs::read_to_string(workspace.join("docs/deep/plan.md")).unwrap(),
+        "# Plan\n"
+    );
+    let (_, listing) = files(&p, "list_directory_with_sizes", json!({ "path": "." }));
+    assert!(
+        listing.contains("[FILE] notes.txt") && listing.contains("[DIR] docs"),
+        "{listing}"
+    );
+    let (_, found) = files(
+        &p,
+        "search_files",
+        json!({ "path": ".", "pattern": "**/*.md" }),
+    );
+    assert!(found.contains("plan.md"), "{found}");
+    let (is_error, _) = files(
+        &p,
+        "move_file",
+        json!({ "source": "docs/deep/plan.md", "destination": "plan.md" }),
+    );
+    assert!(!is_error);
+    assert!(workspace.join("plan.md").exists());
+
+    // An image comes back as image content.
+    const PNG: [u8; 8] = [0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a];
+    std::fs::write(workspace.join("dot.png"), PNG).unwrap();
+    let out = p.ok(&[
+        "call",
+        "dev.pincer.files",
+        "read_media_file",
+        "--args",
+        r#"{"path":"dot.png"}"#,
+        "--json",
+    ]);
+    let out: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(out["content"][0]["type"], "image", "{out}");
+    assert_eq!(out["content"][0]["mime_type"], "image/png", "{out}");
+}
+
+#[test]
+fn files_on_a_read_only_mount_reads_but_changes_nothing() {
+    let (p, workspace) = files_plugin("read-only");
+    let (is_error, text) = files(&p, "read_text_file", json!({ "path": "notes.txt" }));
+    assert!(!is_error && text.contains("three"), "{text}");
+    for (tool, args) in [
+        ("write_file", json!({ "path": "new.txt", "content": "x" })),
+        ("create_directory", json!({ "path": "d" })),
+        (
+            "move_file",
+            json!({ "source": "notes.txt", "destination": "n.txt" }),
+        ),
+        (
+            "edit_file",
+            json!({ "path": "notes.txt", "edits": [{ "oldText": "one", "newText": "1" }] }),
+        ),
+    ] {
+        let (is_error, text) = files(&p, tool, args);
+        assert!(is_error && text.contains("read-only"), "{tool}: {text}");
+    }
+    assert!(!workspace.join("new.txt").exists() && !workspace.join("d").exists());
+    assert_eq!(
+        std::fs::read_to_string(workspace.join("notes.txt")).unwrap(),
+        "one\n    two\nthree\n"
+    );
+}
+
+/// `fetch` on a loopback test server: that needs `private_networks` in the manifest
+/// and the admin's policy, as any internal address would.
+#[test]
+fn fetch_returns_markdown_page_by_page() {
+    let server = TestServer::start();
+    let p = Pincer::new(env!("CARGO_BIN_EXE_pincer"));
+    let key = p.trusted_key("admin");
+    let bundle = p.reference_bundle("fetch", &key, |t| {
+        t.replace(
+            "methods = [\"GET\"]",
+            "methods = [\"GET\"]\nprivate_networks = true",
+        )
+    });
+    p.ok(&["install", s(&bundle), "--yes"]);
+    let url = server.url("/article.html");
+
+    // Without the admin's policy, the internal address is refused, and the reason says
+    // what would allow it.
+    let (is_error, text) = p.call(
+        "dev.pincer.fetch",
+        "fetch",
+        &json!({ "url": url }).to_string(),
+    );
+    assert!(
+        is_error && text.contains("allow_private_networks"),
+        "{text}"
+    );
+
+    std::fs::write(
+        p.home.path().join("policy.toml"),
+        "[http.\"dev.pincer.fetch\"]\nallow_private_networks = true\n",
+    )
+    .unwrap();
+    let (is_error, text) = p.call(
+        "dev.pincer.fetch",
+        "fetch",
+        &json!({ "url": url }).to_string(),
+    );
+    assert!(!is_error, "{text}");
+    assert!(text.starts_with(&format!("Contents of {url}:")), "{text}");
+    assert!(text.contains("# Capability security"), "{text}");
+    assert!(
+        text.contains("**only**") && text.contains("filesystem"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("tracking") && !text.contains("color:red"),
+        "{text}"
+    );
+
+    let (_, first) = p.call(
+        "dev.pincer.fetch",
+        "fetch",
+        &json!({ "url": url, "max_length": 20 }).to_string(),
+    );
+    assert!(first.contains("start_index=20"), "{first}");
+    let (_, next) = p.call(
+        "dev.pincer.fetch",
+        "fetch",
+        &json!({ "url": url, "max_length": 20, "start_index": 20 }).to_string(),
+    );
+    assert_ne!(first, next);
+    let (is_error, _) = p.call(
+        "dev.pincer.fetch",
+        "fetch",
+        &json!({ "url": server.url("/missing") }).to_string(),
+    );
+    assert!(is_error);
+}
+
+mod remote_server {
+    //! An MCP server on 127.0.0.1 for the `remote` adapter to reach: two tools, behind
+    //! a bearer token, in its own thread and runtime.
+
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::response::IntoResponse as _;
+    use rmcp::ErrorData;
+    use rmcp::handler::server::ServerHandler;
+    use rmcp::model::{
+        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ListToolsResult,
+        PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    };
+    use rmcp::service::{RequestContext, RoleServer};
+    use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService,
+    };
+    use serde_json::json;
+
+    pub const TOKEN: &str = "remote-token-5e1f";
+
+    #[derive(Clone)]
+    struct Upstream;
+
+    impl ServerHandler for Upstream {
+        fn get_info(&self) -> ServerConfig {
+            ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        }
+
+        async fn list_tools(
+            &self,
+            _: Option<PaginatedRequestParams>,
+            _: RequestContext<RoleServer>,
+        ) -> Result<ListToolsResult, ErrorData> {
+            let schema = json!({
+                "type": "object",
+                "properties": { "a": { "type": "integer" }, "b": { "type": "integer" } },
+                "required": ["a", "b"]
+            });
+            Ok(ListToolsResult::with_all_items(vec![Tool::new_with_raw(
+                "add",
+                Some("Adds two integers.".into()),
+                Arc::new(schema.as_object().unwrap().clone()),
+            )]))
+        }
+
+        async fn call_tool(
+            &self,
+            request: CallToolRequestParams,
+            _: RequestContext<RoleServer>,
+        ) -> Result<CallToolResponse, ErrorData> {
+            let args = request.arguments.unwrap_or_default();
+            let n = |k: &str| args.get(k).and_then(|v| v.as_i64()).unwrap_or(0);
+            Ok(
+                CallToolResult::success(vec![ContentBlock::text(format!("{}", n("a") + n("b")))])
+                    .into(),
+            )
+        }
+    }
+
+    /// Start the server; returns its port and a count of requests refused for their
+    /// token.
+    pub fn start() -> (u16, Arc<AtomicUsize>) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let refused = Arc::new(AtomicUsize::new(0));
+        let refused2 = refused.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tx.send(listener.local_addr().unwrap().port()).unwrap();
+                let service = StreamableHttpService::new(
+                    || Ok(Upstream),
+                    Arc::new(LocalSessionManager::default()),
+                    StreamableHttpServerConfig::default(),
+                );
+                let app = axum::Router::new().route_service("/mcp", service).layer(
+                    axum::middleware::from_fn(
+                        move |request: axum::extract::Request, next: axum::middleware::Next| {
+                            let refused = refused2.clone();
+                            async move {
+                                let ok = request
+                                    .headers()
+                                    .get("authorization")
+                                    .is_some_and(|v| v == &format!("Bearer {TOKEN}")[..]);
+                                if ok {
+                                    next.run(request).await
+                                } else {
+                                    refused.fetch_add(1, Ordering::SeqCst);
+                                    axum::http::StatusCode::UNAUTHORIZED.into_response()
+                                }
+                            }
+                        },
+                    ),
+                );
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        (rx.recv().unwrap(), refused)
+    }
+}
+
+#[test]
+fn remote_adapter_vets_a_remote_mcp_server() {
+    let (port, refused) = remote_server::start();
+    let p = Pincer::new(env!("CARGO_BIN_EXE_pincer"));
+    let key = p.trusted_key("admin");
+    let bundle = p.reference_bundle("remote", &key, |t| {
+        t.replace(
+            "origins = [\"https://mcp.example.com\"]",
+            &format!("origins = [\"http://127.0.0.1:{port}\"]\nprivate_networks = true"),
+        )
+    });
+    std::fs::write(
+        p.home.path().join("policy.toml"),
+        "[http.\"dev.pincer.remote\"]\nallow_private_networks = true\n",
+    )
+    .unwrap();
+    p.ok(&["install", s(&bundle), "--yes"]);
+    let endpoint = format!("http://127.0.0.1:{port}/mcp");
+    p.ok(&["config", "set", "dev.pincer.remote", "url", &endpoint]);
+
+    // Without its token the server refuses the adapter: no tools, and a call says why.
+    let tools = p.ok(&["tools", "dev.pincer.remote", "--json"]);
+    assert_eq!(
+        serde_json::from_str::<Value>(&tools).unwrap(),
+        json!([]),
+        "{tools}"
+    );
+    assert!(refused.load(std::sync::atomic::Ordering::SeqCst) > 0);
+
+    assert!(
+        p.set_secret("dev.pincer.remote", "token", remote_server::TOKEN)
+            .status
+            .success()
+    );
+    let tools: Value =
+        serde_json::from_str(&p.ok(&["tools", "dev.pincer.remote", "--json"])).unwrap();
+    assert_eq!(tools[0]["name"], "add", "{tools}");
+    assert_eq!(tools[0]["description"], "Adds two integers.");
+    let (is_error, text) = p.call("dev.pincer.remote", "add", r#"{"a":2,"b":40}"#);
+    assert!(!is_error, "{text}");
+    assert_eq!(text, "42");
+
+    // Served to MCP clients like any plugin, and every request is audited, the token
+    // never.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use rmcp::ServiceExt as _;
+        let mut command = tokio::process::Command::from(p.command(&["mcp"]));
+        command.stderr(std::process::Stdio::null());
+        let client =
+            ().serve(rmcp::transport::TokioChildProcess::new(command).unwrap())
+                .await
+                .unwrap();
+        let tools = client.list_all_tools().await.unwrap();
+        assert!(tools.iter().any(|t| t.name == "remote__add"), "{tools:?}");
+        let result = client
+            .call_tool(
+                rmcp::model::CallToolRequestParams::new("remote__add")
+                    .with_arguments(json!({ "a": 1, "b": 1 }).as_object().unwrap().clone()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(result.content[0].as_text().unwrap().text, "2");
+        client.cancel().await.unwrap();
+    });
+    let audit = p.ok(&["audit", "show", "--plugin", "dev.pincer.remote", "--json"]);
+    assert!(
+        audit.contains("\"http-request\"") && audit.contains(&format!("127.0.0.1:{port}")),
+        "{audit}"
+    );
+    assert!(!audit.contains(remote_server::TOKEN));
+}
