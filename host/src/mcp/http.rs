@@ -239,6 +239,12 @@ pub(super) async fn serve(
         home.join(TOKEN_FILE).display()
     );
     eprintln!("stop with Ctrl-C");
+    // Responses go out as several small writes (an SSE event, then the end of the
+    // stream): without TCP_NODELAY, Nagle and delayed ACKs add 40 ms to each.
+    use axum::serve::ListenerExt as _;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;

@@ -10,7 +10,7 @@ use super::Server;
 
 /// Serve on stdin/stdout until the client closes stdin.
 pub(super) async fn serve(server: Server) -> Result<(), String> {
-    let (stdin, stdout) = rmcp::transport::stdio();
+    let (stdin, stdout) = stdio();
     let transport = NoDiscover(rmcp::transport::async_rw::AsyncRwTransport::new_server(
         stdin, stdout,
     ));
@@ -23,6 +23,35 @@ pub(super) async fn serve(server: Server) -> Result<(), String> {
         .await
         .map_err(|e| format!("the MCP session failed: {e}"))?;
     Ok(())
+}
+
+type Reader = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
+type Writer = Box<dyn tokio::io::AsyncWrite + Send + Unpin>;
+
+/// Standard input and output for the transport. MCP clients start servers with pipes,
+/// which are read and written here through the reactor (non-blocking, like sockets).
+/// Tokio's own `stdin`/`stdout` would hand every read and write to a blocking thread:
+/// two thread switches per message, which tripled the round trip.
+fn stdio() -> (Reader, Writer) {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd as _;
+        use tokio::net::unix::pipe;
+        let input = std::io::stdin()
+            .as_fd()
+            .try_clone_to_owned()
+            .and_then(pipe::Receiver::from_owned_fd);
+        let output = std::io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .and_then(pipe::Sender::from_owned_fd);
+        if let (Ok(input), Ok(output)) = (input, output) {
+            return (Box::new(input), Box::new(output));
+        }
+    }
+    // A terminal or a file: tokio's blocking-thread stdio.
+    let (input, output) = rmcp::transport::stdio();
+    (Box::new(input), Box::new(output))
 }
 
 /// A transport that answers `server/discover` itself with "method not found"
