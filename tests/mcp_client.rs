@@ -468,7 +468,7 @@ fn http_endpoint_refuses_missing_token_foreign_host_and_origin() {
 
     // `server/discover` before any handshake: method not found, at once.
     let probe = json!({ "jsonrpc": "2.0", "id": 7, "method": "server/discover", "params": {} });
-    let (code, body) = status(&server.url, &[bearer.clone()], &probe);
+    let (code, body) = status(&server.url, std::slice::from_ref(&bearer), &probe);
     assert_eq!(code, 200);
     let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["error"]["code"], -32601, "{body}");

@@ -354,10 +354,12 @@ fn spawn_floor_http(me: &std::path::Path) -> (Child, String) {
     (child, format!("http://127.0.0.1:{}/mcp", port.trim()))
 }
 
+// The child is handed to the caller, which kills and waits for it.
+#[allow(clippy::zombie_processes)]
 fn spawn_pincer_http(bin: &str, home: &std::path::Path) -> (Child, String, String) {
     let token_file = home.join("run/mcp-http.json");
     let _ = std::fs::remove_file(&token_file);
-    let child = Command::new(bin)
+    let mut child = Command::new(bin)
         .arg("--home")
         .arg(home)
         .args(["mcp", "--http", "127.0.0.1:0"])
@@ -377,10 +379,11 @@ fn spawn_pincer_http(bin: &str, home: &std::path::Path) -> (Child, String, Strin
                 v["token"].as_str().unwrap().to_owned(),
             );
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "pincer mcp --http did not start"
-        );
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("pincer mcp --http did not start");
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
