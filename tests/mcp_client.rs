@@ -348,6 +348,35 @@ async fn installing_and_removing_tells_clients_the_tool_list_changed() {
         .collect();
     assert!(!names.contains(&"extra__echo".to_owned()), "{names:?}");
 
+    // Revoking the publisher's key stops its plugin at once, as every load would.
+    let bundle = p.bundle(
+        &fixture("well-behaved"),
+        "org.example.extra",
+        "1.0.1",
+        "",
+        &key,
+    );
+    p.ok(&["install", bundle.to_str().unwrap(), "--yes"]);
+    next_change(&mut http_changed).await;
+    let keys: Value = serde_json::from_str(&p.ok(&["trust", "list", "--json"])).unwrap();
+    let later = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "later")
+        .unwrap();
+    p.ok(&["trust", "revoke", later["key_id"].as_str().unwrap()]);
+    next_change(&mut http_changed).await;
+    let revoked = http
+        .call_tool(
+            CallToolRequestParams::new("extra__echo").with_arguments(args(json!({ "text": "x" }))),
+        )
+        .await;
+    assert!(
+        revoked.is_err(),
+        "a revoked publisher's tool still ran: {revoked:?}"
+    );
+
     // An admin's new alias renames the tools for running servers too.
     p.ok(&["alias", "com.example.echo", "say"]);
     next_change(&mut http_changed).await;

@@ -128,7 +128,12 @@ pub fn install(
         (None, None) => None,
     };
     let is_mcp = review.grants.kind == crate::manifest::PluginKind::McpServer.as_str();
-    let alias_problem = if is_mcp {
+    let same_bundle = matches!(review.verdict.outcome, "unchanged" | "repair");
+    let alias_problem = if options.alias.is_some() && same_bundle {
+        Some(format!(
+            "{id} {version} is installed already; change its alias with `pincer alias {id} NAME`"
+        ))
+    } else if is_mcp {
         let served_as = alias
             .as_deref()
             .unwrap_or_else(|| crate::mcp::alias::default_alias(&id));
@@ -327,6 +332,22 @@ pub fn approve(
             reasons: vec![e.to_string()],
         });
     }
+    // An update that makes the plugin an MCP server claims its alias now.
+    if pending.grants.kind == crate::manifest::PluginKind::McpServer.as_str()
+        && let Err(why) =
+            crate::mcp::alias::check_free(&store, id, crate::mcp::alias::alias_of(&state))
+    {
+        runtime.audit().record(
+            actor,
+            Event::Refuse,
+            Some(id),
+            json!({ "version": pending.version, "reasons": [why] }),
+        )?;
+        return Err(InstallError::Refused {
+            plugin: format!("{id} {}", pending.version),
+            reasons: vec![why],
+        });
+    }
     if !confirm(&state, &changes)? {
         return Err(InstallError::Declined(format!(
             "not approved: {id} {} stays pending and {} keeps running",
@@ -399,7 +420,7 @@ pub fn set_alias(
     let mut state = store
         .get(id)?
         .ok_or_else(|| InstallError::NotInstalled(id.to_owned()))?;
-    if state.active.grants.kind != crate::manifest::PluginKind::McpServer.as_str() {
+    if !crate::mcp::alias::is_mcp(&state) {
         return Err(InstallError::Declined(format!(
             "plugin {id} is a `{}` plugin; only mcp-server plugins have tool names",
             state.active.grants.kind

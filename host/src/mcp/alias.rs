@@ -45,12 +45,23 @@ pub fn check_alias(alias: &str) -> Result<(), String> {
     }
 }
 
-/// The installed `mcp-server` plugin other than `id` that is served as `alias`, if any.
+/// Does `installed` serve MCP tools now, or will it once its pending update is approved?
+pub fn is_mcp(installed: &Installed) -> bool {
+    let mcp = PluginKind::McpServer.as_str();
+    installed.active.grants.kind == mcp
+        || installed
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.grants.kind == mcp)
+}
+
+/// The installed `mcp-server` plugin other than `id` that is (or, once approved, will
+/// be) served as `alias`, if any.
 pub fn taken_by(store: &PluginStore, id: &str, alias: &str) -> Result<Option<String>, StoreError> {
     Ok(store
         .list()?
         .into_iter()
-        .filter(|p| p.id != id && p.active.grants.kind == PluginKind::McpServer.as_str())
+        .filter(|p| p.id != id && is_mcp(p))
         .find(|p| alias_of(p) == alias)
         .map(|p| p.id))
 }

@@ -1,36 +1,65 @@
 //! Approvals during an MCP tool call: the plugin's `ask` goes to the person at the
 //! client that made the call, as a form elicitation, when the client supports it;
 //! otherwise it is rejected with a message that says why and what an admin can do.
+//!
+//! The plugin asks from a blocking thread (see `ApprovalState`); the question is sent
+//! from the call's own handler task ([`Questions::ask_next`]), so that rmcp sends it on
+//! the stream of the `tools/call` that caused it (Streamable HTTP answers a POST on its
+//! own SSE stream), and a cancelled call withdraws its question at once.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use rmcp::model::{ElicitRequestParams, ElicitationAction, ElicitationSchema};
-use rmcp::service::{ElicitationMode, Peer, RoleServer};
+use rmcp::model::{ElicitRequestParams, ElicitResult, ElicitationAction, ElicitationSchema};
+use rmcp::service::{ElicitationMode, Peer, RoleServer, ServiceError};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::caps::approval::{Answer, Approver, printable};
 use crate::caps::bindings::pincer::plugin::approval::Request;
 
-/// The approver for a call from `peer`.
-pub(super) fn for_peer(peer: &Peer<RoleServer>) -> Arc<dyn Approver> {
-    if peer
-        .supported_elicitation_modes()
-        .contains(&ElicitationMode::Form)
-    {
-        Arc::new(Eliciting {
-            peer: peer.clone(),
-            runtime: tokio::runtime::Handle::current(),
-        })
-    } else {
-        Arc::new(CannotAsk)
+/// The longest summary and details shown, in characters: a plugin cannot push the
+/// host's line out of view.
+const MAX_SHOWN: usize = 1000;
+
+type Question = (
+    ElicitRequestParams,
+    Duration,
+    oneshot::Sender<Result<ElicitResult, ServiceError>>,
+);
+
+/// The questions one call's plugin asks, to be sent by the call's handler task.
+pub(super) struct Questions(mpsc::UnboundedReceiver<Question>);
+
+impl Questions {
+    /// Send the next question to the client and pass its answer back to the plugin.
+    /// Pending forever when the plugin asks nothing more.
+    pub(super) async fn ask_next(&mut self, peer: &Peer<RoleServer>) {
+        let Some((params, timeout, reply)) = self.0.recv().await else {
+            return std::future::pending().await;
+        };
+        let answer = peer
+            .create_elicitation_with_timeout(params, Some(timeout))
+            .await;
+        let _ = reply.send(answer);
     }
 }
 
-/// Asks the client's user through `elicitation/create`.
-struct Eliciting {
-    peer: Peer<RoleServer>,
-    runtime: tokio::runtime::Handle,
+/// The approver for a call from `peer`, and the questions it will ask.
+pub(super) fn for_peer(peer: &Peer<RoleServer>) -> (Arc<dyn Approver>, Questions) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let approver: Arc<dyn Approver> = if peer
+        .supported_elicitation_modes()
+        .contains(&ElicitationMode::Form)
+    {
+        Arc::new(Eliciting(tx))
+    } else {
+        Arc::new(CannotAsk)
+    };
+    (approver, Questions(rx))
 }
+
+/// Asks the client's user through `elicitation/create`.
+struct Eliciting(mpsc::UnboundedSender<Question>);
 
 /// The client cannot ask anyone.
 struct CannotAsk;
@@ -46,20 +75,44 @@ impl Approver for CannotAsk {
 /// The field of the form that carries the answer.
 const APPROVE: &str = "approve";
 
+/// `s` as shown to a person: control, format (bidi, zero-width) and line-separator
+/// characters escaped, at most [`MAX_SHOWN`] characters.
+fn shown(s: &str) -> String {
+    let escaped: String = printable(s)
+        .chars()
+        .map(|c| {
+            let invisible = matches!(c as u32,
+                0x00AD | 0x061C | 0x180E | 0x200B..=0x200F | 0x2028..=0x202E
+                | 0x2060..=0x206F | 0xFEFF | 0xFFF9..=0xFFFB | 0xE0000..=0xE007F);
+            if invisible {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect();
+    match escaped.char_indices().nth(MAX_SHOWN) {
+        Some((i, _)) => format!("{}…", &escaped[..i]),
+        None => escaped,
+    }
+}
+
 impl Approver for Eliciting {
     fn ask(&self, plugin: &str, request: &Request, timeout: Duration) -> Option<Answer> {
         let mut message = format!(
             "Plugin {plugin} asks to `{}`: {}",
-            printable(&request.action),
-            printable(&request.summary)
+            shown(&request.action),
+            shown(&request.summary)
         );
         if let Some(details) = &request.details {
             message.push_str("\n\n");
-            message.push_str(&printable(details));
+            message.push_str(&shown(details));
         }
+        // The host writes the field's title; the plugin cannot.
+        let title = format!("Allow {plugin} to `{}`?", shown(&request.action));
         let schema = ElicitationSchema::builder()
             .required_bool_with(APPROVE, |b| {
-                b.title("Approve")
+                b.title(title)
                     .description("Let the plugin go ahead with this action")
             })
             .build()
@@ -69,13 +122,15 @@ impl Approver for Eliciting {
             message,
             requested_schema: schema,
         };
-        // Called on a blocking thread (see `ApprovalState`), so waiting here is fine.
-        let answer = self.runtime.block_on(
-            self.peer
-                .create_elicitation_with_timeout(params, Some(timeout)),
-        );
-        match answer {
-            Ok(result) => Some(match result.action {
+        let (reply, answer) = oneshot::channel();
+        if self.0.send((params, timeout, reply)).is_err() {
+            return Some(Answer::Reject(
+                "the call ended before anyone answered".into(),
+            ));
+        }
+        // A blocking thread: waiting here is fine. A cancelled call drops the sender.
+        match answer.blocking_recv() {
+            Ok(Ok(result)) => Some(match result.action {
                 ElicitationAction::Accept
                     if result
                         .content
@@ -90,10 +145,24 @@ impl Approver for Eliciting {
                 ElicitationAction::Decline => Answer::Reject("the user declined".into()),
                 _ => Answer::Reject("the user dismissed the request".into()),
             }),
-            Err(rmcp::ServiceError::Timeout { .. }) => None,
-            Err(e) => Some(Answer::Reject(format!(
+            Ok(Err(ServiceError::Timeout { .. })) => None,
+            Ok(Err(e)) => Some(Answer::Reject(format!(
                 "the client could not ask its user: {e}"
             ))),
+            Err(_) => Some(Answer::Reject("the call was cancelled".into())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown;
+
+    #[test]
+    fn invisible_and_direction_characters_are_shown_escaped() {
+        assert_eq!(shown("ok\u{202E}evil"), "ok\\u{202e}evil");
+        assert_eq!(shown("a\u{2028}b\u{200B}"), "a\\u{2028}b\\u{200b}");
+        assert_eq!(shown("line\nbreak"), "line\\nbreak");
+        assert!(shown(&"x".repeat(5000)).chars().count() <= super::MAX_SHOWN + 1);
     }
 }

@@ -126,12 +126,22 @@ async fn check(State(guard): State<Arc<Guard>>, request: Request, next: Next) ->
     let (parts, body) = request.into_parts();
     let bytes: Bytes = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
-        Err(_) => {
-            return (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the request body is larger than {MAX_BODY} bytes\n"),
-            )
-                .into_response();
+        Err(e) => {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            return if too_large {
+                (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the request body is larger than {MAX_BODY} bytes\n"),
+                )
+                    .into_response()
+            } else {
+                (
+                    StatusCode::BAD_REQUEST,
+                    "the request body could not be read\n",
+                )
+                    .into_response()
+            };
         }
     };
     if let Some(answer) = discover_answer(&bytes) {
@@ -252,7 +262,16 @@ pub(super) async fn serve(
         })
         .await
         .map_err(|e| format!("the HTTP server failed: {e}"));
-    let _ = home.remove_file(TOKEN_FILE);
+    // Another server may have started since and written its own token: leave it.
+    let ours = home
+        .read_optional(TOKEN_FILE)
+        .ok()
+        .flatten()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|v| v["token"] == token.as_str());
+    if ours {
+        let _ = home.remove_file(TOKEN_FILE);
+    }
     result
 }
 

@@ -97,26 +97,34 @@ struct ResourceEntry {
     info: Resource,
 }
 
-/// What the served plugins look like in the install store: when it changes, the
+/// What the served plugins look like in the install store and the trust store: when
+/// it changes (an install, update, approval, removal, alias or revoked key), the
 /// registry is loaded again.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-struct Fingerprint(Vec<(String, String, String, Option<String>)>);
+struct Fingerprint {
+    plugins: Vec<(String, String, String, Option<String>)>,
+    trust: Option<String>,
+}
 
 impl Fingerprint {
-    fn of(installed: &[Installed]) -> Self {
-        Fingerprint(
-            installed
-                .iter()
-                .map(|p| {
-                    (
-                        p.id.clone(),
-                        p.active.dir.clone(),
-                        alias::alias_of(p).to_owned(),
-                        p.active.approval.as_ref().map(|a| a.grants_digest.clone()),
-                    )
-                })
-                .collect(),
-        )
+    fn of(home: &crate::store::Home, installed: &[Installed]) -> Self {
+        let trust = home
+            .read_optional(crate::trust::store::FILE)
+            .ok()
+            .flatten()
+            .map(|bytes| crate::runtime::sha256_hex(&bytes));
+        let plugins = installed
+            .iter()
+            .map(|p| {
+                (
+                    p.id.clone(),
+                    p.active.dir.clone(),
+                    alias::alias_of(p).to_owned(),
+                    p.active.approval.as_ref().map(|a| a.grants_digest.clone()),
+                )
+            })
+            .collect();
+        Fingerprint { plugins, trust }
     }
 }
 
@@ -184,10 +192,12 @@ fn resource_model(info: &ResourceInfo) -> Resource {
 }
 
 /// The installed `mcp-server` plugins to serve: all of them, or those in `only`.
-fn served(store: &PluginStore, only: &[String]) -> Result<Vec<Installed>, String> {
+/// `strict` (at start) refuses an id in `only` that is not installed; a reload just
+/// stops serving it.
+fn served(store: &PluginStore, only: &[String], strict: bool) -> Result<Vec<Installed>, String> {
     let all = store.list().map_err(|e| e.to_string())?;
     for id in only {
-        if !all.iter().any(|p| &p.id == id) {
+        if strict && !all.iter().any(|p| &p.id == id) {
             return Err(format!(
                 "plugin `{id}` is not installed (see `pincer list`)"
             ));
@@ -205,35 +215,72 @@ impl Registry {
     /// tools, prompts and resources. A plugin that is refused, or a tool whose
     /// definition is malformed, is skipped with the reason.
     pub async fn load(runtime: &Runtime, only: &[String]) -> Result<Self, String> {
-        let installed = served(&PluginStore::new(runtime.home()), only)?;
+        Self::load_served(runtime, only, true).await
+    }
+
+    async fn load_served(runtime: &Runtime, only: &[String], strict: bool) -> Result<Self, String> {
+        let installed = served(&PluginStore::new(runtime.home()), only, strict)?;
         let mut registry = Registry {
             tools: BTreeMap::new(),
             prompts: BTreeMap::new(),
             resources: BTreeMap::new(),
-            fingerprint: Fingerprint::of(&installed),
+            fingerprint: Fingerprint::of(runtime.home(), &installed),
             skipped: Vec::new(),
         };
+        // Install time keeps aliases apart; a store edited by hand could still share
+        // one, and then neither plugin is served rather than the first by id.
+        let mut owners: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for p in &installed {
-            let plugin = match runtime.load_installed(&p.id) {
+            owners.entry(alias::alias_of(p)).or_default().push(&p.id);
+        }
+        let mut contested = std::collections::BTreeSet::new();
+        for p in &installed {
+            let alias = alias::alias_of(p);
+            let problem = match alias::check_alias(alias) {
+                Err(why) => Some(why),
+                Ok(()) if owners[alias].len() > 1 => Some(format!(
+                    "plugins {} share the alias `{alias}`; give each its own with `pincer alias`",
+                    owners[alias].join(" and ")
+                )),
+                Ok(()) => None,
+            };
+            if let Some(why) = problem {
+                registry.skipped.push((p.id.clone(), why));
+                continue;
+            }
+            // Verifying and loading reads files and may compile: off the async workers.
+            let plugin = match tokio::task::block_in_place(|| runtime.load_installed(&p.id)) {
                 Ok(plugin) => Arc::new(plugin),
                 Err(e) => {
                     registry.skipped.push((p.id.clone(), e.to_string()));
                     continue;
                 }
             };
-            if let Err(e) = registry.add(&plugin, alias::alias_of(p)).await {
+            if let Err(e) = registry.add(&plugin, alias, &mut contested).await {
                 registry.skipped.push((p.id.clone(), e.to_string()));
             }
+        }
+        for uri in &contested {
+            registry.resources.remove(uri);
         }
         Ok(registry)
     }
 
+    /// Add `plugin`'s tools, prompts and resources: all of them or, if listing any
+    /// fails, none. A resource URI that another plugin serves too goes into
+    /// `contested` and is served by neither.
     async fn add(
         &mut self,
         plugin: &Arc<Plugin>,
         alias: &str,
+        contested: &mut std::collections::BTreeSet<String>,
     ) -> Result<(), crate::runtime::CallError> {
         let id = plugin.id().to_owned();
+        let (tools, prompts, resources) = (
+            plugin.list_tools().await?,
+            plugin.list_prompts().await?,
+            plugin.list_resources().await?,
+        );
         let exposed = |name: &str| {
             if alias.is_empty() {
                 name.to_owned()
@@ -241,7 +288,7 @@ impl Registry {
                 format!("{alias}{SEPARATOR}{name}")
             }
         };
-        for info in plugin.list_tools().await? {
+        for info in tools {
             let name = exposed(&info.name);
             let problem = if alias.is_empty() && info.name.contains(SEPARATOR) {
                 Some(format!(
@@ -256,7 +303,7 @@ impl Registry {
                     "tool `{name}` is not served: every tool needs a description"
                 ))
             } else if self.tools.contains_key(&name) {
-                Some(format!("tool `{name}` is listed twice by the plugin"))
+                Some(format!("tool `{name}` is listed twice"))
             } else {
                 None
             };
@@ -284,13 +331,23 @@ impl Registry {
                 },
             );
         }
-        for info in plugin.list_prompts().await? {
+        for info in prompts {
             let name = exposed(&info.name);
-            if self.prompts.contains_key(&name) {
-                self.skipped.push((
-                    id.clone(),
-                    format!("prompt `{name}` is not served: another prompt has that name"),
-                ));
+            // Prompts follow the tools' naming rules, so they cannot collide either.
+            let problem = if alias.is_empty() && info.name.contains(SEPARATOR) {
+                Some(
+                    "this plugin has no prefix, and a name with `__` could pass for another plugin's",
+                )
+            } else if !valid_tool_name(&name) {
+                Some("names are 1 to 64 of a-z, A-Z, 0-9, `_`, `-`")
+            } else if self.prompts.contains_key(&name) {
+                Some("it is listed twice")
+            } else {
+                None
+            };
+            if let Some(why) = problem {
+                self.skipped
+                    .push((id.clone(), format!("prompt `{name}` is not served: {why}")));
                 continue;
             }
             self.prompts.insert(
@@ -302,15 +359,16 @@ impl Registry {
                 },
             );
         }
-        for info in plugin.list_resources().await? {
-            if self.resources.contains_key(&info.uri) {
+        for info in resources {
+            if contested.contains(&info.uri) || self.resources.contains_key(&info.uri) {
                 self.skipped.push((
                     id.clone(),
                     format!(
-                        "resource `{}` is not served: another plugin serves that URI",
+                        "resource `{}` is not served: more than one plugin offers that URI",
                         info.uri
                     ),
                 ));
+                contested.insert(info.uri.clone());
                 continue;
             }
             self.resources.insert(
@@ -383,21 +441,22 @@ impl Server {
     /// Load the registry again if the install store changed, and tell every client
     /// whose tool list changed. Returns whether it reloaded.
     pub async fn reload_if_changed(&self) -> bool {
-        let store = PluginStore::new(self.shared.runtime.home());
-        let Ok(now) = served(&store, &self.shared.only) else {
+        let home = self.shared.runtime.home();
+        let Ok(now) = served(&PluginStore::new(home), &self.shared.only, false) else {
             return false;
         };
         let old = self.registry();
-        if Fingerprint::of(&now) == old.fingerprint {
+        if Fingerprint::of(home, &now) == old.fingerprint {
             return false;
         }
-        let fresh = match Registry::load(&self.shared.runtime, &self.shared.only).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!("cannot reload the MCP registry: {e}");
-                return false;
-            }
-        };
+        let fresh =
+            match Registry::load_served(&self.shared.runtime, &self.shared.only, false).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!("cannot reload the MCP registry: {e}");
+                    return false;
+                }
+            };
         for (plugin, why) in &fresh.skipped {
             tracing::warn!("not serving {plugin}: {why}");
         }
@@ -418,8 +477,16 @@ impl Server {
                 peers.clone()
             };
             tracing::info!("tool list changed; telling {} clients", peers.len());
+            // Each on its own: a client that stopped reading must not hold up the others,
+            // nor the next reload.
             for peer in peers {
-                let _ = peer.notify_tool_list_changed().await;
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(5),
+                        peer.notify_tool_list_changed(),
+                    )
+                    .await;
+                });
             }
         }
         true
@@ -519,16 +586,20 @@ impl ServerHandler for Server {
             .into());
         }
         let arguments = arguments.to_string();
-        let approver = approver::for_peer(&context.peer);
+        let (approver, mut questions) = approver::for_peer(&context.peer);
         let call = entry
             .plugin
             .call_tool_asking(&entry.tool, &arguments, Some(approver));
+        tokio::pin!(call);
         // Dropping the call's future on cancellation drops its store: the instance
-        // stops at its next yield point.
-        let output = tokio::select! {
-            output = call => output,
-            _ = context.ct.cancelled() => {
-                return Ok(fault_result(format!("the call to `{}` was cancelled", request.name)).into());
+        // stops at its next yield point, and a question it asked is withdrawn.
+        let output = loop {
+            tokio::select! {
+                output = &mut call => break output,
+                _ = questions.ask_next(&context.peer) => {}
+                _ = context.ct.cancelled() => {
+                    return Ok(fault_result(format!("the call to `{}` was cancelled", request.name)).into());
+                }
             }
         };
         let result = match output {

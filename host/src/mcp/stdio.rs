@@ -36,7 +36,20 @@ fn stdio() -> (Reader, Writer) {
     #[cfg(unix)]
     {
         use std::os::fd::AsFd as _;
+        use std::os::unix::fs::FileTypeExt as _;
         use tokio::net::unix::pipe;
+        // Converting makes the descriptor non-blocking for everyone who shares it: do
+        // it only when both are pipes, never leaving one half-converted.
+        let is_pipe = |fd: std::os::fd::BorrowedFd<'_>| {
+            fd.try_clone_to_owned()
+                .map(std::fs::File::from)
+                .and_then(|f| f.metadata())
+                .is_ok_and(|m| m.file_type().is_fifo())
+        };
+        if !(is_pipe(std::io::stdin().as_fd()) && is_pipe(std::io::stdout().as_fd())) {
+            let (input, output) = rmcp::transport::stdio();
+            return (Box::new(input), Box::new(output));
+        }
         let input = std::io::stdin()
             .as_fd()
             .try_clone_to_owned()

@@ -14,7 +14,7 @@
 
 mod bundle;
 mod keys;
-mod store;
+pub mod store;
 
 pub use bundle::{
     Bundle, MANIFEST_FILE, PackReport, SIGNATURE_FILE, Verified, pack, sign_manifest_file,

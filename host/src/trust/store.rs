@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use super::{KeyId, PublisherKey, TrustError};
 use crate::store::Home;
 
-const FILE: &str = "trust.json";
+/// The trust store's file, relative to `$PINCER_HOME`.
+pub const FILE: &str = "trust.json";
 
 /// A key in the trust store.
 #[derive(Debug, Clone, Serialize, Deserialize)]
