@@ -493,7 +493,45 @@ fn http_endpoint_refuses_missing_token_foreign_host_and_origin() {
             .unwrap();
         assert_eq!(response.status().as_u16(), 200, "{origin}");
         assert!(response.headers().contains_key("mcp-session-id"));
+        assert_eq!(
+            response.headers()["access-control-allow-origin"],
+            origin.as_str()
+        );
     }
+
+    // A browser's preflight: allowed for the allowed origin (no token needed), and
+    // refused for any other.
+    let preflight = |origin: &str| {
+        reqwest::blocking::Client::new()
+            .request(reqwest::Method::OPTIONS, &server.url)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+            .unwrap()
+    };
+    let allowed = preflight("http://localhost:5173");
+    assert_eq!(allowed.status().as_u16(), 204);
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "http://localhost:5173"
+    );
+    assert!(
+        allowed.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("authorization")
+    );
+    let refused = preflight("https://evil.example");
+    assert_eq!(refused.status().as_u16(), 403);
+    assert!(
+        !refused
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
 
     // `server/discover` before any handshake: method not found, at once.
     let probe = json!({ "jsonrpc": "2.0", "id": 7, "method": "server/discover", "params": {} });

@@ -85,6 +85,26 @@ impl Guard {
 
     /// Why `headers` are refused (status and a short reason), if they are.
     fn refuse(&self, headers: &HeaderMap) -> Option<(StatusCode, &'static str)> {
+        if let Some(refused) = self.refuse_host_or_origin(headers) {
+            return Some(refused);
+        }
+        if !self.bearer_ok(headers) {
+            return Some((StatusCode::UNAUTHORIZED, ""));
+        }
+        None
+    }
+
+    fn origin_allowed(&self, origin: &HeaderValue) -> bool {
+        origin
+            .to_str()
+            .ok()
+            .and_then(|o| normalise_origin(o).ok())
+            .is_some_and(|o| self.origins.contains(&o))
+    }
+
+    /// The Host and Origin checks alone: all a browser's CORS preflight can pass, since
+    /// it never carries the token.
+    fn refuse_host_or_origin(&self, headers: &HeaderMap) -> Option<(StatusCode, &'static str)> {
         let host = headers
             .get(header::HOST)
             .and_then(|v| v.to_str().ok())
@@ -93,23 +113,66 @@ impl Guard {
             return Some((StatusCode::FORBIDDEN, "forbidden: foreign Host header\n"));
         }
         if let Some(origin) = headers.get(header::ORIGIN) {
-            let allowed = origin
-                .to_str()
-                .ok()
-                .and_then(|o| normalise_origin(o).ok())
-                .is_some_and(|o| self.origins.contains(&o));
-            if !allowed {
+            if !self.origin_allowed(origin) {
                 return Some((StatusCode::FORBIDDEN, "forbidden: Origin not allowed\n"));
             }
-        }
-        if !self.bearer_ok(headers) {
-            return Some((StatusCode::UNAUTHORIZED, ""));
         }
         None
     }
 }
 
+/// Let a page on an allowed origin read the response (and the session id).
+fn allow_cross_origin(origin: Option<HeaderValue>, response: &mut Response) {
+    if let Some(origin) = origin {
+        let headers = response.headers_mut();
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("mcp-session-id"),
+        );
+        headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+    }
+}
+
 async fn check(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
+    // Only an allowed origin is ever echoed back.
+    let origin = request
+        .headers()
+        .get(header::ORIGIN)
+        .filter(|o| guard.origin_allowed(o))
+        .cloned();
+    // A browser's preflight for an allowed origin: what the real request may carry.
+    if request.method() == axum::http::Method::OPTIONS
+        && request.headers().contains_key(header::ORIGIN)
+    {
+        if let Some((status, body)) = guard.refuse_host_or_origin(request.headers()) {
+            return (status, body).into_response();
+        }
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        allow_cross_origin(origin, &mut response);
+        let headers = response.headers_mut();
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, DELETE"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static(
+                "authorization, content-type, accept, mcp-session-id, mcp-protocol-version, last-event-id",
+            ),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+        return response;
+    }
+    let mut response = guarded(&guard, request, next).await;
+    allow_cross_origin(origin, &mut response);
+    response
+}
+
+async fn guarded(guard: &Guard, request: Request, next: Next) -> Response {
     if let Some((status, body)) = guard.refuse(request.headers()) {
         let mut response = (status, body).into_response();
         if status == StatusCode::UNAUTHORIZED {
@@ -344,6 +407,29 @@ mod tests {
             status(&[ok[0], ("authorization", "Basic secret")]),
             Some(StatusCode::UNAUTHORIZED)
         );
+    }
+
+    #[test]
+    fn a_preflight_passes_host_and_origin_checks_without_a_token() {
+        let g = guard();
+        let preflight = headers(&[
+            ("host", "localhost:8080"),
+            ("origin", "http://localhost:5173"),
+        ]);
+        assert_eq!(g.refuse_host_or_origin(&preflight), None);
+        assert_eq!(
+            g.refuse(&preflight).map(|r| r.0),
+            Some(StatusCode::UNAUTHORIZED)
+        );
+        let foreign = headers(&[
+            ("host", "localhost:8080"),
+            ("origin", "https://evil.example"),
+        ]);
+        assert_eq!(
+            g.refuse_host_or_origin(&foreign).map(|r| r.0),
+            Some(StatusCode::FORBIDDEN)
+        );
+        assert!(!g.origin_allowed(&HeaderValue::from_static("https://evil.example")));
     }
 
     #[test]
