@@ -9,7 +9,8 @@
 //!   JSON-RPC line at once (stdio), and a minimal axum server that answers each POST at
 //!   once (HTTP). The client code is the same for the floor and for Pincer.
 //!
-//! Environment: `PINCER_BENCH_CALLS` (default 10000).
+//! Environment: `PINCER_BENCH_CALLS` (default 10000); `PINCER_BENCH_ONLY=stdio` skips
+//! the HTTP part.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -87,6 +88,10 @@ fn main() {
         pincer_seq.median.as_secs_f64() / floor_seq.median.as_secs_f64(),
         100.0 * pincer_tput / floor_tput
     );
+
+    if std::env::var("PINCER_BENCH_ONLY").as_deref() == Ok("stdio") {
+        return;
+    }
 
     // HTTP
     let rt = tokio::runtime::Builder::new_multi_thread()
