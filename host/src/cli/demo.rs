@@ -233,7 +233,7 @@ fn reference_plugins(
     repo: &Path,
     built: &Path,
     key: &SigningKey,
-) -> Result<Runtime, Failure> {
+) -> Result<std::sync::Arc<Runtime>, Failure> {
     let io = |e: std::io::Error| Failure::new(1, e.to_string());
     let mut bundles = Vec::new();
     for name in ["files", "fetch", "remote", "conformance"] {
@@ -262,7 +262,7 @@ fn reference_plugins(
     let mut policy = crate::policy::Policy::load(&home)?;
     policy.bind_root("workspace", &workspace)?;
     policy.save(&home)?;
-    let runtime = Runtime::new(home)?;
+    let runtime = std::sync::Arc::new(Runtime::new(home)?);
     let (_, files_bundle) = &bundles[0];
     install::install(
         &runtime,

@@ -214,11 +214,15 @@ impl Registry {
     /// Load the served plugins (each verified again by the runtime) and list their
     /// tools, prompts and resources. A plugin that is refused, or a tool whose
     /// definition is malformed, is skipped with the reason.
-    pub async fn load(runtime: &Runtime, only: &[String]) -> Result<Self, String> {
+    pub async fn load(runtime: &Arc<Runtime>, only: &[String]) -> Result<Self, String> {
         Self::load_served(runtime, only, true).await
     }
 
-    async fn load_served(runtime: &Runtime, only: &[String], strict: bool) -> Result<Self, String> {
+    async fn load_served(
+        runtime: &Arc<Runtime>,
+        only: &[String],
+        strict: bool,
+    ) -> Result<Self, String> {
         let installed = served(&PluginStore::new(runtime.home()), only, strict)?;
         let mut registry = Registry {
             tools: BTreeMap::new(),
@@ -248,8 +252,15 @@ impl Registry {
                 registry.skipped.push((p.id.clone(), why));
                 continue;
             }
-            // Verifying and loading reads files and may compile: off the async workers.
-            let plugin = match tokio::task::block_in_place(|| runtime.load_installed(&p.id)) {
+            // Verifying and loading reads files and may compile: off the async threads.
+            let loading = {
+                let (runtime, id) = (runtime.clone(), p.id.clone());
+                tokio::task::spawn_blocking(move || runtime.load_installed(&id))
+            };
+            let loaded = loading
+                .await
+                .map_err(|e| format!("loading {} stopped: {e}", p.id))?;
+            let plugin = match loaded {
                 Ok(plugin) => Arc::new(plugin),
                 Err(e) => {
                     registry.skipped.push((p.id.clone(), e.to_string()));
