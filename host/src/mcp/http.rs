@@ -112,10 +112,10 @@ impl Guard {
         if !host.is_some_and(|h| self.hosts.contains(&h)) {
             return Some((StatusCode::FORBIDDEN, "forbidden: foreign Host header\n"));
         }
-        if let Some(origin) = headers.get(header::ORIGIN) {
-            if !self.origin_allowed(origin) {
-                return Some((StatusCode::FORBIDDEN, "forbidden: Origin not allowed\n"));
-            }
+        if let Some(origin) = headers.get(header::ORIGIN)
+            && !self.origin_allowed(origin)
+        {
+            return Some((StatusCode::FORBIDDEN, "forbidden: Origin not allowed\n"));
         }
         None
     }
