@@ -4,7 +4,7 @@
 //! elicitation, aliases, and the HTTP endpoint's refusals (token, Host, Origin).
 
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pincer_test_support::{Pincer, fixture};
 use rmcp::model::{
@@ -116,27 +116,8 @@ impl HttpServer {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let started = Instant::now();
-        let written: Value = loop {
-            if let Ok(text) = std::fs::read_to_string(&token_file)
-                && let Ok(v) = serde_json::from_str(&text)
-            {
-                break v;
-            }
-            if let Some(status) = child.try_wait().unwrap() {
-                panic!("pincer mcp --http exited early: {status}");
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "pincer mcp --http did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        HttpServer {
-            child,
-            url: written["url"].as_str().unwrap().to_owned(),
-            token: written["token"].as_str().unwrap().to_owned(),
-        }
+        let (url, token) = pincer_test_support::mcp_http_started(p.home.path(), &mut child);
+        HttpServer { child, url, token }
     }
 
     async fn client(&self, handler: TestClient) -> Client {

@@ -359,8 +359,6 @@ fn spawn_floor_http(me: &std::path::Path) -> (Child, String) {
     (child, format!("http://127.0.0.1:{}/mcp", port.trim()))
 }
 
-// The child is handed to the caller, which kills and waits for it.
-#[allow(clippy::zombie_processes)]
 fn spawn_pincer_http(bin: &str, home: &std::path::Path) -> (Child, String, String) {
     let token_file = home.join("run/mcp-http.json");
     let _ = std::fs::remove_file(&token_file);
@@ -373,24 +371,8 @@ fn spawn_pincer_http(bin: &str, home: &std::path::Path) -> (Child, String, Strin
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    loop {
-        if let Ok(text) = std::fs::read_to_string(&token_file)
-            && let Ok(v) = serde_json::from_str::<Value>(&text)
-        {
-            return (
-                child,
-                v["url"].as_str().unwrap().to_owned(),
-                v["token"].as_str().unwrap().to_owned(),
-            );
-        }
-        if started.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("pincer mcp --http did not start");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (url, token) = pincer_test_support::mcp_http_started(home, &mut child);
+    (child, url, token)
 }
 
 /// A Streamable HTTP client: one session, each call a POST whose answer is JSON or an

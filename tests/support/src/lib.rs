@@ -280,3 +280,28 @@ fn rand_suffix() -> u32 {
     static N: AtomicU32 = AtomicU32::new(0);
     N.fetch_add(1, Ordering::Relaxed)
 }
+
+/// Wait (at most 60 s) for the `pincer mcp --http` server `child`, running on `home`,
+/// to write its URL and token to `run/mcp-http.json`; returns them. Kills the child
+/// and fails if it exits or does not start in time.
+pub fn mcp_http_started(home: &Path, child: &mut std::process::Child) -> (String, String) {
+    let token_file = home.join("run/mcp-http.json");
+    let started = std::time::Instant::now();
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&token_file)
+            && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+            && let (Some(url), Some(token)) = (v["url"].as_str(), v["token"].as_str())
+        {
+            return (url.to_owned(), token.to_owned());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("pincer mcp --http exited early: {status}");
+        }
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("pincer mcp --http did not start within 60 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
