@@ -99,12 +99,20 @@ impl Approver for TerminalApprover {
     }
 }
 
-/// `s` with control characters escaped (`\u{1b}`, `\r`).
+/// `s` as a person should see it: control characters escaped (`\u{1b}`, `\r`), and so
+/// are invisible, direction-changing and line-separator characters (zero-width, bidi
+/// overrides, U+2028, tag characters), so that a plugin's text cannot disguise or
+/// reorder the question it is part of.
 pub(crate) fn printable(s: &str) -> String {
     s.chars()
         .map(|c| {
+            let invisible = matches!(c as u32,
+                0x00AD | 0x061C | 0x180E | 0x200B..=0x200F | 0x2028..=0x202E
+                | 0x2060..=0x206F | 0xFEFF | 0xFFF9..=0xFFFB | 0xE0000..=0xE007F);
             if c.is_control() {
                 c.escape_default().to_string()
+            } else if invisible {
+                c.escape_unicode().to_string()
             } else {
                 c.to_string()
             }

@@ -75,22 +75,9 @@ impl Approver for CannotAsk {
 /// The field of the form that carries the answer.
 const APPROVE: &str = "approve";
 
-/// `s` as shown to a person: control, format (bidi, zero-width) and line-separator
-/// characters escaped, at most [`MAX_SHOWN`] characters.
+/// `s` as shown to a person ([`printable`]), at most [`MAX_SHOWN`] characters.
 fn shown(s: &str) -> String {
-    let escaped: String = printable(s)
-        .chars()
-        .map(|c| {
-            let invisible = matches!(c as u32,
-                0x00AD | 0x061C | 0x180E | 0x200B..=0x200F | 0x2028..=0x202E
-                | 0x2060..=0x206F | 0xFEFF | 0xFFF9..=0xFFFB | 0xE0000..=0xE007F);
-            if invisible {
-                c.escape_unicode().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect();
+    let escaped = printable(s);
     match escaped.char_indices().nth(MAX_SHOWN) {
         Some((i, _)) => format!("{}…", &escaped[..i]),
         None => escaped,

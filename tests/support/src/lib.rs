@@ -197,17 +197,8 @@ impl Pincer {
         let manifest = self.path(&format!("{name}-{:08x}.toml", rand_suffix()));
         std::fs::write(&manifest, edit(&text)).expect("writing the manifest");
         let out = self.path(&format!("{name}-bundle-{:08x}", rand_suffix()));
-        let component = plugin(name);
-        self.ok(&[
-            "pack",
-            manifest.to_str().unwrap(),
-            "--component",
-            component.to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        let args = pack_args(&manifest, Some(&plugin(name)), key, &out);
+        self.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
         out
     }
 
@@ -238,17 +229,8 @@ impl Pincer {
     pub fn pack_refused(&self, component: &Path, id: &str, sections: &str, key: &Path) -> String {
         let scratch = ScratchPlugin::new(component, id, sections);
         let out = self.path(&format!("refused-{:08x}", rand_suffix()));
-        self.fails(
-            3,
-            &[
-                "pack",
-                scratch.manifest().to_str().unwrap(),
-                "--key",
-                key.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-            ],
-        )
+        let args = pack_args(&scratch.manifest(), None, key, &out);
+        self.fails(3, &args.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
     /// Pack `component` as plugin `id` at `version` with extra manifest `sections`,
@@ -263,16 +245,21 @@ impl Pincer {
     ) -> PathBuf {
         let scratch = ScratchPlugin::versioned(component, id, version, sections);
         let out = self.path(&format!("{id}-{version}-{:08x}", rand_suffix()));
-        self.ok(&[
-            "pack",
-            scratch.manifest().to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        let args = pack_args(&scratch.manifest(), None, key, &out);
+        self.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
         out
     }
+}
+
+/// `pincer pack MANIFEST [--component C] --key KEY --out OUT`.
+fn pack_args(manifest: &Path, component: Option<&Path>, key: &Path, out: &Path) -> Vec<String> {
+    let s = |p: &Path| p.to_str().expect("UTF-8 test paths").to_owned();
+    let mut args = vec!["pack".to_owned(), s(manifest)];
+    if let Some(component) = component {
+        args.extend(["--component".to_owned(), s(component)]);
+    }
+    args.extend(["--key".to_owned(), s(key), "--out".to_owned(), s(out)]);
+    args
 }
 
 fn rand_suffix() -> u32 {
