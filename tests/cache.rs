@@ -89,7 +89,7 @@ async fn never_loads_another_components_code_planted_under_this_name() {
         .into_iter()
         .map(|t| t.name)
         .collect();
-    assert_eq!(tools, ["echo", "add", "noop"]);
+    assert_eq!(tools, ["echo", "add", "noop", "count"]);
 }
 
 #[tokio::test]

@@ -62,12 +62,18 @@ fn test_client(approve: Option<bool>) -> (TestClient, mpsc::UnboundedReceiver<()
     (TestClient { changed, approve }, rx)
 }
 
-/// A home with three plugins installed: an echo, one that panics and one that loops.
+/// A home with plugins installed: an echo (also with a 1 s timeout), one that panics,
+/// one that loops, and one that asks for approval.
 fn served() -> Pincer {
     let p = Pincer::new(env!("CARGO_BIN_EXE_pincer"));
     let key = p.trusted_key("admin");
     for (name, id, sections) in [
         ("well-behaved", "com.example.echo", ""),
+        (
+            "well-behaved",
+            "com.example.quick",
+            "[limits]\ntimeout_ms = 1000\n",
+        ),
         ("panic", "com.example.boom", ""),
         (
             "infinite-loop",
@@ -198,6 +204,19 @@ async fn list_call_reject_fault(client: &Client) {
 
     let again = call(client, "echo__echo", json!({ "text": "still here" })).await;
     assert_eq!(text_of(&again), "still here");
+
+    // The server prepares each call's instance ahead of it; it is still fresh: a
+    // global the plugin increments on every call never sees a second call.
+    for _ in 0..3 {
+        let count = call(client, "echo__count", json!({})).await;
+        assert_eq!(text_of(&count), "1", "an instance served two calls");
+    }
+    // ...and its deadline starts with the call, not when it was prepared: this
+    // plugin's instance waited longer than its 1 s timeout before being used.
+    call(client, "quick__noop", json!({})).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let late = call(client, "quick__echo", json!({ "text": "on time" })).await;
+    assert_eq!(text_of(&late), "on time", "{late:?}");
 }
 
 /// A cancelled call stops its plugin: the loop held the plugin's only instance slot,

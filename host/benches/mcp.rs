@@ -3,7 +3,9 @@
 //! same run. Run with `cargo bench -p pincer --bench mcp`.
 //!
 //! - A trivial `tools/call` (hello's `greet`: a fresh plugin instance per call),
-//!   10,000 sequential calls: median and p99 of the round trip.
+//!   10,000 sequential calls: median and p99 of the round trip. Over stdio, the calls
+//!   alternate in rounds with the floor's, once with client and server pinned to
+//!   different CPUs and once placed by the scheduler.
 //! - Throughput with 8 requests in flight.
 //! - The floors: this same binary re-run as a minimal native server that answers each
 //!   JSON-RPC line at once (stdio), and a minimal axum server that answers each POST at
@@ -53,38 +55,67 @@ fn main() {
     println!(
         "MCP round trips of a trivial tools/call, {calls} sequential calls each; 8 in flight for throughput\n"
     );
-    // stdio
-    let mut floor = StdioClient::spawn(Command::new(&me).env(FLOOR_STDIO, "1"));
-    let floor_seq = floor.sequential(calls, &call);
+    // stdio: both servers stay up, and the sequential calls alternate between them in
+    // rounds, so that the floor and Pincer meet the same state of a shared machine.
+    // First with the client on one CPU and the server on the other (the cross-CPU pipe
+    // round trip of a real MCP client, which the target refers to), then wherever the
+    // scheduler puts them.
+    let spawn_floor = || StdioClient::spawn(Command::new(&me).env(FLOOR_STDIO, "1"));
+    let spawn_pincer = || {
+        let mut pincer = StdioClient::spawn(
+            Command::new(bin)
+                .args(["--home"])
+                .arg(home.path())
+                .arg("mcp"),
+        );
+        pincer.initialize();
+        let first = pincer.request(&call(0));
+        assert_eq!(
+            first["result"]["content"][0]["text"], "Hello, bench! Greetings from a Wasm sandbox.",
+            "{first}"
+        );
+        pincer
+    };
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus >= 2 {
+        // Children inherit the mask: servers on CPU 1, then this client on CPU 0.
+        pin_to_cpu(1);
+        let mut floor = spawn_floor();
+        let mut pincer = spawn_pincer();
+        pin_to_cpu(0);
+        let (floor_seq, pincer_seq) = interleaved(&mut floor, &mut pincer, calls, &call);
+        println!("stdio, client on CPU 0 and server on CPU 1:");
+        row(
+            "  native floor (answers each line at once)",
+            &floor_seq,
+            None,
+        );
+        row("  pincer mcp (fresh instance per call)", &pincer_seq, None);
+        println!(
+            "  pincer / floor median = {:.2}x (target <= 1.5x)\n",
+            pincer_seq.median.as_secs_f64() / floor_seq.median.as_secs_f64(),
+        );
+        unpin(cpus);
+    }
+    let mut floor = spawn_floor();
+    let mut pincer = spawn_pincer();
+    let (floor_seq, pincer_seq) = interleaved(&mut floor, &mut pincer, calls, &call);
     let floor_tput = floor.throughput(calls, 8, &call);
-    drop(floor);
-    let mut pincer = StdioClient::spawn(
-        Command::new(bin)
-            .args(["--home"])
-            .arg(home.path())
-            .arg("mcp"),
-    );
-    pincer.initialize();
-    let first = pincer.request(&call(0));
-    assert_eq!(
-        first["result"]["content"][0]["text"], "Hello, bench! Greetings from a Wasm sandbox.",
-        "{first}"
-    );
-    let pincer_seq = pincer.sequential(calls, &call);
     let pincer_tput = pincer.throughput(calls, 8, &call);
-    drop(pincer);
+    drop((floor, pincer));
+    println!("stdio, placed by the scheduler:");
     row(
-        "stdio: native floor (answers each line at once)",
+        "  native floor (answers each line at once)",
         &floor_seq,
-        floor_tput,
+        Some(floor_tput),
     );
     row(
-        "stdio: pincer mcp (fresh instance per call)",
+        "  pincer mcp (fresh instance per call)",
         &pincer_seq,
-        pincer_tput,
+        Some(pincer_tput),
     );
     println!(
-        "stdio: pincer / floor median = {:.2}x (target <= 1.5x); throughput {:.0}% of the floor's\n",
+        "  pincer / floor median = {:.2}x; throughput {:.0}% of the floor's\n",
         pincer_seq.median.as_secs_f64() / floor_seq.median.as_secs_f64(),
         100.0 * pincer_tput / floor_tput
     );
@@ -114,12 +145,12 @@ fn main() {
     row(
         "http: native floor (axum, answers at once)",
         &floor_seq,
-        floor_tput,
+        Some(floor_tput),
     );
     row(
         "http: pincer mcp --http (token, Host checks)",
         &pincer_seq,
-        pincer_tput,
+        Some(pincer_tput),
     );
     println!(
         "http: pincer / floor median = {:.2}x; throughput {:.0}% of the floor's",
@@ -146,14 +177,61 @@ impl Stats {
     }
 }
 
-fn row(name: &str, s: &Stats, per_second: f64) {
+fn row(name: &str, s: &Stats, per_second: Option<f64>) {
+    let throughput = per_second.map_or(String::new(), |t| {
+        format!("   {t:>8.0} calls/s with 8 in flight")
+    });
     println!(
-        "{name:<50} median {:>8.1} µs   p99 {:>8.1} µs   (n={})   {:>8.0} calls/s with 8 in flight",
+        "{name:<50} median {:>8.1} µs   p99 {:>8.1} µs   (n={}){throughput}",
         s.median.as_secs_f64() * 1e6,
         s.p99.as_secs_f64() * 1e6,
         s.n,
-        per_second
     );
+}
+
+/// `calls` sequential calls to each of two servers, in ten alternating rounds after a
+/// warm-up of each.
+fn interleaved(
+    a: &mut StdioClient,
+    b: &mut StdioClient,
+    calls: usize,
+    call: &dyn Fn(u64) -> String,
+) -> (Stats, Stats) {
+    const ROUNDS: usize = 10;
+    a.timed(calls / 10, call);
+    b.timed(calls / 10, call);
+    let (mut ta, mut tb) = (Vec::with_capacity(calls), Vec::with_capacity(calls));
+    for _ in 0..ROUNDS {
+        ta.extend(a.timed(calls / ROUNDS, call));
+        tb.extend(b.timed(calls / ROUNDS, call));
+    }
+    (Stats::of(ta), Stats::of(tb))
+}
+
+/// Run this thread (and the processes it starts from now on) on `cpu` only.
+fn pin_to_cpu(cpu: usize) {
+    // SAFETY: the set is a plain bit mask on the stack, sized by its type.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        assert_eq!(
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set),
+            0,
+            "cannot pin the benchmark to CPU {cpu}"
+        );
+    }
+}
+
+/// Let this thread run on any of the first `cpus` CPUs again.
+fn unpin(cpus: usize) {
+    // SAFETY: as in `pin_to_cpu`.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for cpu in 0..cpus {
+            libc::CPU_SET(cpu, &mut set);
+        }
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
 }
 
 /// Keygen, trust, pack and install the hello plugin in `home` through the CLI.
@@ -256,11 +334,9 @@ impl StdioClient {
         self.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
     }
 
-    fn sequential(&mut self, n: usize, call: &dyn Fn(u64) -> String) -> Stats {
-        for i in 0..(n / 10) as u64 {
-            self.request(&call(i));
-        }
-        let times = (0..n as u64)
+    /// The round trips of `n` sequential calls.
+    fn timed(&mut self, n: usize, call: &dyn Fn(u64) -> String) -> Vec<Duration> {
+        (0..n as u64)
             .map(|i| {
                 let line = call(i);
                 let t = Instant::now();
@@ -269,8 +345,7 @@ impl StdioClient {
                 debug_assert!(answer.get("result").is_some());
                 took
             })
-            .collect();
-        Stats::of(times)
+            .collect()
     }
 
     /// Calls per second with `in_flight` requests outstanding.

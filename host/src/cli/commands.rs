@@ -426,7 +426,21 @@ fn cmd_tools(
 }
 
 fn cmd_mcp(runtime: Runtime, serve: crate::mcp::Serve) -> Result<(), Failure> {
-    block_on(crate::mcp::serve(std::sync::Arc::new(runtime), serve)).map_err(|e| Failure::new(1, e))
+    let over_http = serve.http.is_some();
+    let served = crate::mcp::serve(std::sync::Arc::new(runtime), serve);
+    if over_http {
+        return block_on(served).map_err(|e| Failure::new(1, e));
+    }
+    // On stdio there is one client: each message is read, handled and answered on
+    // one thread, without waking another (a wake-up across CPUs costs tens of
+    // microseconds on a virtual machine). Concurrent calls still interleave: plugin
+    // code yields at every epoch tick.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("starting the async runtime")
+        .block_on(served)
+        .map_err(|e| Failure::new(1, e))
 }
 
 fn cmd_root(home: &Home, command: &RootCommand) -> Result<(), Failure> {

@@ -23,6 +23,19 @@ wasmtime::component::bindgen!({
 
 use exports::pincer::plugin::{resources, tools};
 
+/// An instance made ahead of its call, in its own store.
+pub(crate) struct ReadyMcp {
+    cs: crate::runtime::CallStore,
+    server: McpServer,
+}
+
+/// The spent instance of a call, if there was one. Dropping it resets its slot in
+/// the instance pool, which costs a little: [`Plugin::recycle`] does it once the
+/// answer is out.
+pub struct Spent {
+    _store: Option<crate::runtime::CallStore>,
+}
+
 /// A resource as the plugin describes it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ResourceInfo {
@@ -171,23 +184,94 @@ impl Plugin {
         arguments: &str,
         approver: Option<Arc<dyn Approver>>,
     ) -> Result<ToolOutput, CallError> {
-        let pre = self.mcp_pre()?;
+        self.call_tool_ready(name, arguments, approver).await.0
+    }
+
+    /// [`Plugin::call_tool_asking`] in the instance made by
+    /// [`Plugin::prepare_tool_call`] if there is one (else in a new one), returning
+    /// the spent instance, for [`Plugin::recycle`] once the answer is out.
+    pub async fn call_tool_ready(
+        &self,
+        name: &str,
+        arguments: &str,
+        approver: Option<Arc<dyn Approver>>,
+    ) -> (Result<ToolOutput, CallError>, Spent) {
+        let pre = match self.mcp_pre() {
+            Ok(pre) => pre,
+            Err(e) => return (Err(e), Spent { _store: None }),
+        };
+        let ready = self.take_ready();
+        let (store, server) = match ready {
+            Some(ReadyMcp { cs, server }) => (Some(cs), Some(server)),
+            None => (None, None),
+        };
         let (name_owned, arguments) = (name.to_owned(), arguments.to_owned());
-        let result = self
-            .run(async |cs| {
+        let (result, spent) = self
+            .run_in(store, async |cs| {
                 let approval = &mut cs.store.data_mut().approval;
                 // Approval rules may name the tool being called.
                 approval.tool = Some(name_owned.as_str().into());
                 if let Some(approver) = approver {
                     approval.approver = approver;
                 }
-                let server = pre.instantiate_async(&mut cs.store).await?;
+                let server = match server {
+                    Some(server) => server,
+                    None => pre.instantiate_async(&mut cs.store).await?,
+                };
                 server
                     .pincer_plugin_tools()
                     .call_call_tool(&mut cs.store, &name_owned, &arguments)
                     .await
             })
-            .await?;
+            .await;
+        let spent = Spent { _store: spent };
+        match result {
+            Ok(result) => (self.tool_output(name, result), spent),
+            Err(e) => (Err(e), spent),
+        }
+    }
+
+    /// Make the instance of the next tool call now, so that the call does not wait for
+    /// it. Each instance serves one call only: this one has run no plugin code but its
+    /// initialisation, and shares nothing with the instance of any other call.
+    pub async fn prepare_tool_call(&self) {
+        let Ok(pre) = self.mcp_pre() else { return };
+        if self
+            .ready_mcp
+            .lock()
+            .expect("ready instance lock")
+            .is_some()
+        {
+            return;
+        }
+        let made = async {
+            let mut cs = self.new_store()?;
+            let server = pre.instantiate_async(&mut cs.store).await?;
+            Ok::<_, wasmtime::Error>(ReadyMcp { cs, server })
+        };
+        match made.await {
+            Ok(ready) => *self.ready_mcp.lock().expect("ready instance lock") = Some(ready),
+            // The call makes its own instance, and reports the fault if it recurs.
+            Err(e) => tracing::debug!(plugin = %self.id(), "cannot prepare an instance: {e:#}"),
+        }
+    }
+
+    /// Drop a spent instance (resetting its memory for the next one) and prepare the
+    /// next call's: the work a server does after it has answered.
+    pub async fn recycle(&self, spent: Spent) {
+        drop(spent);
+        self.prepare_tool_call().await;
+    }
+
+    fn take_ready(&self) -> Option<ReadyMcp> {
+        self.ready_mcp.lock().expect("ready instance lock").take()
+    }
+
+    fn tool_output(
+        &self,
+        name: &str,
+        result: Result<tools::CallResult, tools::CallError>,
+    ) -> Result<ToolOutput, CallError> {
         let result = result.map_err(|e| match e {
             tools::CallError::UnknownTool(tool) => CallError::UnknownTool {
                 plugin: self.id().to_owned(),

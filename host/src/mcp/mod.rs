@@ -404,6 +404,32 @@ impl Registry {
 #[derive(Clone)]
 pub struct Server {
     shared: Arc<Shared>,
+    /// Where a call leaves the work that can wait until its answer is written: the
+    /// stdio transport runs it after each write. Over HTTP (`None`) it is spawned.
+    after_send: Option<Arc<AfterSend>>,
+}
+
+type Job = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Work deferred until the next message has been written to the client, off the
+/// round trip: dropping a spent instance and preparing the next call's.
+#[derive(Default)]
+pub(crate) struct AfterSend {
+    jobs: Mutex<Vec<Job>>,
+}
+
+impl AfterSend {
+    fn push(&self, job: Job) {
+        self.jobs.lock().expect("after-send lock").push(job);
+    }
+
+    /// Run the jobs left so far.
+    pub(crate) async fn run(&self) {
+        let jobs = std::mem::take(&mut *self.jobs.lock().expect("after-send lock"));
+        for job in jobs {
+            job.await;
+        }
+    }
 }
 
 struct Shared {
@@ -430,6 +456,7 @@ impl Server {
                 registry: RwLock::new(Arc::new(registry)),
                 peers: Mutex::new(Vec::new()),
             }),
+            after_send: None,
         };
         let watcher = server.clone();
         tokio::spawn(async move {
@@ -510,6 +537,27 @@ fn fault_result(message: String) -> CallToolResult {
 
 fn not_found(what: &str, name: &str, list: &str) -> ErrorData {
     ErrorData::invalid_params(format!("unknown {what} `{name}` (see {list})"), None)
+}
+
+impl Server {
+    /// Drop a call's spent instance and prepare the plugin's next one once the
+    /// answer is out.
+    fn recycle_later(&self, plugin: &Arc<Plugin>, spent: crate::kinds::mcp::Spent) {
+        let plugin = plugin.clone();
+        let job: Job = Box::pin(async move { plugin.recycle(spent).await });
+        match &self.after_send {
+            Some(after) => after.push(job),
+            None => {
+                tokio::spawn(job);
+            }
+        }
+    }
+
+    /// The same server, leaving deferred work in `after` for its transport.
+    pub(crate) fn with_after_send(mut self, after: Arc<AfterSend>) -> Self {
+        self.after_send = Some(after);
+        self
+    }
 }
 
 impl ServerHandler for Server {
@@ -600,13 +648,16 @@ impl ServerHandler for Server {
         let (approver, mut questions) = approver::for_peer(&context.peer);
         let call = entry
             .plugin
-            .call_tool_asking(&entry.tool, &arguments, Some(approver));
+            .call_tool_ready(&entry.tool, &arguments, Some(approver));
         tokio::pin!(call);
         // Dropping the call's future on cancellation drops its store: the instance
         // stops at its next yield point, and a question it asked is withdrawn.
         let output = loop {
             tokio::select! {
-                output = &mut call => break output,
+                (output, spent) = &mut call => {
+                    self.recycle_later(&entry.plugin, spent);
+                    break output;
+                }
                 _ = questions.ask_next(&context.peer) => {}
                 _ = context.ct.cancelled() => {
                     return Ok(fault_result(format!("the call to `{}` was cancelled", request.name)).into());

@@ -6,14 +6,19 @@ use rmcp::model::{ClientRequest, DiscoverRequestMethod, ServerJsonRpcMessage};
 use rmcp::service::{RoleServer, RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 
-use super::Server;
+use std::sync::Arc;
+
+use super::{AfterSend, Server};
 
 /// Serve on stdin/stdout until the client closes stdin.
 pub(super) async fn serve(server: Server) -> Result<(), String> {
     let (stdin, stdout) = stdio();
-    let transport = NoDiscover(rmcp::transport::async_rw::AsyncRwTransport::new_server(
-        stdin, stdout,
-    ));
+    let after = Arc::new(AfterSend::default());
+    let server = server.with_after_send(after.clone());
+    let transport = NoDiscover {
+        inner: rmcp::transport::async_rw::AsyncRwTransport::new_server(stdin, stdout),
+        after: Some(after),
+    };
     let running = server
         .serve(transport)
         .await
@@ -70,8 +75,12 @@ fn stdio() -> (Reader, Writer) {
 /// A transport that answers `server/discover` itself with "method not found"
 /// (-32601), before or after the handshake. Clients of newer protocol revisions probe
 /// it first and fall back to `initialize` on exactly that error; rmcp would answer a
-/// probe without its metadata with -32602 instead.
-pub(super) struct NoDiscover<T>(pub(super) T);
+/// probe without its metadata with -32602 instead. After each message it writes, it
+/// runs the work the server deferred (`after`).
+pub(super) struct NoDiscover<T> {
+    pub(super) inner: T,
+    pub(super) after: Option<Arc<AfterSend>>,
+}
 
 /// The error a `server/discover` probe gets.
 pub(super) fn discover_not_found() -> rmcp::ErrorData {
@@ -85,18 +94,26 @@ impl<T: Transport<RoleServer>> Transport<RoleServer> for NoDiscover<T> {
         &mut self,
         item: TxJsonRpcMessage<RoleServer>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
-        self.0.send(item)
+        let sent = self.inner.send(item);
+        let after = self.after.clone();
+        async move {
+            let result = sent.await;
+            if let Some(after) = after {
+                after.run().await;
+            }
+            result
+        }
     }
 
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleServer>> {
         loop {
-            let message = self.0.receive().await?;
+            let message = self.inner.receive().await?;
             if let RxJsonRpcMessage::<RoleServer>::Request(request) = &message
                 && matches!(request.request, ClientRequest::DiscoverRequest(_))
             {
                 let answer =
                     ServerJsonRpcMessage::error(discover_not_found(), Some(request.id.clone()));
-                if self.0.send(answer).await.is_err() {
+                if self.inner.send(answer).await.is_err() {
                     return None;
                 }
                 continue;
@@ -106,6 +123,6 @@ impl<T: Transport<RoleServer>> Transport<RoleServer> for NoDiscover<T> {
     }
 
     fn close(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send {
-        self.0.close()
+        self.inner.close()
     }
 }

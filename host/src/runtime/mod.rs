@@ -375,6 +375,9 @@ pub struct Plugin {
     id: Arc<str>,
     engine: Engine,
     mcp: Option<crate::kinds::mcp::McpServerPre<InstanceState>>,
+    /// An MCP server instance made ahead of the next tool call (see
+    /// [`Plugin::prepare_tool_call`]).
+    pub(crate) ready_mcp: std::sync::Mutex<Option<crate::kinds::mcp::ReadyMcp>>,
     mounts: Vec<ResolvedMount>,
     limits: Limits,
     permits: Arc<Semaphore>,
@@ -739,6 +742,7 @@ impl Runtime {
             audit: self.audit.clone(),
             engine: self.engine.clone(),
             mcp,
+            ready_mcp: std::sync::Mutex::new(None),
             mounts,
             permits: Arc::new(Semaphore::new(limits.concurrency as usize)),
             limits,
@@ -810,23 +814,47 @@ impl Plugin {
         &self,
         call: impl AsyncFnOnce(&mut CallStore) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
+        self.run_in(None, call).await.0
+    }
+
+    /// [`Plugin::run`] in `ready`, a store made ahead of the call and not used by any
+    /// other (a new one if `None`). Returns the spent store with the outcome, so that
+    /// the caller can drop it (which resets its memory for the next instance) after
+    /// answering.
+    pub(crate) async fn run_in<R>(
+        &self,
+        ready: Option<CallStore>,
+        call: impl AsyncFnOnce(&mut CallStore) -> wasmtime::Result<R>,
+    ) -> (Result<R, CallError>, Option<CallStore>) {
         let started = Instant::now();
         let timeout = self.limits.timeout;
         let _permit =
             match tokio::time::timeout(timeout, self.permits.clone().acquire_owned()).await {
                 Ok(Ok(permit)) => permit,
                 _ => {
-                    return Err(CallError::Busy {
+                    let busy = CallError::Busy {
                         plugin: self.id.to_string(),
                         limit: self.limits.concurrency,
                         waited_ms: started.elapsed().as_millis() as u64,
-                    });
+                    };
+                    return (Err(busy), ready);
                 }
             };
-        let mut cs = self.new_store().map_err(|e| CallError::Host {
-            plugin: self.id.to_string(),
-            message: format!("{e:#}"),
-        })?;
+        let mut cs = match ready {
+            Some(cs) => cs,
+            None => match self.new_store() {
+                Ok(cs) => cs,
+                Err(e) => {
+                    let host = CallError::Host {
+                        plugin: self.id.to_string(),
+                        message: format!("{e:#}"),
+                    };
+                    return (Err(host), None);
+                }
+            },
+        };
+        // The call's deadline starts now, however long ago its store was made.
+        self.arm(&mut cs);
         // The epoch callback stops wasm code at the deadline; this outer timeout also
         // covers time spent in host functions.
         let grace = engine::EPOCH_TICK * 20;
@@ -834,7 +862,7 @@ impl Plugin {
         cs.stdout.flush_to_log(&self.id, "stdout");
         cs.stderr.flush_to_log(&self.id, "stderr");
         let fault = match outcome {
-            Ok(Ok(value)) => return Ok(value),
+            Ok(Ok(value)) => return (Ok(value), Some(cs)),
             Ok(Err(e)) => self.classify(&cs, e),
             Err(_) => Fault::Timeout {
                 limit_ms: timeout.as_millis() as u64,
@@ -849,13 +877,17 @@ impl Plugin {
         ) {
             tracing::error!(plugin = %self.id, "cannot audit the fault: {e}");
         }
-        Err(CallError::Fault {
+        let fault = CallError::Fault {
             plugin: self.id.to_string(),
             fault,
-        })
+        };
+        (Err(fault), Some(cs))
     }
 
-    fn new_store(&self) -> wasmtime::Result<CallStore> {
+    /// A store with its own WASI context and memory limit. Its deadline (for
+    /// instantiating in it) is the plugin's timeout from now; [`Plugin::run_in`] sets
+    /// the call's own when the call starts.
+    pub(crate) fn new_store(&self) -> wasmtime::Result<CallStore> {
         let stdout = OutputCapture::new();
         let stderr = OutputCapture::new();
         let mut wasi = WasiCtxBuilder::new();
@@ -879,21 +911,25 @@ impl Plugin {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
-        store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
-                Ok(UpdateDeadline::Interrupt)
-            } else {
-                // Let other tasks on this thread run, then check again next tick.
-                Ok(UpdateDeadline::Yield(1))
-            }
-        });
-        store.set_epoch_deadline(1);
-        Ok(CallStore {
+        let mut cs = CallStore {
             store,
             stderr,
             stdout,
             deadline,
-        })
+        };
+        set_deadline(&mut cs.store, deadline);
+        Ok(cs)
+    }
+
+    /// Give `cs` a deadline of the plugin's timeout from now, for wasm code, approvals
+    /// and HTTP requests alike.
+    fn arm(&self, cs: &mut CallStore) {
+        let deadline = Instant::now() + self.limits.timeout;
+        cs.deadline = deadline;
+        let state = cs.store.data_mut();
+        state.approval = self.approval.for_call(deadline);
+        state.http = self.http.for_call(deadline);
+        set_deadline(&mut cs.store, deadline);
     }
 
     fn classify(&self, cs: &CallStore, e: wasmtime::Error) -> Fault {
@@ -925,6 +961,19 @@ impl Plugin {
             },
         }
     }
+}
+
+/// Interrupt wasm code in `store` at `deadline`, checking at every epoch tick.
+fn set_deadline(store: &mut Store<InstanceState>, deadline: Instant) {
+    store.epoch_deadline_callback(move |_| {
+        if Instant::now() >= deadline {
+            Ok(UpdateDeadline::Interrupt)
+        } else {
+            // Let other tasks on this thread run, then check again next tick.
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
+    store.set_epoch_deadline(1);
 }
 
 /// The panic message in a Rust guest's stderr: the lines after `panicked at ...:`.
