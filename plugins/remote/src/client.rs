@@ -232,15 +232,5 @@ fn header<'a>(response: &'a http::Response, name: &str) -> Option<&'a str> {
 
 /// The start of a body on one line, for an error message.
 fn shown(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let words: Vec<&str> = text.split_whitespace().collect();
-    if words.is_empty() {
-        return "(empty body)".to_owned();
-    }
-    let line = words.join(" ");
-    let mut shown: String = line.chars().take(SHOWN_BODY_CHARS).collect();
-    if line.chars().count() > SHOWN_BODY_CHARS {
-        shown.push('…');
-    }
-    shown
+    pincer_sdk::body_excerpt(body, SHOWN_BODY_CHARS)
 }

@@ -37,6 +37,13 @@ pub mod bindings {
     });
 }
 
+/// Plugins of the `chat` kind: the [`Chat`](chat::Chat) trait and the completion types.
+pub mod chat;
+
+/// Plugins of the `recorder` and `viewer` kinds: the [`Recorder`](recording::Recorder)
+/// and [`Viewer`](recording::Viewer) traits and the recording types.
+pub mod recording;
+
 pub use bindings::exports::pincer::plugin::prompts;
 pub use bindings::exports::pincer::plugin::prompts::{Argument as PromptArgument, Message, Prompt};
 pub use bindings::exports::pincer::plugin::resources;
@@ -189,6 +196,23 @@ pub fn prompt_arg<'a>(args: &'a PromptArgs, key: &str) -> Result<&'a str, String
     args.get(key)
         .map(String::as_str)
         .ok_or_else(|| format!("the prompt needs the argument `{key}`"))
+}
+
+/// The start of an HTTP body on one line (whitespace runs become one space), at most
+/// `max_chars` characters and an ellipsis: what an error message quotes of a server's
+/// answer. `(empty body)` when there is nothing to show.
+pub fn body_excerpt(body: &[u8], max_chars: usize) -> String {
+    let text = String::from_utf8_lossy(body);
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if words.is_empty() {
+        return "(empty body)".to_owned();
+    }
+    let line = words.join(" ");
+    let mut shown: String = line.chars().take(max_chars).collect();
+    if line.chars().count() > max_chars {
+        shown.push('…');
+    }
+    shown
 }
 
 /// Read the string argument `key`, or say which argument is missing.
