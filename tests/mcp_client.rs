@@ -111,18 +111,10 @@ struct HttpServer {
 
 impl HttpServer {
     fn start(p: &Pincer, extra: &[&str]) -> Self {
-        let token_file = p.home.path().join("run/mcp-http.json");
-        let _ = std::fs::remove_file(&token_file);
+        let _ = std::fs::remove_file(p.home.path().join("run/mcp-http.json"));
         let mut args = vec!["mcp", "--http", "127.0.0.1:0"];
         args.extend_from_slice(extra);
-        let mut child = p
-            .command(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let (url, token) = pincer_test_support::mcp_http_started(p.home.path(), &mut child);
+        let (child, url, token) = p.start_server(&args, "run/mcp-http.json");
         HttpServer { child, url, token }
     }
 

@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod caps;
 pub mod cli;
+pub mod gateway;
 pub mod install;
 pub mod kinds;
 pub mod manifest;

@@ -341,7 +341,7 @@ pub(super) fn cmd_approve(runtime: &Runtime, id: &str, yes: bool) -> Result<(), 
     Ok(())
 }
 
-fn installed_json(p: &Installed) -> serde_json::Value {
+pub(crate) fn installed_json(p: &Installed) -> serde_json::Value {
     let findings = risk::assess(&p.active.grants);
     json!({
         "id": p.id,

@@ -268,6 +268,18 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             },
         ),
         Command::Config { ref command } => settings::cmd_config(&home()?, command),
+        Command::Serve {
+            port,
+            bind,
+            ref allow_origin,
+        } => {
+            let options = crate::gateway::Options {
+                addr: std::net::SocketAddr::new(bind, port),
+                allowed_origins: allow_origin.clone(),
+            };
+            let runtime = std::sync::Arc::new(runtime()?);
+            block_on(crate::gateway::serve(runtime, options)).map_err(|e| Failure::new(1, e))
+        }
     }
 }
 

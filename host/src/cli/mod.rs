@@ -7,6 +7,7 @@
 //! (trap, timeout, memory) or stayed busy; 5 a tool reported an error.
 
 mod admin;
+pub(crate) use admin::installed_json;
 mod author;
 mod commands;
 mod demo;
@@ -242,6 +243,26 @@ pub enum Command {
         /// Serve only these plugins (repeatable); default: every installed mcp-server plugin
         #[arg(long = "plugin", value_name = "ID")]
         plugins: Vec<String>,
+    },
+    /// Run the localhost gateway: the desktop app's HTTP API under /v1, and MCP at /mcp
+    ///
+    /// Listens on 127.0.0.1 only. At start it makes a session token, prints it once and
+    /// writes it with the port to $PINCER_HOME/run/gateway.json (mode 0600); every
+    /// request needs `Authorization: Bearer TOKEN`. Requests with a Host header other
+    /// than this server's, or an Origin not allowed with --allow-origin, get 403.
+    /// Ctrl-C stops it after the requests in flight finish. The API is in
+    /// docs/gateway.md and at /v1/openapi.json.
+    Serve {
+        /// The port (0: any free port; the chosen one is in run/gateway.json)
+        #[arg(long, default_value_t = 7878)]
+        port: u16,
+        /// The loopback address to bind; anything else is refused
+        #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
+        bind: std::net::IpAddr,
+        /// A browser origin allowed to call the gateway (repeatable); requests carrying
+        /// any other Origin header are refused with 403
+        #[arg(long, value_name = "ORIGIN")]
+        allow_origin: Vec<String>,
     },
     /// Set, list and remove the secrets plugins read (values are encrypted, never shown)
     Secrets {

@@ -539,7 +539,103 @@ fn not_found(what: &str, name: &str, list: &str) -> ErrorData {
     ErrorData::invalid_params(format!("unknown {what} `{name}` (see {list})"), None)
 }
 
+/// A call's output as an MCP result: a fault, a busy plugin or bad arguments become an
+/// `isError` result that says why, and the server goes on.
+fn tool_result(
+    output: Result<crate::kinds::mcp::ToolOutput, crate::runtime::CallError>,
+) -> CallToolResult {
+    match output {
+        Ok(out) => {
+            let content = out
+                .content
+                .into_iter()
+                .map(|item| match item {
+                    ContentItem::Text { text } => ContentBlock::text(text),
+                    ContentItem::Image {
+                        data, mime_type, ..
+                    } => ContentBlock::image(
+                        base64::engine::general_purpose::STANDARD.encode(data),
+                        mime_type,
+                    ),
+                })
+                .collect();
+            let mut result = if out.is_error {
+                CallToolResult::error(content)
+            } else {
+                CallToolResult::success(content)
+            };
+            result.structured_content = out.structured_content;
+            result
+        }
+        Err(e) => fault_result(e.to_string()),
+    }
+}
+
 impl Server {
+    /// The entry of tool `name` and its arguments as JSON text, checked against the
+    /// tool's input schema before the plugin runs (`Ok(Err(result))`: the model reads
+    /// why they do not match); an unknown tool is an error.
+    fn checked<'r>(
+        &self,
+        registry: &'r Registry,
+        name: &str,
+        arguments: Option<serde_json::Map<String, serde_json::Value>>,
+    ) -> Result<Result<(&'r Entry, String), CallToolResult>, ErrorData> {
+        let Some(entry) = registry.tools.get(name) else {
+            return Err(not_found("tool", name, "tools/list"));
+        };
+        let arguments = serde_json::Value::Object(arguments.unwrap_or_default());
+        let problems: Vec<String> = entry
+            .validator
+            .iter_errors(&arguments)
+            .take(5)
+            .map(|e| {
+                let at = e.instance_path().to_string();
+                if at.is_empty() {
+                    e.to_string()
+                } else {
+                    format!("{at}: {e}")
+                }
+            })
+            .collect();
+        if !problems.is_empty() {
+            return Ok(Err(fault_result(format!(
+                "the arguments of `{name}` do not match its input schema: {}",
+                problems.join("; ")
+            ))));
+        }
+        Ok(Ok((entry, arguments.to_string())))
+    }
+
+    /// Call tool `name` for the gateway: checked like an MCP call, its approvals
+    /// answered by the runtime's approver (the gateway's). `Err` for an unknown tool.
+    pub(crate) async fn call_direct(
+        &self,
+        name: &str,
+        arguments: Option<serde_json::Map<String, serde_json::Value>>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let registry = self.registry();
+        let (entry, arguments) = match self.checked(&registry, name, arguments)? {
+            Ok(checked) => checked,
+            Err(rejected) => return Ok(rejected),
+        };
+        let (output, spent) = entry
+            .plugin
+            .call_tool_ready(&entry.tool, &arguments, None)
+            .await;
+        self.recycle_later(&entry.plugin, spent);
+        Ok(tool_result(output))
+    }
+
+    /// The tools served now: name, the plugin that provides it, and the MCP definition.
+    pub(crate) fn tools(&self) -> Vec<(String, String, Tool)> {
+        self.registry()
+            .tools
+            .iter()
+            .map(|(name, e)| (name.clone(), e.plugin.id().to_owned(), e.info.clone()))
+            .collect()
+    }
+
     /// Drop a call's spent instance and prepare the plugin's next one once the
     /// answer is out.
     fn recycle_later(&self, plugin: &Arc<Plugin>, spent: crate::kinds::mcp::Spent) {
@@ -618,33 +714,11 @@ impl ServerHandler for Server {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let registry = self.registry();
-        let Some(entry) = registry.tools.get(request.name.as_ref()) else {
-            return Err(not_found("tool", &request.name, "tools/list"));
+        let entry = self.checked(&registry, &request.name, request.arguments.clone())?;
+        let (entry, arguments) = match entry {
+            Ok(checked) => checked,
+            Err(rejected) => return Ok(rejected.into()),
         };
-        let arguments = serde_json::Value::Object(request.arguments.clone().unwrap_or_default());
-        // Checked by a JSON Schema validator before the plugin runs; the model reads why.
-        let problems: Vec<String> = entry
-            .validator
-            .iter_errors(&arguments)
-            .take(5)
-            .map(|e| {
-                let at = e.instance_path().to_string();
-                if at.is_empty() {
-                    e.to_string()
-                } else {
-                    format!("{at}: {e}")
-                }
-            })
-            .collect();
-        if !problems.is_empty() {
-            return Ok(fault_result(format!(
-                "the arguments of `{}` do not match its input schema: {}",
-                request.name,
-                problems.join("; ")
-            ))
-            .into());
-        }
-        let arguments = arguments.to_string();
         let (approver, mut questions) = approver::for_peer(&context.peer);
         let call = entry
             .plugin
@@ -664,34 +738,7 @@ impl ServerHandler for Server {
                 }
             }
         };
-        let result = match output {
-            Ok(out) => {
-                let content = out
-                    .content
-                    .into_iter()
-                    .map(|item| match item {
-                        ContentItem::Text { text } => ContentBlock::text(text),
-                        ContentItem::Image {
-                            data, mime_type, ..
-                        } => ContentBlock::image(
-                            base64::engine::general_purpose::STANDARD.encode(data),
-                            mime_type,
-                        ),
-                    })
-                    .collect();
-                let mut result = if out.is_error {
-                    CallToolResult::error(content)
-                } else {
-                    CallToolResult::success(content)
-                };
-                result.structured_content = out.structured_content;
-                result
-            }
-            // A fault, a busy plugin or bad arguments: the client reads why, the server
-            // goes on.
-            Err(e) => fault_result(e.to_string()),
-        };
-        Ok(result.into())
+        Ok(tool_result(output).into())
     }
 
     async fn list_prompts(

@@ -117,6 +117,24 @@ impl Pincer {
         cmd
     }
 
+    /// Start `pincer ARGS`, a server that writes its URL and token to `token_file`
+    /// (relative to the home) once it listens; returns the child (quiet: no output)
+    /// with the URL and token.
+    pub fn start_server(
+        &self,
+        args: &[&str],
+        token_file: &str,
+    ) -> (std::process::Child, String, String) {
+        let mut child = self
+            .command(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting pincer");
+        let (url, token) = server_started(self.home.path(), token_file, &mut child);
+        (child, url, token)
+    }
+
     /// Run `pincer ARGS`.
     pub fn run(&self, args: &[&str]) -> Output {
         self.command(args).output().expect("running pincer")
@@ -272,7 +290,18 @@ fn rand_suffix() -> u32 {
 /// to write its URL and token to `run/mcp-http.json`; returns them. Kills the child
 /// and fails if it exits or does not start in time.
 pub fn mcp_http_started(home: &Path, child: &mut std::process::Child) -> (String, String) {
-    let token_file = home.join("run/mcp-http.json");
+    server_started(home, "run/mcp-http.json", child)
+}
+
+/// Wait (at most 60 s) for a server `child` running on `home` to write its URL and
+/// token to `file` (relative to `home`); returns them. Kills the child and fails if it
+/// exits or does not start in time.
+pub fn server_started(
+    home: &Path,
+    file: &str,
+    child: &mut std::process::Child,
+) -> (String, String) {
+    let token_file = home.join(file);
     let started = std::time::Instant::now();
     loop {
         if let Ok(text) = std::fs::read_to_string(&token_file)
@@ -282,12 +311,12 @@ pub fn mcp_http_started(home: &Path, child: &mut std::process::Child) -> (String
             return (url.to_owned(), token.to_owned());
         }
         if let Ok(Some(status)) = child.try_wait() {
-            panic!("pincer mcp --http exited early: {status}");
+            panic!("the server exited early ({status}) before writing {file}");
         }
         if started.elapsed() > std::time::Duration::from_secs(60) {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("pincer mcp --http did not start within 60 s");
+            panic!("the server did not write {file} within 60 s");
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }

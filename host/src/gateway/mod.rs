@@ -1,0 +1,289 @@
+//! The localhost gateway (`pincer serve`): the desktop app's door into Pincer, an HTTP
+//! API under `/v1` and the MCP Streamable HTTP endpoint at `/mcp`, both behind the
+//! [`guard`] (Host, Origin, bearer token checked on every request).
+//!
+//! Loopback only. At start it makes a 256-bit session token and writes it with the port
+//! to `$PINCER_HOME/run/gateway.json` (mode 0600). Errors have one shape,
+//! `{"error": {"code": "...", "message": "..."}}`, except the 401, which says nothing.
+//! Ctrl-C or SIGTERM stops accepting connections and lets calls in flight finish.
+//! The API is described in `docs/gateway.md` and served as OpenAPI at
+//! `/v1/openapi.json`.
+
+pub mod guard;
+pub mod openapi;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::mcp::Server;
+use crate::runtime::Runtime;
+use crate::store::plugins::PluginStore;
+use guard::{Guard, error_response};
+
+/// Where the running gateway's URL, port and token are written, relative to
+/// `$PINCER_HOME`.
+pub const TOKEN_FILE: &str = "run/gateway.json";
+
+/// The largest request body the API takes (a recorder frame is the largest thing a
+/// client sends).
+pub const MAX_BODY: usize = 8 << 20;
+
+/// Headers a browser page on an allowed origin may send.
+const PREFLIGHT_HEADERS: &str =
+    "authorization, content-type, accept, mcp-session-id, mcp-protocol-version, last-event-id";
+
+/// How `pincer serve` listens.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The loopback address and port (port 0: any free port).
+    pub addr: SocketAddr,
+    /// Browser origins allowed to call the gateway.
+    pub allowed_origins: Vec<String>,
+}
+
+#[derive(Clone)]
+struct App {
+    runtime: Arc<Runtime>,
+    mcp: Server,
+}
+
+/// An API error: a status, a stable code and a message that says what to do.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error_response(self.status, self.code, &self.message)
+    }
+}
+
+/// A JSON body whose rejections (too large, not JSON, wrong shape) are API errors.
+struct Body<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Body(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    let status = rejection.status();
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            return ApiError::new(
+                status,
+                "too_large",
+                format!("the request body is larger than {MAX_BODY} bytes"),
+            );
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        _ => "bad_request",
+    };
+    ApiError::new(status, code, rejection.body_text())
+}
+
+/// Serve until Ctrl-C or SIGTERM.
+pub async fn serve(runtime: Arc<Runtime>, options: Options) -> Result<(), String> {
+    guard::loopback_only("--bind", options.addr, "the gateway")?;
+    let mcp = Server::start(runtime.clone(), Vec::new()).await?;
+    let listener = tokio::net::TcpListener::bind(options.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", options.addr))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| format!("cannot listen on {}: {e}", options.addr))?;
+    let (guard, token) = Guard::new(local, &options.allowed_origins, PREFLIGHT_HEADERS)?;
+    let url = format!("http://{local}");
+    let home = runtime.home();
+    let written = json!({
+        "url": url, "port": local.port(), "token": token, "pid": std::process::id(),
+    });
+    guard::write_token_file(home, TOKEN_FILE, &written)?;
+
+    let stop = CancellationToken::new();
+    let mcp_service = crate::mcp::http::service(mcp.clone(), &guard, &stop);
+    let app = App {
+        runtime: runtime.clone(),
+        mcp,
+    };
+    let api = axum::Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/openapi.json", get(openapi))
+        .route("/v1/plugins", get(plugins))
+        .route("/v1/tools", get(tools))
+        .route("/v1/tools/{name}/call", post(call_tool))
+        .route("/v1/audit", get(audit))
+        .fallback(unknown)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(app);
+    let router = axum::Router::new()
+        .route_service("/mcp", mcp_service)
+        .layer(axum::middleware::from_fn(crate::mcp::http::discover))
+        .merge(api)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(guard),
+            guard::check,
+        ));
+
+    eprintln!("Pincer gateway at {url} (API under /v1, MCP at /mcp)");
+    eprintln!(
+        "session token (shown once; also in {}): {token}",
+        home.join(TOKEN_FILE).display()
+    );
+    eprintln!("stop with Ctrl-C");
+    let result = axum::serve(crate::mcp::http::no_delay(listener), router)
+        .with_graceful_shutdown(async move {
+            guard::shutdown_signal().await;
+            eprintln!("stopping: finishing the requests in flight");
+            stop.cancel();
+        })
+        .await
+        .map_err(|e| format!("the gateway failed: {e}"));
+    guard::remove_token_file(home, TOKEN_FILE, &token);
+    result
+}
+
+async fn unknown(request: Request) -> ApiError {
+    ApiError::not_found(format!(
+        "no endpoint {} {} (see /v1/openapi.json)",
+        request.method(),
+        request.uri().path()
+    ))
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({ "ok": true, "version": env!("CARGO_PKG_VERSION") }))
+}
+
+async fn openapi() -> Json<Value> {
+    Json(openapi::document())
+}
+
+async fn plugins(State(app): State<App>) -> Result<Json<Value>, ApiError> {
+    let runtime = app.runtime.clone();
+    let list = tokio::task::spawn_blocking(move || PluginStore::new(runtime.home()).list())
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let plugins: Vec<Value> = list.iter().map(crate::cli::installed_json).collect();
+    Ok(Json(json!({ "plugins": plugins })))
+}
+
+async fn tools(State(app): State<App>) -> Json<Value> {
+    let tools: Vec<Value> = app
+        .mcp
+        .tools()
+        .into_iter()
+        .map(|(name, plugin, tool)| {
+            json!({
+                "name": name,
+                "plugin": plugin,
+                "description": tool.description,
+                "input_schema": tool.input_schema,
+                "output_schema": tool.output_schema,
+            })
+        })
+        .collect();
+    Json(json!({ "tools": tools }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallBody {
+    #[serde(default)]
+    arguments: Option<serde_json::Map<String, Value>>,
+}
+
+async fn call_tool(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    Body(body): Body<CallBody>,
+) -> Result<Json<Value>, ApiError> {
+    let result = app
+        .mcp
+        .call_direct(&name, body.arguments)
+        .await
+        .map_err(|e| ApiError::not_found(e.message.to_string()))?;
+    let value = serde_json::to_value(&result).map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Json(value))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    /// Records with a sequence number greater than this.
+    #[serde(default)]
+    since: u64,
+    /// At most this many.
+    #[serde(default = "default_limit")]
+    limit: usize,
+}
+
+fn default_limit() -> usize {
+    1000
+}
+
+async fn audit(
+    State(app): State<App>,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("{}: use ?since=SEQ&limit=N", e.body_text()),
+        )
+    })?;
+    let runtime = app.runtime.clone();
+    let (records, _torn) = tokio::task::spawn_blocking(move || {
+        runtime.audit().flush();
+        runtime.audit().read()
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    let records: Vec<_> = records
+        .into_iter()
+        .filter(|r| r.seq > query.since)
+        .take(query.limit.min(10_000))
+        .collect();
+    let next = records.last().map_or(query.since, |r| r.seq);
+    Ok(Json(json!({ "records": records, "next": next })))
+}
