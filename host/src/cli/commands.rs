@@ -268,6 +268,20 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             },
         ),
         Command::Config { ref command } => settings::cmd_config(&home()?, command),
+        Command::Chat {
+            ref id,
+            ref message,
+            ref system,
+            ref model,
+            json,
+        } => cmd_chat(
+            &runtime()?,
+            id,
+            message,
+            system.as_deref(),
+            model.clone(),
+            json,
+        ),
         Command::Serve {
             port,
             bind,
@@ -369,6 +383,48 @@ fn load_plugin(runtime: &Runtime, id: Option<&str>, dev: &DevSource) -> Result<P
             2,
             "name an installed plugin (see `pincer list`), or pass --dev --manifest PATH for an unsigned one",
         )),
+    }
+}
+
+fn cmd_chat(
+    runtime: &Runtime,
+    id: &str,
+    message: &str,
+    system: Option<&str>,
+    model: Option<String>,
+    json: bool,
+) -> Result<(), Failure> {
+    use crate::kinds::chat::{ChatFailure, ChatRequest, Message, Role};
+    let plugin = runtime.load_installed(id)?;
+    let mut messages = Vec::new();
+    if let Some(system) = system {
+        messages.push(Message {
+            role: Role::System,
+            content: system.to_owned(),
+        });
+    }
+    messages.push(Message {
+        role: Role::User,
+        content: message.to_owned(),
+    });
+    let request = ChatRequest {
+        messages,
+        model,
+        ..ChatRequest::default()
+    };
+    match block_on(plugin.complete(&request))? {
+        Ok(reply) if json => {
+            print_json(&serde_json::to_value(&reply).expect("a reply serialises"));
+            Ok(())
+        }
+        Ok(reply) => {
+            println!("{}", reply.message.content);
+            Ok(())
+        }
+        Err(ChatFailure::InvalidRequest(why)) => {
+            Err(Failure::new(2, format!("{id} refused the request: {why}")))
+        }
+        Err(failure) => Err(Failure::new(5, format!("{id}: {failure}"))),
     }
 }
 

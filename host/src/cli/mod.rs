@@ -66,6 +66,25 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Chat with an installed chat plugin: send one message, print the reply
+    ///
+    /// The plugin calls its provider through the HTTP origins its manifest was
+    /// granted, with the key set by `pincer secrets set ID api_key`.
+    Chat {
+        /// The chat plugin's id
+        id: String,
+        /// The message to send
+        message: String,
+        /// A system message that sets up the conversation
+        #[arg(long, value_name = "TEXT")]
+        system: Option<String>,
+        /// A model that overrides the plugin's configured one
+        #[arg(long)]
+        model: Option<String>,
+        /// Print the whole reply (model, finish reason, token counts) as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// List the tools of an installed mcp-server plugin (or, with --dev, of a manifest)
     Tools {
         /// The installed plugin's id (omit with --dev --manifest)

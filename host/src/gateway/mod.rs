@@ -11,6 +11,7 @@
 
 pub mod guard;
 pub mod openapi;
+mod recordings;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,8 +26,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::mcp::Server;
-use crate::runtime::Runtime;
+use std::collections::HashMap;
+
+use crate::mcp::{Fingerprint, Server};
+use crate::runtime::{Plugin, Runtime};
 use crate::store::plugins::PluginStore;
 use guard::{Guard, error_response};
 
@@ -55,7 +58,14 @@ pub struct Options {
 struct App {
     runtime: Arc<Runtime>,
     mcp: Server,
+    /// Plugins loaded for chat and recordings, with what their install record and the
+    /// trust store looked like then. A recorder's session lives in its loaded plugin,
+    /// so the same one must serve every request until the plugin changes.
+    loaded: Arc<tokio::sync::Mutex<Loaded>>,
 }
+
+/// Plugins by id, with the fingerprint they were loaded under.
+type Loaded = HashMap<String, (Fingerprint, Arc<Plugin>)>;
 
 /// An API error: a status, a stable code and a message that says what to do.
 #[derive(Debug)]
@@ -142,6 +152,7 @@ pub async fn serve(runtime: Arc<Runtime>, options: Options) -> Result<(), String
     let app = App {
         runtime: runtime.clone(),
         mcp,
+        loaded: Arc::default(),
     };
     let api = axum::Router::new()
         .route("/v1/health", get(health))
@@ -150,6 +161,19 @@ pub async fn serve(runtime: Arc<Runtime>, options: Options) -> Result<(), String
         .route("/v1/tools", get(tools))
         .route("/v1/tools/{name}/call", post(call_tool))
         .route("/v1/audit", get(audit))
+        .route("/v1/chat", post(chat))
+        .route("/v1/recordings/start", post(recordings::start))
+        .route("/v1/recordings/events", post(recordings::event))
+        .route("/v1/recordings/frames", post(recordings::frame_in))
+        .route("/v1/recordings/stop", post(recordings::stop))
+        .route("/v1/recordings/{id}", get(recordings::info))
+        .route("/v1/recordings/{id}/timeline", get(recordings::timeline))
+        .route("/v1/recordings/{id}/frame", get(recordings::frame_at))
+        .route(
+            "/v1/recordings/{id}/frames/{index}",
+            get(recordings::frame_by_index),
+        )
+        .route("/v1/recordings/{id}/map-input", post(recordings::map_input))
         .fallback(unknown)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(app);
@@ -243,6 +267,110 @@ async fn call_tool(
         .map_err(|e| ApiError::not_found(e.message.to_string()))?;
     let value = serde_json::to_value(&result).map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(Json(value))
+}
+
+/// (`flatten` and `deny_unknown_fields` do not combine in serde: extra fields are
+/// ignored here.)
+#[derive(Deserialize)]
+struct ChatBody {
+    /// The chat plugin.
+    plugin: String,
+    #[serde(flatten)]
+    request: crate::kinds::chat::ChatRequest,
+}
+
+/// An installed, approved plugin, loaded (verified again) on the blocking pool the
+/// first time and whenever its install record or the trust store changed since;
+/// otherwise the plugin loaded before.
+async fn load(app: &App, id: &str) -> Result<Arc<Plugin>, ApiError> {
+    let mut loaded = app.loaded.lock().await;
+    let runtime = app.runtime.clone();
+    let owned = id.to_owned();
+    let now = tokio::task::spawn_blocking(move || {
+        PluginStore::new(runtime.home())
+            .get(&owned)
+            .map(|found| found.map(|p| Fingerprint::of(runtime.home(), &[p])))
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    let Some(now) = now else {
+        loaded.remove(id);
+        return Err(ApiError::not_found(format!(
+            "no plugin `{id}` is installed (see GET /v1/plugins)"
+        )));
+    };
+    if let Some((then, plugin)) = loaded.get(id)
+        && *then == now
+    {
+        return Ok(plugin.clone());
+    }
+    let runtime = app.runtime.clone();
+    let owned = id.to_owned();
+    let plugin = tokio::task::spawn_blocking(move || runtime.load_installed(&owned))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| match e {
+            crate::runtime::LoadError::NotInstalled { .. } => ApiError::not_found(format!(
+                "no plugin `{id}` is installed (see GET /v1/plugins)"
+            )),
+            e => ApiError::new(StatusCode::CONFLICT, "not_loadable", e.to_string()),
+        })?;
+    let plugin = Arc::new(plugin);
+    loaded.insert(id.to_owned(), (now, plugin.clone()));
+    Ok(plugin)
+}
+
+/// A call that did not reach an answer: the plugin is of another kind, faulted, or is
+/// busy.
+fn call_error(e: crate::runtime::CallError) -> ApiError {
+    use crate::runtime::CallError;
+    match e {
+        CallError::WrongKind { .. } => {
+            ApiError::new(StatusCode::BAD_REQUEST, "wrong_kind", e.to_string())
+        }
+        CallError::Busy { .. } => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string())
+        }
+        CallError::Fault { .. } => {
+            ApiError::new(StatusCode::BAD_GATEWAY, "plugin_fault", e.to_string())
+        }
+        other => ApiError::internal(other.to_string()),
+    }
+}
+
+async fn chat(State(app): State<App>, Body(body): Body<ChatBody>) -> Result<Response, ApiError> {
+    use crate::kinds::chat::ChatFailure;
+    let plugin = load(&app, &body.plugin).await?;
+    let answer = plugin.complete(&body.request).await.map_err(call_error)?;
+    let failure = match answer {
+        Ok(reply) => return Ok(Json(reply).into_response()),
+        Err(failure) => failure,
+    };
+    let message = failure.to_string();
+    let mut response = match &failure {
+        ChatFailure::InvalidRequest(_) => {
+            ApiError::new(StatusCode::BAD_REQUEST, "chat_invalid_request", message)
+        }
+        ChatFailure::Unauthorized(_) => {
+            ApiError::new(StatusCode::BAD_GATEWAY, "chat_unauthorized", message)
+        }
+        ChatFailure::RateLimited(_) => {
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "chat_rate_limited", message)
+        }
+        ChatFailure::Provider(_) => {
+            ApiError::new(StatusCode::BAD_GATEWAY, "chat_provider", message)
+        }
+        ChatFailure::Denied(_) => ApiError::new(StatusCode::BAD_GATEWAY, "chat_denied", message),
+    }
+    .into_response();
+    if let ChatFailure::RateLimited(Some(seconds)) = failure {
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from(seconds),
+        );
+    }
+    Ok(response)
 }
 
 #[derive(Deserialize)]

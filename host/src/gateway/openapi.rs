@@ -12,7 +12,126 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/tools"),
     ("post", "/v1/tools/{name}/call"),
     ("get", "/v1/audit"),
+    ("post", "/v1/chat"),
+    ("post", "/v1/recordings/start"),
+    ("post", "/v1/recordings/events"),
+    ("post", "/v1/recordings/frames"),
+    ("post", "/v1/recordings/stop"),
+    ("get", "/v1/recordings/{id}"),
+    ("get", "/v1/recordings/{id}/timeline"),
+    ("get", "/v1/recordings/{id}/frame"),
+    ("get", "/v1/recordings/{id}/frames/{index}"),
+    ("post", "/v1/recordings/{id}/map-input"),
 ];
+
+fn json_body(schema: Value) -> Value {
+    json!({ "required": true, "content": { "application/json": { "schema": schema } } })
+}
+
+fn id_param() -> Value {
+    json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "pattern": "^[a-z0-9-]{1,64}$" } })
+}
+
+fn viewer_param() -> Value {
+    json!({ "name": "viewer", "in": "query", "schema": { "type": "string" }, "description": "The viewer plugin; default: the only one installed." })
+}
+
+/// Chat and recordings: the endpoints that drive plugins of those kinds.
+fn kind_paths() -> Value {
+    let with = |mut responses: Value, extra: &[(&str, &str)]| {
+        for (status, code) in extra {
+            responses[*status] = json!({ "description": format!("`{code}`"), "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } });
+        }
+        responses
+    };
+    json!({
+        "/v1/chat": { "post": {
+            "summary": "Complete a conversation with a chat plugin, in a fresh instance.",
+            "requestBody": json_body(json!({ "type": "object", "required": ["plugin", "messages"], "properties": {
+                "plugin": { "type": "string" },
+                "messages": { "type": "array", "items": { "type": "object", "required": ["role", "content"], "properties": {
+                    "role": { "type": "string", "enum": ["system", "user", "assistant"] }, "content": { "type": "string" } } } },
+                "model": { "type": "string" }, "temperature": { "type": "number" }, "max_tokens": { "type": "integer" } } })),
+            "responses": with(ok("The reply.", json!({ "type": "object", "properties": {
+                "message": { "type": "object" }, "model": { "type": "string" },
+                "finish_reason": { "type": ["string", "null"] }, "usage": { "type": ["object", "null"] } } })),
+                &[("404", "not_found"), ("429", "chat_rate_limited (with Retry-After)"),
+                  ("502", "chat_unauthorized, chat_provider, chat_denied or plugin_fault")])
+        }},
+        "/v1/recordings/start": { "post": {
+            "summary": "Start a recording session in the recorder plugin.",
+            "requestBody": json_body(json!({ "type": "object", "properties": {
+                "recorder": { "type": "string" }, "title": { "type": "string" } } })),
+            "responses": with(ok("The new recording's id.", json!({ "type": "object", "properties": {
+                "recording_id": { "type": "string" }, "recorder": { "type": "string" } } })),
+                &[("409", "already_recording")])
+        }},
+        "/v1/recordings/events": { "post": {
+            "summary": "Record one event of the active session; sensitive input is redacted before it is written.",
+            "requestBody": json_body(json!({ "type": "object", "required": ["event"], "properties": {
+                "recorder": { "type": "string" },
+                "event": { "type": "object", "required": ["kind", "time_ms"], "properties": {
+                    "kind": { "type": "string" }, "time_ms": { "type": "integer" },
+                    "target": { "type": "string" }, "value": { "type": "string" },
+                    "sensitive": { "type": "boolean" }, "x": { "type": "integer" }, "y": { "type": "integer" } } } } })),
+            "responses": with(ok("Recorded.", json!({ "type": "object" })), &[("409", "no_session: nothing was stored")])
+        }},
+        "/v1/recordings/frames": { "post": {
+            "summary": "Record one JPEG frame of the active session (the body is the JPEG).",
+            "parameters": [
+                { "name": "time_ms", "in": "query", "required": true, "schema": { "type": "integer" } },
+                { "name": "recorder", "in": "query", "schema": { "type": "string" } }
+            ],
+            "requestBody": { "required": true, "content": { "image/jpeg": { "schema": { "type": "string", "format": "binary" } } } },
+            "responses": with(ok("Recorded.", json!({ "type": "object" })), &[("409", "no_session")])
+        }},
+        "/v1/recordings/stop": { "post": {
+            "summary": "Stop the session and summarise it. The body is optional.",
+            "responses": with(ok("The summary.", json!({ "type": "object", "properties": {
+                "recording_id": { "type": "string" }, "duration_ms": { "type": "integer" },
+                "steps": { "type": "integer" }, "frames": { "type": "integer" },
+                "redactions": { "type": "integer" }, "refused": { "type": "integer" } } })),
+                &[("409", "no_session")])
+        }},
+        "/v1/recordings/{id}": { "get": {
+            "summary": "A recording's overview, through the viewer plugin.",
+            "parameters": [id_param(), viewer_param()],
+            "responses": with(ok("The overview.", json!({ "type": "object" })), &[("404", "not_found")])
+        }},
+        "/v1/recordings/{id}/timeline": { "get": {
+            "summary": "The recording's steps, each with its time and a one-line description.",
+            "parameters": [id_param(), viewer_param()],
+            "responses": with(ok("The steps.", json!({ "type": "object", "properties": {
+                "steps": { "type": "array", "items": { "type": "object", "properties": {
+                    "index": { "type": "integer" }, "time_ms": { "type": "integer" }, "description": { "type": "string" } } } } } })),
+                &[("404", "not_found")])
+        }},
+        "/v1/recordings/{id}/frame": { "get": {
+            "summary": "The frame on screen at a time: the last taken at or before it.",
+            "parameters": [id_param(), viewer_param(),
+                { "name": "time_ms", "in": "query", "required": true, "schema": { "type": "integer" } }],
+            "responses": with(json!({ "200": { "description": "The JPEG, with x-frame-index and x-frame-time-ms headers.",
+                "content": { "image/jpeg": {} } } }), &[("404", "not_found")])
+        }},
+        "/v1/recordings/{id}/frames/{index}": { "get": {
+            "summary": "A frame by its position.",
+            "parameters": [id_param(), viewer_param(),
+                { "name": "index", "in": "path", "required": true, "schema": { "type": "integer" } }],
+            "responses": with(json!({ "200": { "description": "The JPEG, with x-frame-index and x-frame-time-ms headers.",
+                "content": { "image/jpeg": {} } } }), &[("404", "not_found")])
+        }},
+        "/v1/recordings/{id}/map-input": { "post": {
+            "summary": "Map a point in a viewer of the given size (the screen scaled to fit, letterboxed) to the recorded screen's pixels; null on the letterbox.",
+            "parameters": [id_param()],
+            "requestBody": json_body(json!({ "type": "object", "required": ["viewport", "point"], "properties": {
+                "viewer": { "type": "string" },
+                "viewport": { "type": "object", "properties": { "width": { "type": "integer" }, "height": { "type": "integer" } } },
+                "point": { "type": "object", "properties": { "x": { "type": "number" }, "y": { "type": "number" } } } } })),
+            "responses": with(ok("The point on the screen, or null.", json!({ "type": "object", "properties": {
+                "point": { "type": ["object", "null"] } } })), &[("404", "not_found")])
+        }}
+    })
+}
 
 fn error_responses() -> Value {
     json!({
@@ -34,6 +153,14 @@ fn ok(description: &str, schema: Value) -> Value {
 
 /// The document.
 pub fn document() -> Value {
+    let mut doc = base();
+    if let (Some(paths), Value::Object(more)) = (doc["paths"].as_object_mut(), kind_paths()) {
+        paths.extend(more);
+    }
+    doc
+}
+
+fn base() -> Value {
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -102,7 +229,11 @@ pub fn document() -> Value {
                     "type": "object", "required": ["code", "message"],
                     "properties": { "code": { "type": "string", "enum": [
                         "bad_request", "forbidden", "not_found", "too_large",
-                        "unsupported_media_type", "internal"] },
+                        "unsupported_media_type", "internal", "wrong_kind", "busy",
+                        "plugin_fault", "not_loadable", "ambiguous", "chat_invalid_request",
+                        "chat_unauthorized", "chat_rate_limited", "chat_provider",
+                        "chat_denied", "no_session", "already_recording", "invalid",
+                        "storage", "corrupt"] },
                         "message": { "type": "string" } } } } },
                 "Plugin": { "type": "object", "properties": {
                     "id": { "type": "string" }, "version": { "type": "string" },

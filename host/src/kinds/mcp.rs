@@ -7,19 +7,7 @@ use std::sync::Arc;
 use crate::caps::approval::Approver;
 use crate::runtime::{CallError, Plugin};
 
-wasmtime::component::bindgen!({
-    world: "mcp-server",
-    path: "../wit",
-    exports: { default: async },
-    with: {
-        "pincer:plugin/log": crate::caps::bindings::pincer::plugin::log,
-        "pincer:plugin/http": crate::caps::bindings::pincer::plugin::http,
-        "pincer:plugin/secrets": crate::caps::bindings::pincer::plugin::secrets,
-        "pincer:plugin/kv": crate::caps::bindings::pincer::plugin::kv,
-        "pincer:plugin/approval": crate::caps::bindings::pincer::plugin::approval,
-        "pincer:plugin/config": crate::caps::bindings::pincer::plugin::config,
-    },
-});
+world_bindings!("mcp-server");
 
 use exports::pincer::plugin::{resources, tools};
 

@@ -101,13 +101,13 @@ struct ResourceEntry {
 /// it changes (an install, update, approval, removal, alias or revoked key), the
 /// registry is loaded again.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-struct Fingerprint {
+pub(crate) struct Fingerprint {
     plugins: Vec<(String, String, String, Option<String>)>,
     trust: Option<String>,
 }
 
 impl Fingerprint {
-    fn of(home: &crate::store::Home, installed: &[Installed]) -> Self {
+    pub(crate) fn of(home: &crate::store::Home, installed: &[Installed]) -> Self {
         let trust = home
             .read_optional(crate::trust::store::FILE)
             .ok()

@@ -374,7 +374,9 @@ pub struct Plugin {
     http: HttpState,
     id: Arc<str>,
     engine: Engine,
-    mcp: Option<crate::kinds::mcp::McpServerPre<InstanceState>>,
+    pub(crate) kind_pre: crate::kinds::KindPre,
+    /// A recorder's session instance, kept from start to stop.
+    pub(crate) live_recorder: tokio::sync::Mutex<Option<crate::kinds::recording::LiveRecorder>>,
     /// An MCP server instance made ahead of the next tool call (see
     /// [`Plugin::prepare_tool_call`]).
     pub(crate) ready_mcp: std::sync::Mutex<Option<crate::kinds::mcp::ReadyMcp>>,
@@ -677,11 +679,16 @@ impl Runtime {
         crate::caps::add_granted_to_linker(&mut linker, &report.capabilities())
             .map_err(link_err)?;
         let pre = linker.instantiate_pre(&component).map_err(link_err)?;
-        let mcp = match kind {
-            PluginKind::McpServer => {
-                Some(crate::kinds::mcp::McpServerPre::new(pre).map_err(link_err)?)
+        use crate::kinds::{KindPre, chat, mcp, recording};
+        let kind_pre = match kind {
+            PluginKind::McpServer => KindPre::Mcp(mcp::McpServerPre::new(pre).map_err(link_err)?),
+            PluginKind::Chat => KindPre::Chat(chat::ChatPre::new(pre).map_err(link_err)?),
+            PluginKind::Recorder => {
+                KindPre::Recorder(recording::recorder::RecorderPre::new(pre).map_err(link_err)?)
             }
-            _ => None,
+            PluginKind::Viewer => {
+                KindPre::Viewer(recording::viewer::ViewerPre::new(pre).map_err(link_err)?)
+            }
         };
         let limits = capped.limits;
         let id: Arc<str> = plugin.as_str().into();
@@ -741,7 +748,8 @@ impl Runtime {
             manifest: Arc::new(manifest),
             audit: self.audit.clone(),
             engine: self.engine.clone(),
-            mcp,
+            kind_pre,
+            live_recorder: tokio::sync::Mutex::new(None),
             ready_mcp: std::sync::Mutex::new(None),
             mounts,
             permits: Arc::new(Semaphore::new(limits.concurrency as usize)),
@@ -800,11 +808,27 @@ impl Plugin {
     pub(crate) fn mcp_pre(
         &self,
     ) -> Result<&crate::kinds::mcp::McpServerPre<InstanceState>, CallError> {
-        self.mcp.as_ref().ok_or(CallError::WrongKind {
+        match &self.kind_pre {
+            crate::kinds::KindPre::Mcp(pre) => Ok(pre),
+            _ => Err(self.wrong_kind(PluginKind::McpServer)),
+        }
+    }
+
+    /// The error for a call that needs a plugin of kind `wanted`.
+    pub(crate) fn wrong_kind(&self, wanted: PluginKind) -> CallError {
+        CallError::WrongKind {
             plugin: self.id.to_string(),
             kind: self.manifest.plugin.kind,
-            wanted: PluginKind::McpServer,
-        })
+            wanted,
+        }
+    }
+
+    /// The error for a host failure while preparing a call.
+    pub(crate) fn host_error(&self, e: wasmtime::Error) -> CallError {
+        CallError::Host {
+            plugin: self.id.to_string(),
+            message: format!("{e:#}"),
+        }
     }
 
     /// Run `call` in a fresh instance under the plugin's limits: wait for a free slot
@@ -844,26 +868,32 @@ impl Plugin {
             Some(cs) => cs,
             None => match self.new_store() {
                 Ok(cs) => cs,
-                Err(e) => {
-                    let host = CallError::Host {
-                        plugin: self.id.to_string(),
-                        message: format!("{e:#}"),
-                    };
-                    return (Err(host), None);
-                }
+                Err(e) => return (Err(self.host_error(e)), None),
             },
         };
-        // The call's deadline starts now, however long ago its store was made.
-        self.arm(&mut cs);
+        let outcome = self.run_on(&mut cs, call).await;
+        (outcome, Some(cs))
+    }
+
+    /// Run `call` in `cs` under the plugin's limits, with a deadline that starts now;
+    /// a trap or timeout becomes an audited [`Fault`]. The caller holds the plugin's
+    /// concurrency slot, or owns an instance no other call can reach.
+    pub(crate) async fn run_on<R>(
+        &self,
+        cs: &mut CallStore,
+        call: impl AsyncFnOnce(&mut CallStore) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
+        let timeout = self.limits.timeout;
+        self.arm(cs);
         // The epoch callback stops wasm code at the deadline; this outer timeout also
         // covers time spent in host functions.
         let grace = engine::EPOCH_TICK * 20;
-        let outcome = tokio::time::timeout(timeout + grace, call(&mut cs)).await;
+        let outcome = tokio::time::timeout(timeout + grace, call(cs)).await;
         cs.stdout.flush_to_log(&self.id, "stdout");
         cs.stderr.flush_to_log(&self.id, "stderr");
         let fault = match outcome {
-            Ok(Ok(value)) => return (Ok(value), Some(cs)),
-            Ok(Err(e)) => self.classify(&cs, e),
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(e)) => self.classify(cs, e),
             Err(_) => Fault::Timeout {
                 limit_ms: timeout.as_millis() as u64,
             },
@@ -877,11 +907,10 @@ impl Plugin {
         ) {
             tracing::error!(plugin = %self.id, "cannot audit the fault: {e}");
         }
-        let fault = CallError::Fault {
+        Err(CallError::Fault {
             plugin: self.id.to_string(),
             fault,
-        };
-        (Err(fault), Some(cs))
+        })
     }
 
     /// A store with its own WASI context and memory limit. Its deadline (for
