@@ -365,3 +365,91 @@ fn binds_loopback_only_writes_a_private_token_file_and_stops_cleanly() {
         );
     }
 }
+
+#[test]
+fn an_ask_approval_is_answered_through_the_api_or_times_out_as_no() {
+    let p = home();
+    let key = p.trusted_key("asker");
+    let bundle = p.bundle(
+        &fixture("approval-probe"),
+        "com.example.approve",
+        "1.0.0",
+        "[capabilities.approval]\nactions = [\"report\"]\n",
+        &key,
+    );
+    p.ok(&["install", bundle.to_str().unwrap(), "--yes"]);
+    std::fs::write(
+        p.home.path().join("policy.toml"),
+        "[approvals.\"com.example.approve\"]\ndefault = \"ask\"\ntimeout_s = 2\n",
+    )
+    .unwrap();
+    let gw = Gateway::start(&p, &[]);
+    let ask = || {
+        let (url, token) = (gw.url.clone(), gw.token.clone());
+        std::thread::spawn(move || {
+            client()
+                .post(format!("{url}/v1/tools/approve__ask/call"))
+                .bearer_auth(token)
+                .json(&json!({ "arguments": { "action": "report" } }))
+                .send()
+                .unwrap()
+                .json::<Value>()
+                .unwrap()
+        })
+    };
+    // Wait (bounded) for the question to show up.
+    let pending = || -> Vec<Value> {
+        for _ in 0..200 {
+            let list: Value = gw.get("/v1/approvals").send().unwrap().json().unwrap();
+            let pending = list["pending"].as_array().unwrap().clone();
+            if !pending.is_empty() {
+                return pending;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("no approval question appeared");
+    };
+
+    // Answered yes through the API.
+    let call = ask();
+    let question = pending();
+    assert_eq!(question.len(), 1);
+    assert_eq!(question[0]["plugin"], "com.example.approve");
+    assert_eq!(question[0]["action"], "report");
+    let id = question[0]["id"].as_u64().unwrap();
+    let answered = gw
+        .post(&format!("/v1/approvals/{id}"), &json!({ "approve": true }))
+        .send()
+        .unwrap();
+    assert_eq!(answered.status(), 200);
+    let result = call.join().unwrap();
+    assert_eq!(result["content"][0]["text"], "approved", "{result}");
+    // Answering again: it is no longer waiting.
+    let again = gw
+        .post(&format!("/v1/approvals/{id}"), &json!({ "approve": true }))
+        .send()
+        .unwrap();
+    assert_eq!(error_code(again), (404, "not_found".into()));
+
+    // A no, with its reason passed on.
+    let call = ask();
+    let id = pending()[0]["id"].as_u64().unwrap();
+    gw.post(
+        &format!("/v1/approvals/{id}"),
+        &json!({ "approve": false, "reason": "not today" }),
+    )
+    .send()
+    .unwrap();
+    let result = call.join().unwrap();
+    let text = result["content"][0]["text"].as_str().unwrap().to_owned();
+    assert!(text.contains("not today"), "{result}");
+
+    // Nobody answers: after the policy's 2 s the answer is no, and the question is gone.
+    let call = ask();
+    pending();
+    let result = call.join().unwrap();
+    let text = result["content"][0]["text"].as_str().unwrap().to_owned();
+    assert!(text.contains("no answer within 2 s"), "{result}");
+    let list: Value = gw.get("/v1/approvals").send().unwrap().json().unwrap();
+    assert_eq!(list["pending"].as_array().unwrap().len(), 0);
+}

@@ -291,8 +291,10 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
                 addr: std::net::SocketAddr::new(bind, port),
                 allowed_origins: allow_origin.clone(),
             };
-            let runtime = std::sync::Arc::new(runtime()?);
-            block_on(crate::gateway::serve(runtime, options)).map_err(|e| Failure::new(1, e))
+            let approvals = std::sync::Arc::new(crate::gateway::approvals::Approvals::default());
+            let runtime = std::sync::Arc::new(runtime()?.with_approver(approvals.clone()));
+            block_on(crate::gateway::serve(runtime, approvals, options))
+                .map_err(|e| Failure::new(1, e))
         }
     }
 }

@@ -9,6 +9,7 @@
 //! The API is described in `docs/gateway.md` and served as OpenAPI at
 //! `/v1/openapi.json`.
 
+pub mod approvals;
 pub mod guard;
 pub mod openapi;
 mod recordings;
@@ -62,6 +63,8 @@ struct App {
     /// trust store looked like then. A recorder's session lives in its loaded plugin,
     /// so the same one must serve every request until the plugin changes.
     loaded: Arc<tokio::sync::Mutex<Loaded>>,
+    /// Approval questions waiting for an answer through the API.
+    approvals: Arc<approvals::Approvals>,
 }
 
 /// Plugins by id, with the fingerprint they were loaded under.
@@ -129,8 +132,14 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     ApiError::new(status, code, rejection.body_text())
 }
 
-/// Serve until Ctrl-C or SIGTERM.
-pub async fn serve(runtime: Arc<Runtime>, options: Options) -> Result<(), String> {
+/// Serve until Ctrl-C or SIGTERM. Plugins' `ask` approvals (outside MCP, where the
+/// client is asked) wait in `approvals` for an answer through `/v1/approvals`: make
+/// the runtime with it as its approver.
+pub async fn serve(
+    runtime: Arc<Runtime>,
+    approvals: Arc<approvals::Approvals>,
+    options: Options,
+) -> Result<(), String> {
     guard::loopback_only("--bind", options.addr, "the gateway")?;
     let mcp = Server::start(runtime.clone(), Vec::new()).await?;
     let listener = tokio::net::TcpListener::bind(options.addr)
@@ -153,6 +162,7 @@ pub async fn serve(runtime: Arc<Runtime>, options: Options) -> Result<(), String
         runtime: runtime.clone(),
         mcp,
         loaded: Arc::default(),
+        approvals,
     };
     let api = axum::Router::new()
         .route("/v1/health", get(health))
@@ -162,6 +172,8 @@ pub async fn serve(runtime: Arc<Runtime>, options: Options) -> Result<(), String
         .route("/v1/tools/{name}/call", post(call_tool))
         .route("/v1/audit", get(audit))
         .route("/v1/chat", post(chat))
+        .route("/v1/approvals", get(approvals::list))
+        .route("/v1/approvals/{id}", post(approvals::answer))
         .route("/v1/recordings/start", post(recordings::start))
         .route("/v1/recordings/events", post(recordings::event))
         .route("/v1/recordings/frames", post(recordings::frame_in))

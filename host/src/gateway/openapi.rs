@@ -13,6 +13,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/tools/{name}/call"),
     ("get", "/v1/audit"),
     ("post", "/v1/chat"),
+    ("get", "/v1/approvals"),
+    ("post", "/v1/approvals/{id}"),
     ("post", "/v1/recordings/start"),
     ("post", "/v1/recordings/events"),
     ("post", "/v1/recordings/frames"),
@@ -57,6 +59,21 @@ fn kind_paths() -> Value {
                 "finish_reason": { "type": ["string", "null"] }, "usage": { "type": ["object", "null"] } } })),
                 &[("404", "not_found"), ("429", "chat_rate_limited (with Retry-After)"),
                   ("502", "chat_unauthorized, chat_provider, chat_denied or plugin_fault")])
+        }},
+        "/v1/approvals": { "get": {
+            "summary": "Plugins' approval questions waiting for a person (an `ask` policy), oldest first. Text the plugin wrote is shown escaped.",
+            "responses": ok("The questions.", json!({ "type": "object", "properties": { "pending": { "type": "array", "items": {
+                "type": "object", "properties": {
+                    "id": { "type": "integer" }, "plugin": { "type": "string" }, "action": { "type": "string" },
+                    "summary": { "type": "string" }, "details": { "type": ["string", "null"] },
+                    "asked_at": { "type": "string" }, "expires_in_ms": { "type": "integer" } } } } } }))
+        }},
+        "/v1/approvals/{id}": { "post": {
+            "summary": "Answer a waiting question. No answer before it expires means no.",
+            "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "integer" } }],
+            "requestBody": json_body(json!({ "type": "object", "required": ["approve"], "properties": {
+                "approve": { "type": "boolean" }, "reason": { "type": "string" } } })),
+            "responses": with(ok("Answered.", json!({ "type": "object" })), &[("404", "not_found: answered or expired")])
         }},
         "/v1/recordings/start": { "post": {
             "summary": "Start a recording session in the recorder plugin.",
