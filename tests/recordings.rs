@@ -259,3 +259,105 @@ fn records_only_in_a_session_redacts_and_views_the_recording() {
     assert_eq!(code(gw.get("/v1/recordings/..%2f..%2fetc")).0, 400);
     assert_eq!(code(gw.get("/v1/recordings/rec-nothing-here")).0, 404);
 }
+
+/// A real `width`×`height` JPEG of one colour.
+fn real_jpeg(width: u16, height: u16, rgb: [u8; 3]) -> Vec<u8> {
+    let pixels: Vec<u8> = (0..usize::from(width) * usize::from(height))
+        .flat_map(|_| rgb)
+        .collect();
+    let mut out = Vec::new();
+    jpeg_encoder::Encoder::new(&mut out, 85)
+        .encode(&pixels, width, height, jpeg_encoder::ColorType::Rgb)
+        .unwrap();
+    out
+}
+
+/// The headless browser the export test renders with (Debian's `chromium`). Without
+/// one the rendering is skipped with a message, except under CI (`CI` set), where
+/// `.ci/run` installs it and its absence is a failure.
+fn chromium() -> Option<std::path::PathBuf> {
+    for name in ["chromium", "chromium-browser", "google-chrome"] {
+        if let Ok(out) = std::process::Command::new("which").arg(name).output()
+            && out.status.success()
+        {
+            return Some(std::path::PathBuf::from(
+                String::from_utf8_lossy(&out.stdout).trim(),
+            ));
+        }
+    }
+    let why = "no Chromium to render the export with: install it (apt-get install chromium; .ci/run does)";
+    assert!(std::env::var_os("CI").is_none(), "{why}");
+    eprintln!("SKIPPED the browser check: {why}");
+    None
+}
+
+#[test]
+fn exports_a_recording_as_one_page_that_a_browser_shows() {
+    let (p, gw, _) = setup();
+    let started: Value = gw
+        .post("/v1/recordings/start", &json!({ "title": "Export <me>" }))
+        .json()
+        .unwrap();
+    let id = started["recording_id"].as_str().unwrap().to_owned();
+    for (kind, time_ms, target) in [
+        ("navigate", 0, "https://example.com/form"),
+        ("click", 500, "#name"),
+        ("click", 1500, "#send"),
+    ] {
+        let event = json!({ "event": { "kind": kind, "time_ms": time_ms, "target": target } });
+        assert_eq!(gw.post("/v1/recordings/events", &event).status(), 200);
+    }
+    assert_eq!(
+        gw.frame(100, real_jpeg(160, 90, [200, 30, 30])).status(),
+        200
+    );
+    assert_eq!(
+        gw.frame(1200, real_jpeg(160, 90, [30, 30, 200])).status(),
+        200
+    );
+    assert_eq!(gw.post("/v1/recordings/stop", &json!({})).status(), 200);
+
+    let out = p.path("recording.html");
+    let printed = p.ok(&["recordings", "export", &id, "--html", out.to_str().unwrap()]);
+    assert!(printed.contains("3 steps, 2 frames"), "{printed}");
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(html.matches("data:image/jpeg;base64,").count(), 2);
+    assert!(html.contains("Export &lt;me&gt;"), "the title is escaped");
+    assert!(
+        !html.contains("src=\"http"),
+        "the page loads nothing from the network"
+    );
+
+    // Rendered by a real browser: both frames decode, the steps are on the page.
+    let Some(browser) = chromium() else { return };
+    let url = format!("file://{}", out.display());
+    let dom = std::process::Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        dom.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        dom.contains(r#"data-frames-shown="2""#),
+        "the browser did not show both frames:\n{dom:.2000}"
+    );
+    assert_eq!(
+        dom.matches(r#"<li class="step">"#).count(),
+        3,
+        "{dom:.2000}"
+    );
+    assert!(dom.contains("https://example.com/form"), "{dom:.2000}");
+    assert!(dom.contains("#send"), "{dom:.2000}");
+}

@@ -268,6 +268,14 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             },
         ),
         Command::Config { ref command } => settings::cmd_config(&home()?, command),
+        Command::Recordings {
+            command:
+                super::RecordingsCommand::Export {
+                    ref id,
+                    ref html,
+                    ref viewer,
+                },
+        } => super::recordings::cmd_export(&runtime()?, id, html, viewer.as_deref()),
         Command::Chat {
             ref id,
             ref message,

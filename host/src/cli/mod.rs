@@ -11,6 +11,7 @@ pub(crate) use admin::installed_json;
 mod author;
 mod commands;
 mod demo;
+mod recordings;
 mod settings;
 
 use std::path::PathBuf;
@@ -84,6 +85,11 @@ pub enum Command {
         /// Print the whole reply (model, finish reason, token counts) as JSON
         #[arg(long)]
         json: bool,
+    },
+    /// Work with recordings made through the gateway's recorder
+    Recordings {
+        #[command(subcommand)]
+        command: RecordingsCommand,
     },
     /// List the tools of an installed mcp-server plugin (or, with --dev, of a manifest)
     Tools {
@@ -338,6 +344,23 @@ pub struct KeyArgs {
 }
 
 /// `pincer trust ...`
+/// `pincer recordings ...`
+#[derive(Debug, Subcommand)]
+pub enum RecordingsCommand {
+    /// Write a recording as one self-contained HTML page (timeline beside frames),
+    /// read through the viewer plugin
+    Export {
+        /// The recording's id (as `POST /v1/recordings/start` returned it)
+        id: String,
+        /// Where to write the page
+        #[arg(long, value_name = "OUT")]
+        html: std::path::PathBuf,
+        /// The viewer plugin to read it with; default: the only one installed
+        #[arg(long, value_name = "ID")]
+        viewer: Option<String>,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 pub enum TrustCommand {
     /// Trust a publisher's public key
