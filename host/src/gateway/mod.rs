@@ -140,6 +140,16 @@ pub async fn serve(
     approvals: Arc<approvals::Approvals>,
     options: Options,
 ) -> Result<(), String> {
+    serve_until(runtime, approvals, options, guard::shutdown_signal()).await
+}
+
+/// [`serve`] until `shutdown` completes (the demo stops its gateway this way).
+pub async fn serve_until(
+    runtime: Arc<Runtime>,
+    approvals: Arc<approvals::Approvals>,
+    options: Options,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
     guard::loopback_only("--bind", options.addr, "the gateway")?;
     let mcp = Server::start(runtime.clone(), Vec::new()).await?;
     let listener = tokio::net::TcpListener::bind(options.addr)
@@ -206,7 +216,7 @@ pub async fn serve(
     eprintln!("stop with Ctrl-C");
     let result = axum::serve(crate::mcp::http::no_delay(listener), router)
         .with_graceful_shutdown(async move {
-            guard::shutdown_signal().await;
+            shutdown.await;
             eprintln!("stopping: finishing the requests in flight");
             stop.cancel();
         })
