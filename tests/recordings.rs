@@ -258,6 +258,48 @@ fn records_only_in_a_session_redacts_and_views_the_recording() {
     // Ids are checked before any path is made from them.
     assert_eq!(code(gw.get("/v1/recordings/..%2f..%2fetc")).0, 400);
     assert_eq!(code(gw.get("/v1/recordings/rec-nothing-here")).0, 404);
+
+    // Listed; a recording being recorded cannot be deleted; a finished one can.
+    let second: Value = gw
+        .post("/v1/recordings/start", &json!({ "title": "Second" }))
+        .json()
+        .unwrap();
+    let second = second["recording_id"].as_str().unwrap().to_owned();
+    let list: Value = gw.get("/v1/recordings").json().unwrap();
+    let listed: Vec<&str> = list["recordings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        listed.contains(&id.as_str()) && listed.contains(&second.as_str()),
+        "{list}"
+    );
+    let busy = gw
+        .client
+        .delete(format!("{}/v1/recordings/{second}", gw.url))
+        .bearer_auth(&gw.token)
+        .send()
+        .unwrap();
+    assert_eq!(code(busy), (409, "recording".into()));
+    assert_eq!(gw.post("/v1/recordings/stop", &json!({})).status(), 200);
+    let delete = |what: &str| {
+        gw.client
+            .delete(format!("{}/v1/recordings/{what}", gw.url))
+            .bearer_auth(&gw.token)
+            .send()
+            .unwrap()
+    };
+    assert_eq!(delete(&id).status(), 200);
+    assert!(!recordings.join(&id).exists());
+    assert!(
+        recordings.join(&second).exists(),
+        "only the one asked for is deleted"
+    );
+    assert_eq!(code(delete(&id)), (404, "not_found".into()));
+    assert_eq!(code(delete("..%2fkeys")), (400, "invalid".into()));
+    assert_eq!(code(gw.get(&format!("/v1/recordings/{id}"))).0, 404);
 }
 
 /// A real `width`×`height` JPEG of one colour.

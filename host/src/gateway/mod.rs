@@ -65,6 +65,8 @@ struct App {
     loaded: Arc<tokio::sync::Mutex<Loaded>>,
     /// Approval questions waiting for an answer through the API.
     approvals: Arc<approvals::Approvals>,
+    /// The recording each recorder is recording now.
+    recording: Arc<std::sync::Mutex<HashMap<String, String>>>,
 }
 
 /// Plugins by id, with the fingerprint they were loaded under.
@@ -173,6 +175,7 @@ pub async fn serve_until(
         mcp,
         loaded: Arc::default(),
         approvals,
+        recording: Arc::default(),
     };
     let api = axum::Router::new()
         .route("/v1/health", get(health))
@@ -188,7 +191,11 @@ pub async fn serve_until(
         .route("/v1/recordings/events", post(recordings::event))
         .route("/v1/recordings/frames", post(recordings::frame_in))
         .route("/v1/recordings/stop", post(recordings::stop))
-        .route("/v1/recordings/{id}", get(recordings::info))
+        .route("/v1/recordings", get(recordings::list))
+        .route(
+            "/v1/recordings/{id}",
+            get(recordings::info).delete(recordings::delete),
+        )
         .route("/v1/recordings/{id}/timeline", get(recordings::timeline))
         .route("/v1/recordings/{id}/frame", get(recordings::frame_at))
         .route(

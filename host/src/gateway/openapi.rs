@@ -19,7 +19,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/recordings/events"),
     ("post", "/v1/recordings/frames"),
     ("post", "/v1/recordings/stop"),
+    ("get", "/v1/recordings"),
     ("get", "/v1/recordings/{id}"),
+    ("delete", "/v1/recordings/{id}"),
     ("get", "/v1/recordings/{id}/timeline"),
     ("get", "/v1/recordings/{id}/frame"),
     ("get", "/v1/recordings/{id}/frames/{index}"),
@@ -110,11 +112,25 @@ fn kind_paths() -> Value {
                 "redactions": { "type": "integer" }, "refused": { "type": "integer" } } })),
                 &[("409", "no_session")])
         }},
-        "/v1/recordings/{id}": { "get": {
-            "summary": "A recording's overview, through the viewer plugin.",
-            "parameters": [id_param(), viewer_param()],
-            "responses": with(ok("The overview.", json!({ "type": "object" })), &[("404", "not_found")])
+        "/v1/recordings": { "get": {
+            "summary": "Every recording, each described by the viewer plugin (or with an error if it cannot be read).",
+            "parameters": [viewer_param()],
+            "responses": ok("The recordings.", json!({ "type": "object", "properties": {
+                "recordings": { "type": "array", "items": { "type": "object" } } } }))
         }},
+        "/v1/recordings/{id}": {
+            "get": {
+                "summary": "A recording's overview, through the viewer plugin.",
+                "parameters": [id_param(), viewer_param()],
+                "responses": with(ok("The overview.", json!({ "type": "object" })), &[("404", "not_found")])
+            },
+            "delete": {
+                "summary": "Delete a recording (not one being recorded).",
+                "parameters": [id_param()],
+                "responses": with(ok("Deleted.", json!({ "type": "object" })),
+                    &[("404", "not_found"), ("409", "recording: stop it first")])
+            }
+        },
         "/v1/recordings/{id}/timeline": { "get": {
             "summary": "The recording's steps, each with its time and a one-line description.",
             "parameters": [id_param(), viewer_param()],

@@ -95,6 +95,7 @@ pub(super) async fn start(
         .await
         .map_err(call_error)?
         .map_err(recorder_failure)?;
+    active(&app).insert(plugin.id().to_owned(), id.clone());
     Ok(Json(json!({ "recording_id": id, "recorder": plugin.id() })))
 }
 
@@ -194,11 +195,11 @@ pub(super) async fn stop(
             .recorder
     };
     let plugin = load(&app, &pick(&app, named, PluginKind::Recorder).await?).await?;
-    let summary = plugin
-        .stop_recording()
-        .await
-        .map_err(call_error)?
-        .map_err(recorder_failure)?;
+    let stopped = plugin.stop_recording().await;
+    // Whatever the answer, no session is active any more: a stop always ends it, and
+    // a fault drops the session with its instance.
+    active(&app).remove(plugin.id());
+    let summary = stopped.map_err(call_error)?.map_err(recorder_failure)?;
     Ok(Json(json!(summary)))
 }
 
@@ -331,4 +332,87 @@ pub(super) async fn map_input(
         .map_err(call_error)?
         .map_err(viewer_failure)?;
     Ok(Json(json!({ "point": mapped })))
+}
+
+/// Recordings being recorded now, by recorder.
+fn active(app: &App) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, String>> {
+    app.recording.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether `id` can name a recording: 1 to 64 of a-z, 0-9 and `-` (the recorder makes
+/// them so), never a path.
+fn is_recording_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// Every recording under the `recordings` root, each described by the viewer (which
+/// reads them through its read-only mount; the host only lists the names).
+pub(super) async fn list(
+    State(app): State<App>,
+    query: Result<Query<ViewerQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let query = viewer_query(query)?;
+    let plugin = load(&app, &pick(&app, query.viewer, PluginKind::Viewer).await?).await?;
+    let runtime = app.runtime.clone();
+    let mut ids = tokio::task::spawn_blocking(move || {
+        runtime.home().list_dir(RECORDINGS).unwrap_or_default()
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    ids.retain(|id| is_recording_id(id));
+    ids.sort();
+    let mut recordings = Vec::with_capacity(ids.len());
+    for id in ids {
+        let described = match plugin.recording_info(&id).await.map_err(call_error)? {
+            Ok(info) => json!(info),
+            Err(why) => json!({ "id": id, "error": why.to_string() }),
+        };
+        recordings.push(described);
+    }
+    Ok(Json(json!({ "recordings": recordings })))
+}
+
+/// The `recordings` root, relative to the home.
+const RECORDINGS: &str = "recordings";
+
+/// Delete a recording: its directory, without following any link inside it.
+pub(super) async fn delete(
+    State(app): State<App>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    if !is_recording_id(&id) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            format!("`{id}` is not a recording id: 1 to 64 of a-z, 0-9 and -"),
+        ));
+    }
+    if active(&app).values().any(|a| *a == id) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "recording",
+            format!("recording {id} is still being recorded: stop it first"),
+        ));
+    }
+    let runtime = app.runtime.clone();
+    let rel = format!("{RECORDINGS}/{id}");
+    let existed = tokio::task::spawn_blocking(move || {
+        let home = runtime.home();
+        if !home.list_dir(RECORDINGS).unwrap_or_default().contains(&id) {
+            return Ok(false);
+        }
+        home.remove_dir_all(&rel).map(|()| true)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
+    .map_err(|e| ApiError::internal(format!("cannot delete the recording: {e}")))?;
+    if !existed {
+        return Err(ApiError::not_found(
+            "no such recording (see GET /v1/recordings)",
+        ));
+    }
+    Ok(Json(json!({ "deleted": true })))
 }
