@@ -312,7 +312,6 @@ struct ChatBody {
 /// first time and whenever its install record or the trust store changed since;
 /// otherwise the plugin loaded before.
 async fn load(app: &App, id: &str) -> Result<Arc<Plugin>, ApiError> {
-    let mut loaded = app.loaded.lock().await;
     let runtime = app.runtime.clone();
     let owned = id.to_owned();
     let now = tokio::task::spawn_blocking(move || {
@@ -323,6 +322,9 @@ async fn load(app: &App, id: &str) -> Result<Arc<Plugin>, ApiError> {
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?
     .map_err(|e| ApiError::internal(e.to_string()))?;
+    // Held only to look up, or to load a changed plugin once: requests for plugins
+    // that did not change do not wait for each other's disk reads.
+    let mut loaded = app.loaded.lock().await;
     let Some(now) = now else {
         loaded.remove(id);
         return Err(ApiError::not_found(format!(

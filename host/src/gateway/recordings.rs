@@ -20,6 +20,14 @@ async fn pick(app: &App, named: Option<String>, kind: PluginKind) -> Result<Stri
     if let Some(id) = named {
         return Ok(id);
     }
+    // During a session, the recorder that is recording (the common case, and the one
+    // on every event's path).
+    if kind == PluginKind::Recorder {
+        let active = active(app);
+        if active.len() == 1 {
+            return Ok(active.keys().next().expect("one").clone());
+        }
+    }
     let runtime = app.runtime.clone();
     let installed = tokio::task::spawn_blocking(move || PluginStore::new(runtime.home()).list())
         .await
