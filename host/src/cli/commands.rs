@@ -268,6 +268,12 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             },
         ),
         Command::Config { ref command } => settings::cmd_config(&home()?, command),
+        Command::New {
+            ref kind,
+            ref name,
+            ref dir,
+            ref id,
+        } => super::scaffold::cmd_new(kind, name, dir.as_deref(), id.as_deref()),
         Command::Recordings {
             command:
                 super::RecordingsCommand::Export {

@@ -12,6 +12,7 @@ mod author;
 mod commands;
 mod demo;
 mod recordings;
+mod scaffold;
 mod settings;
 
 use std::path::PathBuf;
@@ -85,6 +86,24 @@ pub enum Command {
         /// Print the whole reply (model, finish reason, token counts) as JSON
         #[arg(long)]
         json: bool,
+    },
+    /// Make a new plugin project: source with a working example, manifest, WIT, SDK
+    ///
+    /// The project builds as generated with `cargo build --release --target
+    /// wasm32-wasip2` and needs nothing but crates.io; its README.md lists the
+    /// commands from there to an installed plugin.
+    New {
+        /// The plugin kind: mcp-server, chat, recorder or viewer
+        #[arg(long)]
+        kind: String,
+        /// The plugin's name (a-z, 0-9, -): the project's directory and crate
+        name: String,
+        /// Where to create the project (default: ./NAME); it must not exist
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+        /// The plugin id (default: com.example.NAME)
+        #[arg(long)]
+        id: Option<String>,
     },
     /// Work with recordings made through the gateway's recorder
     Recordings {
