@@ -12,11 +12,21 @@
 //!
 //! struct Tape;
 //!
+//! // A recorder that accepts no session: `pincer new --kind recorder NAME` makes one
+//! // that records.
 //! impl Recorder for Tape {
-//!     fn start(title: Option<&str>) -> Result<String, RecorderError> { todo!() }
-//!     fn record_event(event: Event) -> Result<(), RecorderError> { todo!() }
-//!     fn record_frame(time_ms: u64, jpeg: Vec<u8>) -> Result<(), RecorderError> { todo!() }
-//!     fn stop() -> Result<Summary, RecorderError> { todo!() }
+//!     fn start(_title: Option<&str>) -> Result<String, RecorderError> {
+//!         Err(RecorderError::Storage("this recorder stores nothing".into()))
+//!     }
+//!     fn record_event(_event: Event) -> Result<(), RecorderError> {
+//!         Err(RecorderError::NoSession)
+//!     }
+//!     fn record_frame(_time_ms: u64, _jpeg: Vec<u8>) -> Result<(), RecorderError> {
+//!         Err(RecorderError::NoSession)
+//!     }
+//!     fn stop() -> Result<Summary, RecorderError> {
+//!         Err(RecorderError::NoSession)
+//!     }
 //! }
 //!
 //! pincer_sdk::recorder_plugin!(Tape);
