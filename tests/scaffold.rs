@@ -43,7 +43,7 @@ fn made_and_installed(p: &Pincer, dir: &Path, target: &Path, kind: &str, name: &
         made.contains(&format!("{kind} plugin com.example.{name}")),
         "{made}"
     );
-    assert!(project.join("README.md").exists() && project.join("wit/mcp.wit").exists());
+    assert!(project.join("README.md").exists() && project.join("wit/0.1.0/mcp.wit").exists());
     build(&project, target);
     let wasm = target.join(format!(
         "wasm32-wasip2/release/{}.wasm",

@@ -25,7 +25,7 @@ use crate::runtime::InstanceState;
 pub mod bindings {
     wasmtime::component::bindgen!({
         world: "capabilities",
-        path: "../wit",
+        path: "../wit/0.1.0",
         // Only these wait: on the network, and on a person.
         imports: {
             "pincer:plugin/http.fetch": async,

@@ -1,6 +1,6 @@
 //! `pincer new --kind KIND NAME`: a plugin project outside Pincer's repository that
 //! builds as generated with `cargo build --release --target wasm32-wasip2`, needing
-//! nothing but crates.io. It carries the WIT it builds against (`wit/`) and a copy of
+//! nothing but crates.io. It carries the WIT it builds against (`wit/0.1.0/`) and a copy of
 //! the guest SDK (`vendor/pincer-sdk/`), one working example of its kind, a manifest
 //! that grants exactly what the example uses, and a README with the next commands.
 
@@ -12,11 +12,14 @@ use super::commands::Failure;
 const WIT: [(&str, &str); 4] = [
     (
         "capabilities.wit",
-        include_str!("../../../wit/capabilities.wit"),
+        include_str!("../../../wit/0.1.0/capabilities.wit"),
     ),
-    ("chat.wit", include_str!("../../../wit/chat.wit")),
-    ("mcp.wit", include_str!("../../../wit/mcp.wit")),
-    ("recording.wit", include_str!("../../../wit/recording.wit")),
+    ("chat.wit", include_str!("../../../wit/0.1.0/chat.wit")),
+    ("mcp.wit", include_str!("../../../wit/0.1.0/mcp.wit")),
+    (
+        "recording.wit",
+        include_str!("../../../wit/0.1.0/recording.wit"),
+    ),
 ];
 
 /// The guest SDK's sources.
@@ -31,7 +34,7 @@ const SDK: [(&str, &str); 3] = [
 
 const SDK_MANIFEST: &str = r#"[package]
 name = "pincer-sdk"
-description = "Write Pincer plugins in Rust (a copy made by `pincer new`; it builds against ../../wit)"
+description = "Write Pincer plugins in Rust (a copy made by `pincer new`; it builds against ../../wit/0.1.0)"
 edition = "2024"
 version = "0.1.0"
 publish = false
@@ -154,7 +157,7 @@ pub(super) fn cmd_new(
          - `src/lib.rs`: the plugin, one working example to start from.\n\
          - `manifest.toml`: what it is and may do (its grants); add a grant when the plugin needs one,\n  \
            and Pincer's denial will tell you which line.\n\
-         - `wit/`: the contract with the host, `pincer:plugin@0.1.0`.\n\
+         - `wit/0.1.0/`: the contract with the host, `pincer:plugin@0.1.0`.\n\
          - `vendor/pincer-sdk/`: the Rust guest SDK over that contract.\n\n\
          ## Next commands\n\n\
          ```sh\n\
@@ -183,7 +186,7 @@ pub(super) fn cmd_new(
     ];
     files.extend(
         WIT.iter()
-            .map(|(f, text)| (Path::new("wit").join(f), (*text).to_owned())),
+            .map(|(f, text)| (Path::new("wit/0.1.0").join(f), (*text).to_owned())),
     );
     files.extend(SDK.iter().map(|(f, text)| {
         (

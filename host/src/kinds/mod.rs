@@ -8,7 +8,7 @@ macro_rules! world_bindings {
     ($world:tt) => {
         wasmtime::component::bindgen!({
             world: $world,
-            path: "../wit",
+            path: "../wit/0.1.0",
             exports: { default: async },
             with: {
                 "pincer:plugin/log": crate::caps::bindings::pincer::plugin::log,

@@ -34,7 +34,7 @@
 pub mod bindings {
     wit_bindgen::generate!({
         world: "chat",
-        path: "../../wit",
+        path: "../../wit/0.1.0",
         with: {
             "pincer:plugin/log@0.1.0": crate::bindings::pincer::plugin::log,
             "pincer:plugin/http@0.1.0": crate::bindings::pincer::plugin::http,

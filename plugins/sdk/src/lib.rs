@@ -30,7 +30,7 @@
 pub mod bindings {
     wit_bindgen::generate!({
         world: "mcp-server",
-        path: "../../wit",
+        path: "../../wit/0.1.0",
         pub_export_macro: true,
         export_macro_name: "export_mcp_server_world",
         default_bindings_module: "pincer_sdk::bindings",

@@ -41,7 +41,7 @@
 pub mod recorder_bindings {
     wit_bindgen::generate!({
         world: "recorder",
-        path: "../../wit",
+        path: "../../wit/0.1.0",
         with: {
             "pincer:plugin/log@0.1.0": crate::bindings::pincer::plugin::log,
             "pincer:plugin/http@0.1.0": crate::bindings::pincer::plugin::http,
@@ -63,7 +63,7 @@ pub mod recorder_bindings {
 pub mod viewer_bindings {
     wit_bindgen::generate!({
         world: "viewer",
-        path: "../../wit",
+        path: "../../wit/0.1.0",
         with: {
             "pincer:plugin/log@0.1.0": crate::bindings::pincer::plugin::log,
             "pincer:plugin/http@0.1.0": crate::bindings::pincer::plugin::http,
