@@ -15,6 +15,15 @@ use crate::kinds::recording::{Event, FrameSelector, Point, RecorderFailure, View
 use crate::manifest::PluginKind;
 use crate::store::plugins::PluginStore;
 
+/// The loaded plugin to use: the one named, or else the one [`pick`] finds.
+async fn plugin_of(
+    app: &App,
+    named: Option<String>,
+    kind: PluginKind,
+) -> Result<std::sync::Arc<crate::runtime::Plugin>, ApiError> {
+    load(app, &pick(app, named, kind).await?).await
+}
+
 /// The plugin to use: the one named, or the only installed plugin of `kind`.
 async fn pick(app: &App, named: Option<String>, kind: PluginKind) -> Result<String, ApiError> {
     if let Some(id) = named {
@@ -93,11 +102,7 @@ pub(super) async fn start(
     State(app): State<App>,
     Body(body): Body<StartBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let plugin = load(
-        &app,
-        &pick(&app, body.recorder, PluginKind::Recorder).await?,
-    )
-    .await?;
+    let plugin = plugin_of(&app, body.recorder, PluginKind::Recorder).await?;
     let id = plugin
         .start_recording(body.title.as_deref())
         .await
@@ -119,11 +124,7 @@ pub(super) async fn event(
     State(app): State<App>,
     Body(body): Body<EventBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let plugin = load(
-        &app,
-        &pick(&app, body.recorder, PluginKind::Recorder).await?,
-    )
-    .await?;
+    let plugin = plugin_of(&app, body.recorder, PluginKind::Recorder).await?;
     plugin
         .record_event(body.event)
         .await
@@ -164,11 +165,7 @@ pub(super) async fn frame_in(
             ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text())
         }
     })?;
-    let plugin = load(
-        &app,
-        &pick(&app, query.recorder, PluginKind::Recorder).await?,
-    )
-    .await?;
+    let plugin = plugin_of(&app, query.recorder, PluginKind::Recorder).await?;
     plugin
         .record_frame(query.time_ms, jpeg.to_vec())
         .await
@@ -202,7 +199,7 @@ pub(super) async fn stop(
             })?
             .recorder
     };
-    let plugin = load(&app, &pick(&app, named, PluginKind::Recorder).await?).await?;
+    let plugin = plugin_of(&app, named, PluginKind::Recorder).await?;
     let stopped = plugin.stop_recording().await;
     // Whatever the answer, no session is active any more: a stop always ends it, and
     // a fault drops the session with its instance.
@@ -238,7 +235,7 @@ pub(super) async fn info(
     query: Result<Query<ViewerQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let query = viewer_query(query)?;
-    let plugin = load(&app, &pick(&app, query.viewer, PluginKind::Viewer).await?).await?;
+    let plugin = plugin_of(&app, query.viewer, PluginKind::Viewer).await?;
     let info = plugin
         .recording_info(&id)
         .await
@@ -253,7 +250,7 @@ pub(super) async fn timeline(
     query: Result<Query<ViewerQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let query = viewer_query(query)?;
-    let plugin = load(&app, &pick(&app, query.viewer, PluginKind::Viewer).await?).await?;
+    let plugin = plugin_of(&app, query.viewer, PluginKind::Viewer).await?;
     let steps = plugin
         .timeline(&id)
         .await
@@ -268,7 +265,7 @@ async fn frame_out(
     viewer: Option<String>,
     selector: FrameSelector,
 ) -> Result<Response, ApiError> {
-    let plugin = load(app, &pick(app, viewer, PluginKind::Viewer).await?).await?;
+    let plugin = plugin_of(&app, viewer, PluginKind::Viewer).await?;
     let frame = plugin
         .frame(id, selector)
         .await
@@ -333,7 +330,7 @@ pub(super) async fn map_input(
     Path(id): Path<String>,
     Body(body): Body<MapBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let plugin = load(&app, &pick(&app, body.viewer, PluginKind::Viewer).await?).await?;
+    let plugin = plugin_of(&app, body.viewer, PluginKind::Viewer).await?;
     let mapped = plugin
         .map_input(&id, (body.viewport.width, body.viewport.height), body.point)
         .await
@@ -363,7 +360,7 @@ pub(super) async fn list(
     query: Result<Query<ViewerQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let query = viewer_query(query)?;
-    let plugin = load(&app, &pick(&app, query.viewer, PluginKind::Viewer).await?).await?;
+    let plugin = plugin_of(&app, query.viewer, PluginKind::Viewer).await?;
     let runtime = app.runtime.clone();
     let mut ids = tokio::task::spawn_blocking(move || {
         runtime.home().list_dir(RECORDINGS).unwrap_or_default()
