@@ -265,7 +265,7 @@ async fn frame_out(
     viewer: Option<String>,
     selector: FrameSelector,
 ) -> Result<Response, ApiError> {
-    let plugin = plugin_of(&app, viewer, PluginKind::Viewer).await?;
+    let plugin = plugin_of(app, viewer, PluginKind::Viewer).await?;
     let frame = plugin
         .frame(id, selector)
         .await
