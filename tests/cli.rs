@@ -144,7 +144,7 @@ fn exit_codes_tell_bad_input_refusal_fault_and_tool_error_apart() {
     );
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("`name` must be a string"),
+        stderr(&out).contains("missing field `name`"),
         "{}",
         stderr(&out)
     );

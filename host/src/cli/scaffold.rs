@@ -22,13 +22,20 @@ const WIT: [(&str, &str); 4] = [
     ),
 ];
 
-/// The guest SDK's sources.
-const SDK: [(&str, &str); 3] = [
+/// The guest SDK's sources: every file of `plugins/sdk/src/` (a test checks that none
+/// is missing).
+const SDK: [(&str, &str); 6] = [
     ("lib.rs", include_str!("../../../plugins/sdk/src/lib.rs")),
+    ("caps.rs", include_str!("../../../plugins/sdk/src/caps.rs")),
     ("chat.rs", include_str!("../../../plugins/sdk/src/chat.rs")),
     (
         "recording.rs",
         include_str!("../../../plugins/sdk/src/recording.rs"),
+    ),
+    ("time.rs", include_str!("../../../plugins/sdk/src/time.rs")),
+    (
+        "tools.rs",
+        include_str!("../../../plugins/sdk/src/tools.rs"),
     ),
 ];
 
@@ -43,6 +50,8 @@ publish = false
 wit-bindgen = { version = "0.61", default-features = false, features = ["macros", "realloc", "std"] }
 serde = { version = "1", features = ["derive"] }
 serde_json = "1"
+schemars = "1"
+serde_path_to_error = "0.1"
 "#;
 
 /// One kind's example: its source, and the manifest lines it needs.
@@ -147,7 +156,8 @@ pub(super) fn cmd_new(
     let cargo = format!(
         "[package]\nname = \"{name}\"\nedition = \"2024\"\nversion = \"0.1.0\"\npublish = false\n\n\
          [lib]\ncrate-type = [\"cdylib\"]\n\n\
-         [dependencies]\npincer-sdk = {{ path = \"vendor/pincer-sdk\" }}\nserde_json = \"1\"\n\n\
+         [dependencies]\npincer-sdk = {{ path = \"vendor/pincer-sdk\" }}\n\
+         serde = {{ version = \"1\", features = [\"derive\"] }}\nserde_json = \"1\"\nschemars = \"1\"\n\n\
          [profile.release]\nopt-level = \"s\"\nstrip = true\n\n\
          # Its own workspace, wherever it is created.\n[workspace]\n"
     );
@@ -235,5 +245,18 @@ mod tests {
             assert!(example(kind).is_some(), "{kind}");
         }
         assert!(example("native").is_none());
+    }
+
+    #[test]
+    fn vendors_every_file_of_the_sdk() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/sdk/src");
+        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        on_disk.sort();
+        let mut vendored: Vec<&str> = SDK.iter().map(|(name, _)| *name).collect();
+        vendored.sort();
+        assert_eq!(on_disk, vendored);
     }
 }

@@ -13,7 +13,7 @@
 mod openai;
 
 use pincer_sdk::chat::{Chat, ChatError, Reply, Request};
-use pincer_sdk::{config, http, secrets};
+use pincer_sdk::{config, secrets};
 
 /// The plugin's id, in the commands that errors tell the admin to run.
 const PLUGIN_ID: &str = "dev.pincer.chat";
@@ -37,23 +37,18 @@ impl Chat for OpenAiChat {
             })?,
         };
         let outbound = openai::request(&base_url, &api_key()?, &model, &request);
-        let response =
-            http::fetch(&outbound).map_err(|error| openai::http_error(&outbound.url, error))?;
+        let response = outbound.send().map_err(openai::http_error)?;
         openai::reply(&response, &model)
     }
 }
 
 pincer_sdk::chat_plugin!(OpenAiChat);
 
-/// The setting `key`, or none when the admin has not set it or set it blank.
+/// The setting `key`, or none when the admin has not set it or set it blank. A denial
+/// keeps the host's text, which names the manifest line to add.
 fn setting(key: &str) -> Result<Option<String>, ChatError> {
-    match config::get(key) {
-        Ok(value) => Ok(value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())),
-        // The host's text names the manifest line to add: keep it whole.
-        Err(config::Error::Denied(why)) => Err(ChatError::Denied(format!(
-            "cannot read the `{key}` setting: {why}"
-        ))),
-    }
+    let value = config::get(key)?;
+    Ok(value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()))
 }
 
 /// The provider's API key. Read last, so that a request refused for another reason
@@ -64,9 +59,7 @@ fn api_key() -> Result<String, ChatError> {
         Ok(_) | Err(secrets::Error::NotSet(_)) => Err(ChatError::Denied(format!(
             "no API key is set for the provider: set it with `pincer secrets set {PLUGIN_ID} api_key`, which reads it from standard input"
         ))),
-        // The host's text names the manifest line to add: keep it whole.
-        Err(secrets::Error::Denied(why)) => Err(ChatError::Denied(format!(
-            "cannot read the `api_key` secret: {why}"
-        ))),
+        // The host's text names the manifest line to add: the SDK keeps it whole.
+        Err(denied) => Err(denied.into()),
     }
 }

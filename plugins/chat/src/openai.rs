@@ -5,7 +5,7 @@
 //! request nor reads a setting or secret.
 
 use pincer_sdk::chat::{ChatError, Message, Reply, Request, Role, Usage};
-use pincer_sdk::http;
+use pincer_sdk::{CapabilityError, http};
 use serde::{Deserialize, Serialize};
 
 use crate::PLUGIN_ID;
@@ -61,18 +61,15 @@ pub fn request(base_url: &str, api_key: &str, model: &str, request: &Request) ->
         temperature: request.temperature,
         max_tokens: request.max_tokens,
     };
-    http::Request {
-        method: "POST".to_owned(),
-        url: format!("{}/chat/completions", base_url.trim_end_matches('/')),
-        headers: vec![
-            ("authorization".to_owned(), format!("Bearer {api_key}")),
-            ("content-type".to_owned(), "application/json".to_owned()),
-        ],
-        // Strings and finite numbers always serialize.
-        body: Some(serde_json::to_vec(&body).expect("a chat request serializes")),
-        // The host bounds the request by the call's own time limit.
-        timeout_ms: None,
-    }
+    // The host bounds the request by the call's own time limit.
+    http::Request::post(format!(
+        "{}/chat/completions",
+        base_url.trim_end_matches('/')
+    ))
+    .header("Authorization", format!("Bearer {api_key}"))
+    .json(&body)
+    // Strings and finite numbers always serialize.
+    .expect("a chat request serializes")
 }
 
 /// The request body: the fields of OpenAI's that the WIT's request has.
@@ -103,7 +100,7 @@ fn role_name(role: Role) -> &'static str {
 /// The reply in the provider's `response` to a request for `model`, or what its
 /// failure means.
 pub fn reply(response: &http::Response, model: &str) -> Result<Reply, ChatError> {
-    if !(200..300).contains(&response.status) {
+    if !response.is_success() {
         return Err(status_error(response));
     }
     let completion: Completion = match serde_json::from_slice(&response.body) {
@@ -196,7 +193,7 @@ fn status_error(response: &http::Response) -> ChatError {
         429 if out_of_quota => ChatError::Provider(format!(
             "the provider's quota is used up (HTTP 429): {detail}"
         )),
-        429 => ChatError::RateLimited(retry_after(&response.headers)),
+        429 => ChatError::RateLimited(retry_after(response)),
         404 => ChatError::InvalidRequest(format!(
             "the provider refused the request (HTTP 404): {detail}; check the model and the `base_url` setting, which usually ends in /v1"
         )),
@@ -208,11 +205,8 @@ fn status_error(response: &http::Response) -> ChatError {
 }
 
 /// The `retry-after` header as whole seconds; none when it is absent or a date.
-fn retry_after(headers: &[http::Header]) -> Option<u32> {
-    headers
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case("retry-after"))
-        .and_then(|(_, value)| value.trim().parse().ok())
+fn retry_after(response: &http::Response) -> Option<u32> {
+    response.header("retry-after")?.trim().parse().ok()
 }
 
 /// An error in OpenAI's shape, `{"error": {"message": ..., "type": ..., "code": ...}}`,
@@ -263,27 +257,16 @@ fn provider_error(body: &[u8]) -> Option<ProviderError> {
     (!error.message.trim().is_empty()).then_some(error)
 }
 
-/// What `http.fetch` failing on a request to `url` means.
-pub fn http_error(url: &str, error: http::Error) -> ChatError {
+/// What sending the request failing means: the SDK's sentence, which names the URL
+/// and, for a denial, the manifest line to add. A malformed request is made from the
+/// admin's `base_url` and key, so it is `denied` too, naming both settings; anything
+/// else is `provider`.
+pub fn http_error(error: CapabilityError) -> ChatError {
     match error {
-        // The host's text names the manifest line or policy to change: keep it whole.
-        http::Error::Denied(why) => {
-            ChatError::Denied(format!("Pincer did not allow the request to {url}: {why}"))
-        }
-        // The URL is made from the admin's `base_url`, and the one header value that
-        // varies from the key.
-        http::Error::InvalidRequest(why) => ChatError::Denied(format!(
-            "cannot send a request to {url}: {why}; check the `base_url` setting (`pincer config set {PLUGIN_ID} base_url https://api.openai.com/v1`) and the key (`pincer secrets set {PLUGIN_ID} api_key`)"
+        CapabilityError::Invalid(why) => ChatError::Denied(format!(
+            "{why}; check the `base_url` setting (`pincer config set {PLUGIN_ID} base_url https://api.openai.com/v1`) and the key (`pincer secrets set {PLUGIN_ID} api_key`)"
         )),
-        http::Error::Timeout => {
-            ChatError::Provider(format!("the provider at {url} did not answer in time"))
-        }
-        http::Error::TooLarge(limit) => ChatError::Provider(format!(
-            "the provider's answer is larger than {limit} bytes, the most this plugin may read; an admin can raise `max_response_bytes` in the manifest's [capabilities.http]"
-        )),
-        http::Error::Connection(why) => {
-            ChatError::Provider(format!("cannot reach the provider at {url}: {why}"))
-        }
+        other => other.into(),
     }
 }
 
@@ -440,8 +423,8 @@ mod tests {
         assert_eq!(
             sent.headers,
             vec![
-                ("authorization".to_owned(), "Bearer sk-test".to_owned()),
-                ("content-type".to_owned(), "application/json".to_owned()),
+                ("Authorization".to_owned(), "Bearer sk-test".to_owned()),
+                ("Content-Type".to_owned(), "application/json".to_owned()),
             ]
         );
         assert_eq!(
@@ -659,33 +642,33 @@ mod tests {
     }
 
     #[test]
-    fn keeps_the_hosts_text_for_a_denied_request() {
-        let why = "method POST is not allowed; add it to the manifest: [capabilities.http] methods = [\"POST\"]";
+    fn keeps_the_sdks_text_for_a_denied_request() {
+        let why = "Pincer did not allow the request to https://api.openai.com/v1/chat/completions: method POST is not allowed; add it to the manifest: [capabilities.http] methods = [\"POST\"]";
         assert_eq!(
-            http_error(
-                "https://api.openai.com/v1/chat/completions",
-                http::Error::Denied(why.to_owned())
-            ),
-            ChatError::Denied(format!(
-                "Pincer did not allow the request to https://api.openai.com/v1/chat/completions: {why}"
-            ))
+            http_error(CapabilityError::Denied(why.to_owned())),
+            ChatError::Denied(why.to_owned())
+        );
+    }
+
+    #[test]
+    fn names_the_settings_for_a_malformed_request() {
+        let why = "cannot send the request to not a url: relative URL without a base";
+        let ChatError::Denied(told) = http_error(CapabilityError::Invalid(why.to_owned())) else {
+            panic!("not a denial");
+        };
+        assert!(told.starts_with(why), "{told}");
+        assert!(
+            told.contains("base_url") && told.contains("api_key"),
+            "{told}"
         );
     }
 
     #[test]
     fn says_the_provider_failed_when_it_cannot_be_reached() {
-        let url = "https://api.openai.com/v1/chat/completions";
+        let why = "the request to https://api.openai.com/v1/chat/completions timed out";
         assert_eq!(
-            http_error(url, http::Error::Timeout),
-            ChatError::Provider(format!("the provider at {url} did not answer in time"))
+            http_error(CapabilityError::Failed(why.to_owned())),
+            ChatError::Provider(why.to_owned())
         );
-        assert_eq!(
-            http_error(url, http::Error::Connection("dns error".to_owned())),
-            ChatError::Provider(format!("cannot reach the provider at {url}: dns error"))
-        );
-        assert!(matches!(
-            http_error(url, http::Error::TooLarge(1_048_576)),
-            ChatError::Provider(why) if why.contains("larger than 1048576 bytes")
-        ));
     }
 }

@@ -13,8 +13,8 @@
 use std::time::Duration;
 
 use pincer_sdk::{
-    Args, CallError, CallResult, Content, Contents, Image, McpServer, Message, Prompt, PromptArgs,
-    ResourceInfo, Tool, ToolOutcome, log, prompt_arg,
+    CallResult, Content, Contents, Image, McpServer, Message, NoArguments, Prompt, PromptArgs,
+    ResourceInfo, Tool, ToolError, Toolbox, log, prompt_arg,
 };
 
 /// A 1x1 red PNG: the image that the image tool returns and the binary resource holds.
@@ -25,9 +25,6 @@ const RED_PIXEL_PNG: [u8; 69] = [
     0x00, 0x03, 0x01, 0x01, 0x00, 0xf7, 0x03, 0x41, 0x43, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e,
     0x44, 0xae, 0x42, 0x60, 0x82,
 ];
-
-/// The schema of a tool that takes no arguments.
-const NO_ARGUMENTS: &str = r#"{"type":"object","properties":{}}"#;
 
 /// The input schema of `json_schema_2020_12_tool`, as the `json-schema-2020-12`
 /// scenario gives it: the host must list it with `$schema`, `$defs` and
@@ -59,66 +56,62 @@ const STATIC_BINARY: &str = "test://static-binary";
 struct Conformance;
 
 impl McpServer for Conformance {
-    fn tools() -> Vec<Tool> {
-        vec![
-            Tool::new(
+    fn toolbox() -> Toolbox {
+        Toolbox::new()
+            .tool(
                 "test_simple_text",
                 "Returns one fixed text item (scenario tools-call-simple-text).",
-                NO_ARGUMENTS,
-            ),
-            Tool::new(
+                |_: NoArguments| Ok("This is a simple text response for testing."),
+            )
+            .tool(
                 "test_image_content",
                 "Returns a 1x1 red PNG as image content (scenario tools-call-image).",
-                NO_ARGUMENTS,
-            ),
-            Tool::new(
+                |_: NoArguments| {
+                    Ok(CallResult {
+                        content: vec![Content::Image(Image {
+                            data: RED_PIXEL_PNG.to_vec(),
+                            mime_type: "image/png".to_owned(),
+                        })],
+                        structured_content: None,
+                        is_error: false,
+                    })
+                },
+            )
+            .tool(
                 "test_error_handling",
                 "Always fails with an isError result (scenario tools-call-error).",
-                NO_ARGUMENTS,
-            ),
-            Tool::new(
+                |_: NoArguments| {
+                    Err::<String, _>(ToolError::failed(
+                        "This tool intentionally returns an error for testing",
+                    ))
+                },
+            )
+            .tool(
                 "test_tool_with_logging",
                 "Logs three info lines 50 ms apart while it runs (scenario tools-call-with-logging).",
-                NO_ARGUMENTS,
-            ),
-            Tool::new(
-                "json_schema_2020_12_tool",
-                "Tool with JSON Schema 2020-12 features (scenario json-schema-2020-12).",
-                SCHEMA_2020_12,
-            ),
-        ]
-    }
-
-    fn call(name: &str, args: Args) -> ToolOutcome {
-        match name {
-            "test_simple_text" => Ok(CallResult::text(
-                "This is a simple text response for testing.",
-            )),
-            "test_image_content" => Ok(CallResult {
-                content: vec![Content::Image(Image {
-                    data: RED_PIXEL_PNG.to_vec(),
-                    mime_type: "image/png".to_owned(),
-                })],
-                structured_content: None,
-                is_error: false,
-            }),
-            "test_error_handling" => Ok(CallResult::error(
-                "This tool intentionally returns an error for testing",
-            )),
-            "test_tool_with_logging" => {
-                log::log(log::Level::Info, "Tool execution started");
-                std::thread::sleep(Duration::from_millis(50));
-                log::log(log::Level::Info, "Tool processing data");
-                std::thread::sleep(Duration::from_millis(50));
-                log::log(log::Level::Info, "Tool execution completed");
-                Ok(CallResult::text("Tool with logging executed successfully"))
-            }
-            "json_schema_2020_12_tool" => Ok(CallResult::text(format!(
-                "Received arguments: {}",
-                serde_json::Value::Object(args)
-            ))),
-            other => Err(CallError::UnknownTool(other.to_owned())),
-        }
+                |_: NoArguments| {
+                    log::info("Tool execution started");
+                    std::thread::sleep(Duration::from_millis(50));
+                    log::info("Tool processing data");
+                    std::thread::sleep(Duration::from_millis(50));
+                    log::info("Tool execution completed");
+                    Ok("Tool with logging executed successfully")
+                },
+            )
+            // The scenario gives the schema word for word, so it is not derived.
+            .raw_tool(
+                Tool::new(
+                    "json_schema_2020_12_tool",
+                    "Tool with JSON Schema 2020-12 features (scenario json-schema-2020-12).",
+                    SCHEMA_2020_12,
+                ),
+                |args| {
+                    Ok(CallResult::text(format!(
+                        "Received arguments: {}",
+                        serde_json::Value::Object(args)
+                    )))
+                },
+            )
     }
 
     fn resources() -> Vec<ResourceInfo> {

@@ -8,7 +8,9 @@
 
 mod page;
 
-use pincer_sdk::{Args, CallError, CallResult, McpServer, Tool, ToolOutcome, http, string_arg};
+use pincer_sdk::{McpServer, ToolError, Toolbox, http};
+use schemars::JsonSchema;
+use serde::Deserialize;
 
 use page::Kind;
 
@@ -24,128 +26,63 @@ This tool gives you access to the web as it is now, so you can look up current i
 instead of saying you have no internet access.";
 
 /// `max_length` when the caller gives none.
-const DEFAULT_MAX_LENGTH: u64 = 5000;
+const DEFAULT_MAX_LENGTH: usize = 5000;
 
 /// The largest `max_length`.
-const MAX_MAX_LENGTH: u64 = 999_999;
+const MAX_MAX_LENGTH: usize = 999_999;
 
 struct Fetch;
 
 impl McpServer for Fetch {
-    fn tools() -> Vec<Tool> {
-        let schema = serde_json::json!({
-            "type": "object",
-            "properties": {
-                "url": {
-                    "type": "string",
-                    "format": "uri",
-                    "minLength": 1,
-                    "description": "URL to fetch"
-                },
-                "max_length": {
-                    "type": "integer",
-                    "minimum": 1,
-                    "maximum": MAX_MAX_LENGTH,
-                    "default": DEFAULT_MAX_LENGTH,
-                    "description": "Maximum number of characters to return."
-                },
-                "start_index": {
-                    "type": "integer",
-                    "minimum": 0,
-                    "default": 0,
-                    "description": "Return the content from this character on; use it when an earlier fetch was truncated and you need more."
-                },
-                "raw": {
-                    "type": "boolean",
-                    "default": false,
-                    "description": "Return the page's HTML as it is, without simplifying it to Markdown."
-                }
-            },
-            "required": ["url"]
-        });
-        vec![Tool::new("fetch", DESCRIPTION, &schema.to_string())]
-    }
-
-    fn call(name: &str, args: Args) -> ToolOutcome {
-        match name {
-            "fetch" => fetch(&FetchArgs::parse(&args)?),
-            other => Err(CallError::UnknownTool(other.to_owned())),
-        }
+    fn toolbox() -> Toolbox {
+        Toolbox::new().tool("fetch", DESCRIPTION, fetch)
     }
 }
 
 pincer_sdk::mcp_server!(Fetch);
 
-/// The arguments of `fetch`, checked.
+/// The arguments of `fetch`.
+#[derive(Deserialize, JsonSchema)]
 struct FetchArgs {
+    /// URL to fetch
+    #[schemars(url, length(min = 1))]
     url: String,
+    /// Maximum number of characters to return.
+    #[serde(default = "default_max_length")]
+    #[schemars(range(min = 1, max = MAX_MAX_LENGTH))]
     max_length: usize,
+    /// Return the content from this character on; use it when an earlier fetch was
+    /// truncated and you need more.
+    #[serde(default)]
     start_index: usize,
+    /// Return the page's HTML as it is, without simplifying it to Markdown.
+    #[serde(default)]
     raw: bool,
 }
 
-impl FetchArgs {
-    fn parse(args: &Args) -> Result<Self, CallError> {
-        let max_length = integer_arg(args, "max_length", DEFAULT_MAX_LENGTH)?;
-        if !(1..=MAX_MAX_LENGTH).contains(&max_length) {
-            return Err(CallError::InvalidArguments(format!(
-                "`max_length` must be from 1 to {MAX_MAX_LENGTH}"
-            )));
-        }
-        let raw = match args.get("raw") {
-            None => false,
-            Some(value) => value
-                .as_bool()
-                .ok_or_else(|| CallError::InvalidArguments("`raw` must be a boolean".to_owned()))?,
-        };
-        Ok(FetchArgs {
-            url: string_arg(args, "url")?.to_owned(),
-            max_length: max_length as usize,
-            start_index: integer_arg(args, "start_index", 0)? as usize,
-            raw,
-        })
-    }
+fn default_max_length() -> usize {
+    DEFAULT_MAX_LENGTH
 }
 
-/// Read the non-negative integer argument `key`, or `default` when it is absent.
-fn integer_arg(args: &Args, key: &str, default: u64) -> Result<u64, CallError> {
-    match args.get(key) {
-        None => Ok(default),
-        Some(value) => value.as_u64().ok_or_else(|| {
-            CallError::InvalidArguments(format!("`{key}` must be a non-negative integer"))
-        }),
+fn fetch(args: FetchArgs) -> Result<String, ToolError> {
+    if !(1..=MAX_MAX_LENGTH).contains(&args.max_length) {
+        return Err(ToolError::invalid_arguments(format!(
+            "`max_length` must be from 1 to {MAX_MAX_LENGTH}"
+        )));
     }
-}
-
-fn fetch(args: &FetchArgs) -> ToolOutcome {
     let url = &args.url;
-    let request = http::Request {
-        method: "GET".to_owned(),
-        url: url.clone(),
-        headers: vec![
-            ("User-Agent".to_owned(), USER_AGENT.to_owned()),
-            ("Accept".to_owned(), ACCEPT.to_owned()),
-        ],
-        body: None,
-        // The host bounds the request by the call's own time limit.
-        timeout_ms: None,
-    };
-    let response = match http::fetch(&request) {
-        Ok(response) => response,
-        Err(e) => return Ok(CallResult::error(explain(url, e))),
-    };
-    if !(200..300).contains(&response.status) {
-        return Ok(CallResult::error(format!(
+    // The host bounds the request by the call's own time limit.
+    let response = http::Request::get(url)
+        .header("User-Agent", USER_AGENT)
+        .header("Accept", ACCEPT)
+        .send()?;
+    if !response.is_success() {
+        return Err(ToolError::failed(format!(
             "Failed to fetch {url}: the server answered with status {}.",
             response.status
         )));
     }
-    let content_type = response
-        .headers
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
-        .map_or("", |(_, value)| value.as_str());
-    let (essence, charset) = page::media_type(content_type);
+    let (essence, charset) = page::media_type(response.header("content-type").unwrap_or(""));
     let kind = page::classify(&essence, &response.body);
     let shown_type = if essence.is_empty() {
         "unknown"
@@ -153,7 +90,7 @@ fn fetch(args: &FetchArgs) -> ToolOutcome {
         &essence
     };
     if kind == Kind::Binary {
-        return Ok(CallResult::error(format!(
+        return Err(ToolError::failed(format!(
             "The content at {url} is binary (type {shown_type}, {} bytes); this tool returns only text and HTML.",
             response.body.len()
         )));
@@ -169,31 +106,17 @@ fn fetch(args: &FetchArgs) -> ToolOutcome {
         } else {
             heading
         };
-        return Ok(CallResult::text(page::paginate(
+        return Ok(page::paginate(
             &heading,
             &text,
             args.start_index,
             args.max_length,
-        )));
+        ));
     }
-    Ok(CallResult::text(match page::html_to_markdown(&text) {
+    Ok(match page::html_to_markdown(&text) {
         Some(markdown) => page::paginate(&heading, &markdown, args.start_index, args.max_length),
         None => format!(
             "{heading}\n<error>The page could not be simplified from HTML: it has no readable text. Call again with raw=true for its HTML.</error>"
         ),
-    }))
-}
-
-/// Why a request produced no response, for the model and its user.
-fn explain(url: &str, error: http::Error) -> String {
-    match error {
-        // The host's text names the manifest line or policy to change: keep it whole.
-        http::Error::Denied(why) => format!("Pincer did not allow fetching {url}: {why}"),
-        http::Error::InvalidRequest(why) => format!("Cannot fetch {url}: {why}"),
-        http::Error::Timeout => format!("Fetching {url} timed out."),
-        http::Error::TooLarge(limit) => format!(
-            "The response from {url} is larger than {limit} bytes, the most this plugin may read; an admin can raise `max_response_bytes` in the manifest's [capabilities.http]."
-        ),
-        http::Error::Connection(why) => format!("Failed to fetch {url}: {why}"),
-    }
+    })
 }

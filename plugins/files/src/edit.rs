@@ -9,14 +9,15 @@
 
 use std::time::Duration;
 
-use pincer_sdk::CallResult;
+use pincer_sdk::{CallResult, ToolError};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use similar::TextDiff;
 
+use crate::Outcome;
 use crate::mount::{io_failure, require_writable};
 use crate::paths::resolve;
 use crate::read::read_bytes;
-use crate::{Failure, Outcome};
 
 /// How long the diff may search for the smallest change before it settles for a
 /// larger one.
@@ -26,26 +27,33 @@ const DIFF_TIMEOUT: Duration = Duration::from_secs(2);
 const QUOTE_CHARS: usize = 400;
 
 /// Arguments of `edit_file`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct EditFile {
+    #[schemars(description = path_description!("The file to edit."))]
     path: String,
+    /// The replacements, applied in order.
+    #[schemars(length(min = 1))]
     edits: Vec<Edit>,
+    /// Show the diff without writing the file.
     #[serde(default)]
     dry_run: bool,
 }
 
 /// One replacement.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Edit {
+    /// The text to replace; include enough surrounding lines that it matches only one
+    /// place.
     old_text: String,
+    /// The text to put in its place.
     new_text: String,
 }
 
 pub fn edit_file(args: EditFile) -> Outcome {
     if args.edits.is_empty() {
-        return Err(Failure::Arguments(
+        return Err(ToolError::InvalidArguments(
             "`edits` must hold at least one edit".to_owned(),
         ));
     }
@@ -54,13 +62,13 @@ pub fn edit_file(args: EditFile) -> Outcome {
         require_writable()?;
     }
     let raw = String::from_utf8(read_bytes(&path)?).map_err(|_| {
-        Failure::Tool(format!(
+        ToolError::Failed(format!(
             "{path} is not UTF-8 text; edit_file changes UTF-8 text files only."
         ))
     })?;
     let crlf = raw.contains("\r\n");
     let before = raw.replace("\r\n", "\n");
-    let after = apply_edits(&before, &args.edits).map_err(Failure::Tool)?;
+    let after = apply_edits(&before, &args.edits).map_err(ToolError::Failed)?;
     if after == before {
         return Ok(CallResult::text(format!(
             "The edits leave {path} unchanged; nothing was written."

@@ -3,13 +3,14 @@
 
 use std::fs;
 
-use pincer_sdk::{CallResult, Content};
+use pincer_sdk::{CallResult, Content, ToolError};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::Outcome;
 use crate::mount::io_failure;
 use crate::paths::{join, resolve};
-use crate::search::Excludes;
-use crate::{Failure, Outcome};
+use crate::search::{EXCLUDE_PATTERNS, Excludes};
 
 /// The most entries one listing shows.
 const MAX_LISTED: usize = 10_000;
@@ -21,38 +22,44 @@ const MAX_TREE_ENTRIES: usize = 10_000;
 const MAX_TREE_DEPTH: usize = 64;
 
 /// Arguments of `list_directory`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListDirectory {
+    #[schemars(description = path_description!("The directory to list; `.` for the workspace itself."))]
     path: String,
 }
 
 /// Arguments of `list_directory_with_sizes`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ListDirectoryWithSizes {
+    #[schemars(description = path_description!("The directory to list; `.` for the workspace itself."))]
     path: String,
+    /// Sort by name (A to Z) or by size (largest first).
     #[serde(default)]
     sort_by: SortBy,
 }
 
-/// The order of `list_directory_with_sizes`.
-#[derive(Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+/// The order of `list_directory_with_sizes`. (Plain comments on the variants: doc
+/// comments would turn the schema's `enum` into a `oneOf`.)
+#[derive(Deserialize, Serialize, JsonSchema, Default, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 enum SortBy {
-    /// By name, A to Z.
+    // By name, A to Z.
     #[default]
     Name,
-    /// Largest first.
+    // Largest first.
     Size,
 }
 
 /// Arguments of `directory_tree`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct DirectoryTree {
+    #[schemars(description = path_description!("The directory at the top of the tree; `.` for the workspace itself."))]
     path: String,
     #[serde(default)]
+    #[schemars(description = EXCLUDE_PATTERNS)]
     exclude_patterns: Vec<String>,
 }
 
@@ -65,7 +72,7 @@ pub struct Entry {
 }
 
 /// The entries of the directory at the resolved `dir`, sorted by name.
-pub fn entries(dir: &str) -> Result<Vec<Entry>, Failure> {
+pub fn entries(dir: &str) -> Result<Vec<Entry>, ToolError> {
     let list = |e: std::io::Error| io_failure("list", dir, &e);
     let mut entries = Vec::new();
     for entry in fs::read_dir(dir).map_err(list)? {
@@ -158,7 +165,7 @@ pub fn directory_tree(args: DirectoryTree) -> Outcome {
     let top = entries(&root)?;
     let tree = walk.nodes(&root, "", top, 0);
     let json = serde_json::to_string_pretty(&tree)
-        .map_err(|e| Failure::Tool(format!("Cannot show the tree of {root}: {e}.")))?;
+        .map_err(|e| ToolError::Failed(format!("Cannot show the tree of {root}: {e}.")))?;
     let mut content = vec![Content::Text(json)];
     let mut notes = Vec::new();
     if walk.cut {

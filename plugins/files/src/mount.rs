@@ -6,9 +6,9 @@
 
 use std::io;
 
+use pincer_sdk::ToolError;
 use wasip2::filesystem::{preopens, types::DescriptorFlags};
 
-use crate::Failure;
 use crate::paths::WORKSPACE;
 
 /// How the host mounted the workspace for this call.
@@ -48,7 +48,7 @@ impl Access {
 }
 
 /// Refuse a change to the workspace unless it is mounted read-write.
-pub fn require_writable() -> Result<(), Failure> {
+pub fn require_writable() -> Result<(), ToolError> {
     match Access::of_workspace() {
         Access::ReadWrite => Ok(()),
         Access::ReadOnly => Err(read_only()),
@@ -57,20 +57,20 @@ pub fn require_writable() -> Result<(), Failure> {
 }
 
 /// The workspace is not there: the host did not grant the mount.
-pub fn not_mounted() -> Failure {
-    Failure::Tool(format!(
+pub fn not_mounted() -> ToolError {
+    ToolError::Failed(format!(
         "Nothing is mounted at {WORKSPACE}: the host did not grant this plugin its workspace mount."
     ))
 }
 
-fn read_only() -> Failure {
-    Failure::Tool(format!(
+fn read_only() -> ToolError {
+    ToolError::Failed(format!(
         "The workspace is mounted read-only: files under {WORKSPACE} can be read and listed, but not created, changed or moved."
     ))
 }
 
 /// Explain the OS error `err` from trying to `action` (a verb such as `read`) `path`.
-pub fn io_failure(action: &str, path: &str, err: &io::Error) -> Failure {
+pub fn io_failure(action: &str, path: &str, err: &io::Error) -> ToolError {
     use io::ErrorKind::*;
     let reason = match err.kind() {
         NotFound if Access::of_workspace() == Access::NotMounted => return not_mounted(),
@@ -84,5 +84,5 @@ pub fn io_failure(action: &str, path: &str, err: &io::Error) -> Failure {
         InvalidFilename => "the name is not valid here".to_owned(),
         _ => err.to_string(),
     };
-    Failure::Tool(format!("Cannot {action} {path}: {reason}."))
+    ToolError::Failed(format!("Cannot {action} {path}: {reason}."))
 }

@@ -5,7 +5,7 @@
 //! is a courtesy, not the boundary. The host's preopen is the boundary: it also refuses
 //! symlinks inside the mount that lead out of it, which no lexical check can see.
 
-use crate::Failure;
+use pincer_sdk::ToolError;
 
 /// Where the manifest mounts the workspace in the guest.
 pub const WORKSPACE: &str = "/workspace";
@@ -13,19 +13,19 @@ pub const WORKSPACE: &str = "/workspace";
 /// Resolve `requested`, relative to the workspace or absolute under it, to a normalised
 /// absolute guest path such as `/workspace/src/main.rs`. An empty path or `.` is the
 /// workspace itself.
-pub fn resolve(requested: &str) -> Result<String, Failure> {
+pub fn resolve(requested: &str) -> Result<String, ToolError> {
     if requested.contains('\0') {
-        return Err(Failure::Tool(
+        return Err(ToolError::Failed(
             "The path contains a NUL character.".to_owned(),
         ));
     }
     if is_windows_drive_path(requested) {
-        return Err(Failure::Tool(format!(
+        return Err(ToolError::Failed(format!(
             "`{requested}` is a Windows path. Paths here are relative to {WORKSPACE} or start with {WORKSPACE}/."
         )));
     }
     if requested == "~" || requested.starts_with("~/") {
-        return Err(Failure::Tool(format!(
+        return Err(ToolError::Failed(format!(
             "`{requested}` names a home directory, which this plugin cannot see. Paths are relative to {WORKSPACE} or start with {WORKSPACE}/."
         )));
     }
@@ -44,7 +44,7 @@ pub fn resolve(requested: &str) -> Result<String, Failure> {
         }
     }
     if parts.first() != Some(&workspace) {
-        return Err(Failure::Tool(format!(
+        return Err(ToolError::Failed(format!(
             "`{requested}` is outside the workspace. Only paths relative to {WORKSPACE}, or under {WORKSPACE}/, can be used."
         )));
     }
@@ -80,7 +80,7 @@ mod tests {
 
     fn refused(path: &str) -> String {
         match resolve(path) {
-            Err(Failure::Tool(message)) => message,
+            Err(ToolError::Failed(message)) => message,
             other => panic!("{path}: expected a refusal, got {other:?}"),
         }
     }

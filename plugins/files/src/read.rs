@@ -4,13 +4,14 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 
-use pincer_sdk::{CallResult, Content, Image};
+use pincer_sdk::{CallResult, Content, Image, ToolError};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
+use crate::Outcome;
 use crate::list::format_size;
 use crate::mount::io_failure;
 use crate::paths::resolve;
-use crate::{Failure, Outcome};
 
 /// The most bytes of text one call returns.
 pub const MAX_TEXT_BYTES: usize = 4 * 1024 * 1024;
@@ -22,32 +23,38 @@ const MAX_MEDIA_BYTES: u64 = 8 * 1024 * 1024;
 const BINARY_SNIFF_BYTES: usize = 8000;
 
 /// Arguments of `read_text_file`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReadTextFile {
+    #[schemars(description = path_description!("The file to read."))]
     path: String,
+    /// Return only the first N lines.
     head: Option<usize>,
+    /// Return only the last N lines.
     tail: Option<usize>,
 }
 
 /// Arguments of `read_media_file`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReadMediaFile {
+    #[schemars(description = path_description!("The image file to read."))]
     path: String,
 }
 
 /// Arguments of `read_multiple_files`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReadMultipleFiles {
+    /// The files to read, each relative to /workspace or under /workspace/.
+    #[schemars(length(min = 1))]
     paths: Vec<String>,
 }
 
 pub fn read_text_file(args: ReadTextFile) -> Outcome {
     let part = match (args.head, args.tail) {
         (Some(_), Some(_)) => {
-            return Err(Failure::Arguments(
+            return Err(ToolError::InvalidArguments(
                 "give `head` or `tail`, not both".to_owned(),
             ));
         }
@@ -64,12 +71,12 @@ pub fn read_media_file(args: ReadMediaFile) -> Outcome {
     let mime_type = match media_type(&path) {
         Media::Image(mime_type) => mime_type,
         Media::Audio(mime_type) => {
-            return Err(Failure::Tool(format!(
+            return Err(ToolError::Failed(format!(
                 "{path} is audio ({mime_type}), which this host cannot return: tool results here hold text and images only."
             )));
         }
         Media::Unknown => {
-            return Err(Failure::Tool(format!(
+            return Err(ToolError::Failed(format!(
                 "{path} is not a known image type. read_media_file returns PNG, JPEG, GIF, WebP, BMP and SVG images, by file extension; use read_text_file for text."
             )));
         }
@@ -80,7 +87,7 @@ pub fn read_media_file(args: ReadMediaFile) -> Outcome {
         .map_err(|e| io_failure("read", &path, &e))?
         .len();
     if size > MAX_MEDIA_BYTES {
-        return Err(Failure::Tool(format!(
+        return Err(ToolError::Failed(format!(
             "{path} is {}, over the {} limit for images.",
             format_size(size),
             format_size(MAX_MEDIA_BYTES)
@@ -101,7 +108,7 @@ pub fn read_media_file(args: ReadMediaFile) -> Outcome {
 
 pub fn read_multiple_files(args: ReadMultipleFiles) -> Outcome {
     if args.paths.is_empty() {
-        return Err(Failure::Arguments(
+        return Err(ToolError::InvalidArguments(
             "`paths` must hold at least one path".to_owned(),
         ));
     }
@@ -124,17 +131,11 @@ pub fn read_multiple_files(args: ReadMultipleFiles) -> Outcome {
                 budget -= text.len();
                 format!("{shown}:\n{text}\n")
             }
-            Err(failure) => format!("{shown}: Error - {}", message(failure)),
+            Err(failure) => format!("{shown}: Error - {failure}"),
         };
         sections.push(section);
     }
     Ok(CallResult::text(sections.join("\n---\n")))
-}
-
-fn message(failure: Failure) -> String {
-    match failure {
-        Failure::Tool(m) | Failure::Arguments(m) | Failure::UnknownTool(m) => m,
-    }
 }
 
 /// Which part of a text file to read.
@@ -149,7 +150,7 @@ pub enum Part {
 }
 
 /// Read `part` of the text file at the resolved `path`.
-pub fn read_text(path: &str, part: Part) -> Result<String, Failure> {
+pub fn read_text(path: &str, part: Part) -> Result<String, ToolError> {
     let bytes = match part {
         Part::Whole => read_bytes(path)?,
         Part::Head(n) => head(BufReader::new(open_file(path)?), n, MAX_TEXT_BYTES)
@@ -160,14 +161,14 @@ pub fn read_text(path: &str, part: Part) -> Result<String, Failure> {
             .ok_or_else(|| too_large(path))?,
     };
     decode_text(bytes).ok_or_else(|| {
-        Failure::Tool(format!(
+        ToolError::Failed(format!(
             "{path} looks like a binary file, not text. read_media_file returns images."
         ))
     })
 }
 
 /// The whole file at the resolved `path`, if it is at most [`MAX_TEXT_BYTES`].
-pub fn read_bytes(path: &str) -> Result<Vec<u8>, Failure> {
+pub fn read_bytes(path: &str) -> Result<Vec<u8>, ToolError> {
     let mut bytes = Vec::new();
     open_file(path)?
         .take(MAX_TEXT_BYTES as u64 + 1)
@@ -179,19 +180,19 @@ pub fn read_bytes(path: &str) -> Result<Vec<u8>, Failure> {
     Ok(bytes)
 }
 
-fn too_large(path: &str) -> Failure {
-    Failure::Tool(format!(
+fn too_large(path: &str) -> ToolError {
+    ToolError::Failed(format!(
         "{path}: the text asked for is over the {} limit. Read part of it with `head` or `tail`.",
         format_size(MAX_TEXT_BYTES as u64)
     ))
 }
 
 /// Open the regular file at `path`, or say why not.
-fn open_file(path: &str) -> Result<File, Failure> {
+fn open_file(path: &str) -> Result<File, ToolError> {
     let file = File::open(path).map_err(|e| io_failure("read", path, &e))?;
     let metadata = file.metadata().map_err(|e| io_failure("read", path, &e))?;
     if metadata.is_dir() {
-        return Err(Failure::Tool(format!(
+        return Err(ToolError::Failed(format!(
             "Cannot read {path}: it is a directory. list_directory lists it."
         )));
     }

@@ -5,12 +5,13 @@
 //! names that start with a dot are matched like any other.
 
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
-use pincer_sdk::CallResult;
+use pincer_sdk::{CallResult, ToolError};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
+use crate::Outcome;
 use crate::list::entries;
 use crate::paths::{join, resolve};
-use crate::{Failure, Outcome};
 
 /// The most paths one search returns.
 const MAX_RESULTS: usize = 1_000;
@@ -19,13 +20,21 @@ const MAX_RESULTS: usize = 1_000;
 /// limit.
 const MAX_VISITED: usize = 200_000;
 
+/// The description of `excludePatterns`, which `search_files` and `directory_tree`
+/// take.
+pub const EXCLUDE_PATTERNS: &str = "Glob patterns to leave out. A pattern without `/` matches names at any depth (`node_modules`, `*.log`); one with `/`, or starting with `./`, matches paths relative to `path` (`docs/*.md`, `./build`). Excluded directories are not entered.";
+
 /// Arguments of `search_files`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SearchFiles {
+    #[schemars(description = path_description!("The directory to search; `.` for the whole workspace."))]
     path: String,
+    /// A glob pattern: `*` and `?` within one directory, `**` across directories,
+    /// `[abc]` and `{a,b}` alternatives.
     pattern: String,
     #[serde(default)]
+    #[schemars(description = EXCLUDE_PATTERNS)]
     exclude_patterns: Vec<String>,
 }
 
@@ -100,7 +109,7 @@ pub struct Excludes {
 
 impl Excludes {
     /// Compile `patterns`, or say which one is not a valid glob.
-    pub fn new(patterns: &[String]) -> Result<Self, Failure> {
+    pub fn new(patterns: &[String]) -> Result<Self, ToolError> {
         let mut by_path = GlobSetBuilder::new();
         let mut by_name = GlobSetBuilder::new();
         for pattern in patterns {
@@ -119,7 +128,7 @@ impl Excludes {
         }
         let build = |set: GlobSetBuilder| {
             set.build()
-                .map_err(|e| Failure::Arguments(format!("`excludePatterns`: {e}")))
+                .map_err(|e| ToolError::InvalidArguments(format!("`excludePatterns`: {e}")))
         };
         Ok(Excludes {
             by_path: build(by_path)?,
@@ -134,12 +143,14 @@ impl Excludes {
 }
 
 /// Compile one glob pattern, or say why it is not one.
-fn glob(pattern: &str) -> Result<Glob, Failure> {
+fn glob(pattern: &str) -> Result<Glob, ToolError> {
     GlobBuilder::new(pattern)
         .literal_separator(true)
         .backslash_escape(true)
         .build()
-        .map_err(|e| Failure::Arguments(format!("`{pattern}` is not a valid glob pattern: {e}")))
+        .map_err(|e| {
+            ToolError::InvalidArguments(format!("`{pattern}` is not a valid glob pattern: {e}"))
+        })
 }
 
 #[cfg(test)]
@@ -205,7 +216,7 @@ mod tests {
     #[test]
     fn refuses_an_invalid_pattern_as_bad_arguments() {
         match glob("src/[a") {
-            Err(Failure::Arguments(message)) => {
+            Err(ToolError::InvalidArguments(message)) => {
                 assert!(message.contains("not a valid glob"), "{message}")
             }
             other => panic!("expected an arguments error, got {other:?}"),

@@ -4,33 +4,39 @@
 use std::fs;
 use std::io::ErrorKind;
 
-use pincer_sdk::CallResult;
+use pincer_sdk::{CallResult, ToolError};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
+use crate::Outcome;
 use crate::mount::{io_failure, require_writable};
 use crate::paths::{WORKSPACE, resolve};
-use crate::{Failure, Outcome};
 
 /// Arguments of `write_file`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WriteFile {
+    #[schemars(description = path_description!("The file to write."))]
     path: String,
+    /// The file's new contents, as text.
     content: String,
 }
 
 /// Arguments of `create_directory`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateDirectory {
+    #[schemars(description = path_description!("The directory to create."))]
     path: String,
 }
 
 /// Arguments of `move_file`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MoveFile {
+    #[schemars(description = path_description!("The file or directory to move."))]
     source: String,
+    #[schemars(description = path_description!("Its new path, which must not exist yet."))]
     destination: String,
 }
 
@@ -58,7 +64,7 @@ pub fn move_file(args: MoveFile) -> Outcome {
     let source = resolve(&args.source)?;
     let destination = resolve(&args.destination)?;
     if source == WORKSPACE || destination == WORKSPACE {
-        return Err(Failure::Tool(format!(
+        return Err(ToolError::Failed(format!(
             "The workspace itself, {WORKSPACE}, cannot be moved or replaced."
         )));
     }
@@ -66,7 +72,7 @@ pub fn move_file(args: MoveFile) -> Outcome {
     fs::symlink_metadata(&source).map_err(|e| io_failure("move", &source, &e))?;
     match fs::symlink_metadata(&destination) {
         Ok(_) => {
-            return Err(Failure::Tool(format!(
+            return Err(ToolError::Failed(format!(
                 "Cannot move {source} to {destination}: the destination already exists. Move or rename it first."
             )));
         }
@@ -77,7 +83,7 @@ pub fn move_file(args: MoveFile) -> Outcome {
         ErrorKind::NotFound => {
             missing_parent(&format!("move {source} to {destination}"), &destination)
         }
-        _ => Failure::Tool(format!("Cannot move {source} to {destination}: {e}.")),
+        _ => ToolError::Failed(format!("Cannot move {source} to {destination}: {e}.")),
     })?;
     Ok(CallResult::text(format!(
         "Moved {source} to {destination}."
@@ -86,11 +92,11 @@ pub fn move_file(args: MoveFile) -> Outcome {
 
 /// Could not `action` (such as `write /workspace/a/b`) because the directory that
 /// would hold `path` does not exist.
-fn missing_parent(action: &str, path: &str) -> Failure {
+fn missing_parent(action: &str, path: &str) -> ToolError {
     let parent = path
         .rsplit_once('/')
         .map_or(WORKSPACE, |(parent, _)| parent);
-    Failure::Tool(format!(
+    ToolError::Failed(format!(
         "Cannot {action}: the directory {parent} does not exist. Create it first with create_directory."
     ))
 }

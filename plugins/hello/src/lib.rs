@@ -1,49 +1,64 @@
 //! The demo's plugin: greets people and counts words. It needs no capability but `log`.
 
-use pincer_sdk::{Args, CallError, CallResult, McpServer, Tool, ToolOutcome, log, string_arg};
+use pincer_sdk::{McpServer, Structured, ToolError, Toolbox, log};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 struct Hello;
 
 impl McpServer for Hello {
-    fn tools() -> Vec<Tool> {
-        vec![
-            Tool::new(
-                "greet",
-                "Greets someone by name.",
-                r#"{"type":"object","properties":{"name":{"type":"string","description":"Who to greet"}},"required":["name"]}"#,
-            ),
-            Tool::new(
+    fn toolbox() -> Toolbox {
+        Toolbox::new()
+            .tool("greet", "Greets someone by name.", greet)
+            .tool(
                 "word_count",
                 "Counts the words, lines and characters of a text.",
-                r#"{"type":"object","properties":{"text":{"type":"string"}},"required":["text"]}"#,
-            ),
-        ]
-    }
-
-    fn call(name: &str, args: Args) -> ToolOutcome {
-        match name {
-            "greet" => {
-                let who = string_arg(&args, "name")?;
-                log::log(log::Level::Info, &format!("greeting {who}"));
-                Ok(CallResult::text(format!(
-                    "Hello, {who}! Greetings from a Wasm sandbox."
-                )))
-            }
-            "word_count" => {
-                let text = string_arg(&args, "text")?;
-                let words = text.split_whitespace().count();
-                let lines = text.lines().count();
-                let chars = text.chars().count();
-                let mut result =
-                    CallResult::text(format!("{words} words, {lines} lines, {chars} characters"));
-                result.structured_content = Some(format!(
-                    r#"{{"words":{words},"lines":{lines},"characters":{chars}}}"#
-                ));
-                Ok(result)
-            }
-            other => Err(CallError::UnknownTool(other.to_owned())),
-        }
+                word_count,
+            )
     }
 }
 
 pincer_sdk::mcp_server!(Hello);
+
+/// The arguments of `greet`.
+#[derive(Deserialize, JsonSchema)]
+struct Greet {
+    /// Who to greet
+    name: String,
+}
+
+fn greet(args: Greet) -> Result<String, ToolError> {
+    log::info(format!("greeting {}", args.name));
+    Ok(format!(
+        "Hello, {}! Greetings from a Wasm sandbox.",
+        args.name
+    ))
+}
+
+/// The arguments of `word_count`.
+#[derive(Deserialize, JsonSchema)]
+struct WordCount {
+    text: String,
+}
+
+/// What `word_count` counted.
+#[derive(Serialize, JsonSchema)]
+struct Counts {
+    words: usize,
+    lines: usize,
+    characters: usize,
+}
+
+fn word_count(args: WordCount) -> Result<Structured<Counts>, ToolError> {
+    let text = &args.text;
+    let counts = Counts {
+        words: text.split_whitespace().count(),
+        lines: text.lines().count(),
+        characters: text.chars().count(),
+    };
+    let summary = format!(
+        "{} words, {} lines, {} characters",
+        counts.words, counts.lines, counts.characters
+    );
+    Ok(Structured::new(counts).with_text(summary))
+}

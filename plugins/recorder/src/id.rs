@@ -3,21 +3,21 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use pincer_sdk::UtcTime;
+
 /// The id of a recording started at `now`, with `random` (of which the low 24 bits are
 /// used) telling apart recordings started in the same second. Always a valid recording
 /// id (`pincer_sdk::recording::is_recording_id`).
 pub fn new(now: SystemTime, random: u32) -> String {
-    let secs = now
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
-    let time = secs % 86_400;
+    let t = UtcTime::from_system_time(now).unwrap_or(UtcTime::from_unix_seconds(0));
     format!(
-        "rec-{year:04}{month:02}{day:02}-{:02}{:02}{:02}-{:06x}",
-        time / 3600,
-        time / 60 % 60,
-        time % 60,
+        "rec-{:04}{:02}{:02}-{:02}{:02}{:02}-{:06x}",
+        t.year,
+        t.month,
+        t.day,
+        t.hour,
+        t.minute,
+        t.second,
         random & 0xFF_FFFF
     )
 }
@@ -34,21 +34,6 @@ pub fn random() -> u32 {
         .map_or(0, |d| d.subsec_nanos());
     hasher.write_u32(nanos);
     hasher.finish() as u32
-}
-
-/// The proleptic Gregorian (year, month, day) of a day counted from 1970-01-01, after
-/// Howard Hinnant's `civil_from_days`.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]

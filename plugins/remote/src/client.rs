@@ -7,7 +7,7 @@
 //! event stream; requests the server makes of its own in that stream (sampling,
 //! elicitation) are not answered, since this client offers no capability.
 
-use pincer_sdk::http;
+use pincer_sdk::{CapabilityError, http};
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -105,10 +105,10 @@ impl Session {
         self.next_id += 1;
         let response = self.send("POST", Some(rpc::request(id, method, params)))?;
         if method == "initialize" {
-            self.session_id = header(&response, "mcp-session-id").map(str::to_owned);
+            self.session_id = response.header("mcp-session-id").map(str::to_owned);
         }
-        let content_type = header(&response, "content-type").unwrap_or_default();
-        if !is_success(response.status) {
+        let content_type = response.header("content-type").unwrap_or_default();
+        if !response.is_success() {
             return Err(match rpc::find_reply(content_type, &response.body, id) {
                 Ok(Reply::Error(e)) => Failure::Rpc(e),
                 _ => Failure::Transport(self.status_error(method, &response)),
@@ -127,39 +127,35 @@ impl Session {
     /// Send the notification `method`, which has no answer.
     fn notify(&mut self, method: &str) -> Result<(), Failure> {
         let response = self.send("POST", Some(rpc::notification(method)))?;
-        if is_success(response.status) {
+        if response.is_success() {
             Ok(())
         } else {
             Err(Failure::Transport(self.status_error(method, &response)))
         }
     }
 
-    /// Send one HTTP request to the endpoint with the session's headers.
+    /// Send one HTTP request to the endpoint with the session's headers. The host
+    /// bounds it by the plugin call's own time limit.
     fn send(&self, method: &str, body: Option<Vec<u8>>) -> Result<http::Response, Failure> {
-        let mut headers = Vec::new();
-        let mut add = |name: &str, value: &str| headers.push((name.to_owned(), value.to_owned()));
-        if body.is_some() {
-            add("Content-Type", "application/json");
-            add("Accept", "application/json, text/event-stream");
+        let mut request = http::Request::new(method, &self.endpoint);
+        if let Some(body) = body {
+            request = request
+                .header("Content-Type", "application/json")
+                .header("Accept", "application/json, text/event-stream")
+                .body(body);
         }
         if let Some(token) = &self.token {
-            add("Authorization", &format!("Bearer {token}"));
+            request = request.header("Authorization", format!("Bearer {token}"));
         }
         if let Some(id) = &self.session_id {
-            add("Mcp-Session-Id", id);
+            request = request.header("Mcp-Session-Id", id);
         }
         if let Some(version) = &self.protocol_version {
-            add("MCP-Protocol-Version", version);
+            request = request.header("MCP-Protocol-Version", version);
         }
-        let request = http::Request {
-            method: method.to_owned(),
-            url: self.endpoint.clone(),
-            headers,
-            body,
-            // The host bounds each request by the plugin call's own time limit.
-            timeout_ms: None,
-        };
-        http::fetch(&request).map_err(|e| Failure::Transport(self.http_error(e)))
+        request
+            .send()
+            .map_err(|e| Failure::Transport(Self::http_error(e)))
     }
 
     /// Why the request for `method` got the status of `response`, and what to do.
@@ -183,26 +179,15 @@ impl Session {
         )
     }
 
-    /// Why `http.fetch` produced no response, and what to do.
-    fn http_error(&self, error: http::Error) -> String {
-        let url = &self.endpoint;
+    /// Why `http.fetch` produced no response, and what to do: the SDK's sentence,
+    /// which for a denial names the manifest line to add, and for a malformed request
+    /// the setting to check.
+    fn http_error(error: CapabilityError) -> String {
         match error {
-            // The host's text names the manifest line to add: keep it whole.
-            http::Error::Denied(why) => {
-                format!("Pincer did not allow the request to the remote MCP server at {url}: {why}")
-            }
-            http::Error::InvalidRequest(why) => format!(
-                "cannot send a request to {url}: {why}; check the `url` setting (`pincer config set dev.pincer.remote url URL`)"
+            CapabilityError::Invalid(why) => format!(
+                "{why}; check the `url` setting (`pincer config set dev.pincer.remote url URL`)"
             ),
-            http::Error::Timeout => {
-                format!("the remote MCP server at {url} did not answer in time")
-            }
-            http::Error::TooLarge(limit) => format!(
-                "the remote MCP server at {url} sent more than {limit} bytes; an admin can raise `max_response_bytes` in the manifest's [capabilities.http]"
-            ),
-            http::Error::Connection(why) => {
-                format!("cannot reach the remote MCP server at {url}: {why}")
-            }
+            other => other.to_string(),
         }
     }
 }
@@ -215,19 +200,6 @@ impl Drop for Session {
             let _ = self.send("DELETE", None);
         }
     }
-}
-
-fn is_success(status: u16) -> bool {
-    (200..300).contains(&status)
-}
-
-/// The value of the response header `name`.
-fn header<'a>(response: &'a http::Response, name: &str) -> Option<&'a str> {
-    response
-        .headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, value)| value.as_str())
 }
 
 /// The start of a body on one line, for an error message.

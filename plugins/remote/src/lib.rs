@@ -12,7 +12,10 @@ mod client;
 mod convert;
 mod rpc;
 
-use pincer_sdk::{Args, CallError, CallResult, McpServer, Tool, ToolOutcome, config, log, secrets};
+use pincer_sdk::{
+    Args, CallError, CallResult, CapabilityError, McpServer, Tool, ToolOutcome, config, log,
+    secrets,
+};
 
 use client::{Failure, Session};
 
@@ -31,7 +34,7 @@ impl McpServer for Remote {
         match listed {
             Ok(tools) => tools,
             Err(why) => {
-                log::log(log::Level::Warn, &format!("listing no tools: {why}"));
+                log::warn(format!("listing no tools: {why}"));
                 Vec::new()
             }
         }
@@ -72,18 +75,16 @@ fn connect() -> Result<Session, String> {
                 "no remote MCP server is configured: set its endpoint with `pincer config set dev.pincer.remote url https://mcp.example.com/mcp`".to_owned(),
             );
         }
-        Err(config::Error::Denied(why)) => {
-            return Err(format!("cannot read the `url` setting: {why}"));
-        }
+        Err(denied) => return Err(CapabilityError::from(denied).to_string()),
     };
     let token = match secrets::get("token") {
         Ok(token) => Some(token),
         Err(secrets::Error::NotSet(_)) => None,
-        Err(secrets::Error::Denied(why)) => {
-            log::log(
-                log::Level::Warn,
-                &format!("sending no token, since the `token` secret cannot be read: {why}"),
-            );
+        Err(denied) => {
+            log::warn(format!(
+                "sending no token, since the `token` secret cannot be read: {}",
+                CapabilityError::from(denied)
+            ));
             None
         }
     };
@@ -103,7 +104,7 @@ fn list_tools(session: &mut Session) -> Result<Vec<Tool>, Failure> {
         let page = convert::tools(&result)
             .map_err(|why| Failure::Transport(format!("the remote server's tool list {why}")))?;
         for skipped in page.skipped {
-            log::log(log::Level::Warn, &format!("skipping {skipped}"));
+            log::warn(format!("skipping {skipped}"));
         }
         tools.extend(page.tools);
         match page.next_cursor {
@@ -111,11 +112,8 @@ fn list_tools(session: &mut Session) -> Result<Vec<Tool>, Failure> {
             None => return Ok(tools),
         }
     }
-    log::log(
-        log::Level::Warn,
-        &format!(
-            "the remote server's tool list goes on past {MAX_PAGES} pages; listing the first {MAX_PAGES}"
-        ),
-    );
+    log::warn(format!(
+        "the remote server's tool list goes on past {MAX_PAGES} pages; listing the first {MAX_PAGES}"
+    ));
     Ok(tools)
 }

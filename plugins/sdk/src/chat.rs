@@ -2,7 +2,7 @@
 //! [`http`](crate::http) with a key from [`secrets`](crate::secrets). It implements
 //! [`Chat`](crate::chat::Chat) and exports it with [`chat_plugin!`](crate::chat_plugin):
 //!
-//! ```ignore
+//! ```
 //! use pincer_sdk::chat::{Chat, ChatError, Message, Reply, Request, Role};
 //!
 //! struct Echo;

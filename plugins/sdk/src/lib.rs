@@ -1,25 +1,54 @@
 //! Write Pincer plugins in Rust.
 //!
 //! This crate holds the bindings to the `pincer:plugin` WIT package (the contract
-//! between a plugin and the host) and small helpers on top of them. A plugin of the
-//! `mcp-server` kind implements [`McpServer`] and exports it with [`mcp_server!`]. Tools
-//! are required; resources and prompts are optional methods that offer none unless the
-//! plugin overrides them:
+//! between a plugin and the host) and helpers on top of them. A plugin of the
+//! `mcp-server` kind implements [`McpServer`] and exports it with [`mcp_server!`]. Its
+//! tools go in a [`Toolbox`]: each has a name, a description and a handler whose
+//! argument type, a struct that derives `serde`'s `Deserialize` and `schemars`'
+//! `JsonSchema`, gives the tool's input schema (its doc comments the descriptions) and
+//! reads the call's arguments:
 //!
-//! ```ignore
+//! ```
+//! use pincer_sdk::{McpServer, ToolError, Toolbox, log};
+//! use schemars::JsonSchema;
+//! use serde::Deserialize;
+//!
+//! /// The arguments of `greet`.
+//! #[derive(Deserialize, JsonSchema)]
+//! struct Greet {
+//!     /// Who to greet
+//!     name: String,
+//! }
+//!
+//! fn greet(args: Greet) -> Result<String, ToolError> {
+//!     log::info(format!("greeting {}", args.name));
+//!     Ok(format!("Hello, {}!", args.name))
+//! }
+//!
 //! struct Hello;
 //!
-//! impl pincer_sdk::McpServer for Hello {
-//!     fn tools() -> Vec<pincer_sdk::Tool> {
-//!         vec![pincer_sdk::Tool::new("greet", "Greets someone by name.", r#"{"type":"object"}"#)]
-//!     }
-//!     fn call(name: &str, args: pincer_sdk::Args) -> pincer_sdk::ToolOutcome {
-//!         Ok(pincer_sdk::CallResult::text(format!("hello from {name}")))
+//! impl McpServer for Hello {
+//!     fn toolbox() -> Toolbox {
+//!         Toolbox::new().tool("greet", "Greets someone by name.", greet)
 //!     }
 //! }
 //!
 //! pincer_sdk::mcp_server!(Hello);
 //! ```
+//!
+//! A handler returns text, a whole [`CallResult`], or [`Structured`] content (which
+//! also declares the tool's output schema), or a [`ToolError`]. Arguments that do not
+//! fit the type are refused with `invalid-arguments` before the handler runs, and the
+//! message names the field.
+//!
+//! The capability interfaces ([`http`], [`secrets`], [`kv`], [`config`], [`approval`],
+//! [`log`]) are the WIT's, with helpers: every capability error converts with `?` into
+//! a [`CapabilityError`], a [`ToolError`], a chat plugin's
+//! [`ChatError`](chat::ChatError) or a recorder's
+//! [`RecorderError`](recording::RecorderError), and a denial keeps the host's text,
+//! which names the manifest line that would allow the call. `http::Request::get(url)`
+//! and its builder methods make a request and `send` it; `approval::Request::new`
+//! asks and `confirm`s; [`log::info`] and its siblings log one line.
 //!
 //! The plugin imports only the capability interfaces it calls; the host links only
 //! those its manifest grants.
@@ -34,8 +63,14 @@ pub mod bindings {
         pub_export_macro: true,
         export_macro_name: "export_mcp_server_world",
         default_bindings_module: "pincer_sdk::bindings",
+        // So that tests can compare tool results, call errors and requests.
+        additional_derives: [PartialEq],
     });
 }
+
+mod caps;
+mod time;
+mod tools;
 
 /// Plugins of the `chat` kind: the [`Chat`](chat::Chat) trait and the completion types.
 pub mod chat;
@@ -49,7 +84,10 @@ pub use bindings::exports::pincer::plugin::prompts::{Argument as PromptArgument,
 pub use bindings::exports::pincer::plugin::resources;
 pub use bindings::exports::pincer::plugin::resources::{Contents, ResourceInfo};
 pub use bindings::exports::pincer::plugin::tools::{CallError, CallResult, Content, Image, Tool};
-pub use bindings::pincer::plugin::{approval, config, http, kv, log, secrets};
+pub use bindings::pincer::plugin::{approval, config, http, kv, secrets};
+pub use caps::{CapabilityError, log};
+pub use time::UtcTime;
+pub use tools::{NoArguments, Structured, ToolError, ToolOutput, Toolbox};
 
 /// A tool call's arguments: the JSON object the client sent.
 pub type Args = serde_json::Map<String, serde_json::Value>;
@@ -63,16 +101,30 @@ pub type PromptArgs = std::collections::BTreeMap<String, String>;
 
 /// A plugin of the `mcp-server` kind.
 ///
-/// Only the tools are required. A plugin with resources or prompts overrides the
-/// methods for them; the defaults offer none, and reading or getting one is an error
-/// that names what was asked for.
+/// A plugin declares its tools in [`toolbox`](McpServer::toolbox), and the default
+/// [`tools`](McpServer::tools) and [`call`](McpServer::call) list and dispatch them.
+/// A plugin whose tools are not known until it runs (such as one that forwards
+/// another server's) overrides `tools` and `call` instead. A plugin with resources or
+/// prompts overrides the methods for them; the defaults offer none, and reading or
+/// getting one is an error that names what was asked for.
 pub trait McpServer {
-    /// The tools this plugin offers. Called when a client lists tools.
-    fn tools() -> Vec<Tool>;
+    /// The tools this plugin offers, with their handlers. None by default.
+    fn toolbox() -> Toolbox {
+        Toolbox::new()
+    }
+
+    /// The tools this plugin offers. Called when a client lists tools. By default,
+    /// those of [`toolbox`](McpServer::toolbox).
+    fn tools() -> Vec<Tool> {
+        Self::toolbox().tools()
+    }
 
     /// Run the tool `name` with `args`. Each call runs in a fresh instance, so nothing
-    /// carries over between calls but what the plugin stores through a capability.
-    fn call(name: &str, args: Args) -> ToolOutcome;
+    /// carries over between calls but what the plugin stores through a capability. By
+    /// default, the handler that [`toolbox`](McpServer::toolbox) gives the tool.
+    fn call(name: &str, args: Args) -> ToolOutcome {
+        Self::toolbox().call(name, args)
+    }
 
     /// The resources this plugin offers. Called when a client lists resources.
     fn resources() -> Vec<ResourceInfo> {
@@ -215,7 +267,8 @@ pub fn body_excerpt(body: &[u8], max_chars: usize) -> String {
     shown
 }
 
-/// Read the string argument `key`, or say which argument is missing.
+/// Read the string argument `key` of a raw [`McpServer::call`], or say which argument
+/// is missing. A [`Toolbox`] reads typed arguments instead.
 pub fn string_arg<'a>(args: &'a Args, key: &str) -> Result<&'a str, CallError> {
     args.get(key)
         .and_then(|v| v.as_str())

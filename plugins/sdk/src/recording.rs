@@ -7,7 +7,7 @@
 //! The types are those of the `recording` and `playback` interfaces of
 //! `wit/recording.wit`, re-exported here.
 //!
-//! ```ignore
+//! ```
 //! use pincer_sdk::recording::{Event, Recorder, RecorderError, Summary};
 //!
 //! struct Tape;
