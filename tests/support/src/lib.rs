@@ -220,6 +220,15 @@ impl Pincer {
         out
     }
 
+    /// Pack the manifest at `manifest` with the built `component`, signed with `key`,
+    /// into a bundle in the scratch directory.
+    pub fn pack(&self, manifest: &Path, component: &Path, key: &Path) -> PathBuf {
+        let out = self.path(&format!("bundle-{:08x}", rand_suffix()));
+        let args = pack_args(manifest, Some(component), key, &out);
+        self.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        out
+    }
+
     /// A path in the scratch directory.
     pub fn path(&self, name: &str) -> PathBuf {
         self.work.path().join(name)
