@@ -61,12 +61,13 @@ fn main() {
     // round trip of a real MCP client, which the target refers to), then wherever the
     // scheduler puts them.
     let spawn_floor = || StdioClient::spawn(Command::new(&me).env(FLOOR_STDIO, "1"));
-    let spawn_pincer = || {
+    let spawn_pincer = |extra: &[&str]| {
         let mut pincer = StdioClient::spawn(
             Command::new(bin)
                 .args(["--home"])
                 .arg(home.path())
-                .arg("mcp"),
+                .arg("mcp")
+                .args(extra),
         );
         pincer.initialize();
         let first = pincer.request(&call(0));
@@ -81,25 +82,35 @@ fn main() {
         // Children inherit the mask: servers on CPU 1, then this client on CPU 0.
         pin_to_cpu(1);
         let mut floor = spawn_floor();
-        let mut pincer = spawn_pincer();
+        let mut pincer = spawn_pincer(&[]);
+        let mut no_poll = spawn_pincer(&["--busy-poll-us", "0"]);
         pin_to_cpu(0);
-        let (floor_seq, pincer_seq) = interleaved(&mut floor, &mut pincer, calls, &call);
-        println!("stdio, client on CPU 0 and server on CPU 1:");
+        let [floor_seq, pincer_seq, no_poll_seq] =
+            interleaved([&mut floor, &mut pincer, &mut no_poll], calls, &call);
+        println!(
+            "stdio, client on CPU 0 and server on CPU 1 (server CPU time per call in brackets):"
+        );
         row(
             "  native floor (answers each line at once)",
             &floor_seq,
             None,
         );
-        row("  pincer mcp (fresh instance per call)", &pincer_seq, None);
+        row(
+            "  pincer mcp (fresh instance per call)",
+            &pincer_seq,
+            None,
+        );
+        row("  pincer mcp --busy-poll-us 0", &no_poll_seq, None);
         println!(
-            "  pincer / floor median = {:.2}x (target <= 1.5x)\n",
+            "  pincer / floor median = {:.2}x (target <= 1.5x); with busy-polling off {:.2}x\n",
             pincer_seq.median.as_secs_f64() / floor_seq.median.as_secs_f64(),
+            no_poll_seq.median.as_secs_f64() / floor_seq.median.as_secs_f64(),
         );
         unpin(cpus);
     }
     let mut floor = spawn_floor();
-    let mut pincer = spawn_pincer();
-    let (floor_seq, pincer_seq) = interleaved(&mut floor, &mut pincer, calls, &call);
+    let mut pincer = spawn_pincer(&[]);
+    let [floor_seq, pincer_seq] = interleaved([&mut floor, &mut pincer], calls, &call);
     let floor_tput = floor.throughput(calls, 8, &call);
     let pincer_tput = pincer.throughput(calls, 8, &call);
     drop((floor, pincer));
@@ -163,6 +174,8 @@ struct Stats {
     median: Duration,
     p99: Duration,
     n: usize,
+    /// The server's CPU time (user and system) per call, where measured.
+    cpu_per_call: Option<Duration>,
 }
 
 impl Stats {
@@ -173,6 +186,7 @@ impl Stats {
             median: times[n / 2],
             p99: times[(n * 99 / 100).min(n - 1)],
             n,
+            cpu_per_call: None,
         }
     }
 }
@@ -181,31 +195,44 @@ fn row(name: &str, s: &Stats, per_second: Option<f64>) {
     let throughput = per_second.map_or(String::new(), |t| {
         format!("   {t:>8.0} calls/s with 8 in flight")
     });
+    let cpu = s.cpu_per_call.map_or(String::new(), |c| {
+        format!("   [{:.1} µs CPU]", c.as_secs_f64() * 1e6)
+    });
     println!(
-        "{name:<50} median {:>8.1} µs   p99 {:>8.1} µs   (n={}){throughput}",
+        "{name:<50} median {:>8.1} µs   p99 {:>8.1} µs   (n={}){cpu}{throughput}",
         s.median.as_secs_f64() * 1e6,
         s.p99.as_secs_f64() * 1e6,
         s.n,
     );
 }
 
-/// `calls` sequential calls to each of two servers, in ten alternating rounds after a
-/// warm-up of each.
-fn interleaved(
-    a: &mut StdioClient,
-    b: &mut StdioClient,
+/// `calls` sequential calls to each server, in ten rounds that take the servers in
+/// turn, after a warm-up of each; with each server's CPU time per call.
+fn interleaved<const N: usize>(
+    mut servers: [&mut StdioClient; N],
     calls: usize,
     call: &dyn Fn(u64) -> String,
-) -> (Stats, Stats) {
+) -> [Stats; N] {
     const ROUNDS: usize = 10;
-    a.timed(calls / 10, call);
-    b.timed(calls / 10, call);
-    let (mut ta, mut tb) = (Vec::with_capacity(calls), Vec::with_capacity(calls));
-    for _ in 0..ROUNDS {
-        ta.extend(a.timed(calls / ROUNDS, call));
-        tb.extend(b.timed(calls / ROUNDS, call));
+    for server in servers.iter_mut() {
+        server.timed(calls / 10, call);
     }
-    (Stats::of(ta), Stats::of(tb))
+    let mut times: [Vec<Duration>; N] = std::array::from_fn(|_| Vec::with_capacity(calls));
+    let mut cpu = [Duration::ZERO; N];
+    for _ in 0..ROUNDS {
+        for (i, server) in servers.iter_mut().enumerate() {
+            let before = server.cpu_time();
+            times[i].extend(server.timed(calls / ROUNDS, call));
+            cpu[i] += server.cpu_time() - before;
+        }
+    }
+    let mut i = 0;
+    times.map(|t| {
+        let mut stats = Stats::of(t);
+        stats.cpu_per_call = Some(cpu[i] / calls as u32);
+        i += 1;
+        stats
+    })
 }
 
 /// Run this thread (and the processes it starts from now on) on `cpu` only.
@@ -285,6 +312,21 @@ struct StdioClient {
 }
 
 impl StdioClient {
+    /// The CPU time the server's threads have run so far, from the scheduler's
+    /// nanosecond counters (`/proc/PID/task/*/schedstat`).
+    fn cpu_time(&self) -> Duration {
+        let tasks = format!("/proc/{}/task", self.child.id());
+        let Ok(entries) = std::fs::read_dir(tasks) else {
+            return Duration::ZERO;
+        };
+        let ns: u64 = entries
+            .flatten()
+            .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+            .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+            .sum();
+        Duration::from_nanos(ns)
+    }
+
     fn spawn(command: &mut Command) -> Self {
         let mut child = command
             .stdin(Stdio::piped())

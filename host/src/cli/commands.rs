@@ -259,12 +259,14 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             http,
             ref allow_origin,
             ref plugins,
+            busy_poll_us,
         } => cmd_mcp(
             runtime()?,
             crate::mcp::Serve {
                 http,
                 allowed_origins: allow_origin.clone(),
                 plugins: plugins.clone(),
+                busy_poll: std::time::Duration::from_micros(busy_poll_us),
             },
         ),
         Command::Config { ref command } => settings::cmd_config(&home()?, command),
@@ -511,6 +513,7 @@ fn cmd_tools(
 
 fn cmd_mcp(runtime: Runtime, serve: crate::mcp::Serve) -> Result<(), Failure> {
     let over_http = serve.http.is_some();
+    let busy_poll = serve.busy_poll;
     let served = crate::mcp::serve(std::sync::Arc::new(runtime), serve);
     if over_http {
         return block_on(served).map_err(|e| Failure::new(1, e));
@@ -518,9 +521,11 @@ fn cmd_mcp(runtime: Runtime, serve: crate::mcp::Serve) -> Result<(), Failure> {
     // On stdio there is one client: each message is read, handled and answered on
     // one thread, without waking another (a wake-up across CPUs costs tens of
     // microseconds on a virtual machine). Concurrent calls still interleave: plugin
-    // code yields at every epoch tick.
+    // code yields at every epoch tick. When the thread has nothing left to do, it
+    // watches stdin a little before it sleeps.
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .on_thread_park(move || crate::mcp::await_stdin(busy_poll))
         .build()
         .expect("starting the async runtime")
         .block_on(served)

@@ -287,6 +287,11 @@ pub enum Command {
         /// Serve only these plugins (repeatable); default: every installed mcp-server plugin
         #[arg(long = "plugin", value_name = "ID")]
         plugins: Vec<String>,
+        /// On stdio, after answering, watch standard input this long (busy-polling one
+        /// CPU) before sleeping, so that a client's next call is read without a
+        /// wake-up. 0 turns it off
+        #[arg(long, value_name = "MICROSECONDS", default_value_t = crate::mcp::DEFAULT_BUSY_POLL_US, conflicts_with = "http")]
+        busy_poll_us: u64,
     },
     /// Run the localhost gateway: the desktop app's HTTP API under /v1, and MCP at /mcp
     ///

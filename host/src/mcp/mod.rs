@@ -64,7 +64,17 @@ pub struct Serve {
     pub allowed_origins: Vec<String>,
     /// Serve only these plugins; all when empty.
     pub plugins: Vec<String>,
+    /// On stdio, how long to watch stdin for the next message before sleeping
+    /// ([`await_stdin`]).
+    pub busy_poll: std::time::Duration,
 }
+
+/// The default of `pincer mcp --busy-poll-us`: long enough to cover a client that
+/// sends its next call as soon as it has read an answer (a pipe hop is about 40 µs on
+/// a virtual machine), short enough that an idle server costs nothing measurable.
+pub const DEFAULT_BUSY_POLL_US: u64 = 250;
+
+pub use stdio::await_stdin;
 
 /// Serve until the client closes stdin (stdio) or the process is interrupted (HTTP).
 pub async fn serve(runtime: Arc<Runtime>, serve: Serve) -> Result<(), String> {
