@@ -55,3 +55,63 @@ fn the_released_wit_package_is_frozen() {
 fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// Components built against the released package, kept as built
+/// (`tests/compat/0.1.0/`, from the reference plugins when 0.1.0 was current): the
+/// host must go on loading and running them when later versions are added beside it.
+/// Rebuilding them from today's sources would prove nothing; they stay as they are.
+#[test]
+fn components_built_against_0_1_0_still_load_and_run() {
+    use pincer_test_support::{Pincer, repo_dir};
+
+    let compat = |name: &str| repo_dir().join(format!("tests/compat/0.1.0/{name}.wasm"));
+    let p = Pincer::new(env!("CARGO_BIN_EXE_pincer"));
+
+    for (name, world) in [
+        ("hello", "mcp-server"),
+        ("chat", "chat"),
+        ("recorder", "recorder"),
+        ("viewer", "viewer"),
+    ] {
+        let wasm = compat(name);
+        let report: serde_json::Value =
+            serde_json::from_str(&p.ok(&["inspect", "--json", wasm.to_str().unwrap()])).unwrap();
+        assert_eq!(report["world"], world, "{name}: {report}");
+        let pincer_imports: Vec<&str> = report["imports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|i| i["name"].as_str())
+            .filter(|n| n.starts_with("pincer:"))
+            .collect();
+        assert!(
+            pincer_imports.iter().all(|n| n.ends_with("@0.1.0")),
+            "{name} imports {pincer_imports:?}"
+        );
+    }
+
+    // An mcp-server plugin of 0.1.0 installs and answers a call.
+    let key = p.trusted_key("compat");
+    let hello = p.pack(
+        &repo_dir().join("manifests/hello.toml"),
+        &compat("hello"),
+        &key,
+    );
+    p.ok(&["install", hello.to_str().unwrap(), "--yes"]);
+    let (is_error, out) = p.call("dev.pincer.hello", "greet", r#"{"name":"Ada"}"#);
+    assert!(!is_error, "{out}");
+    assert!(out.contains("Hello, Ada!"), "{out}");
+
+    // A chat plugin of 0.1.0 installs and runs: with no provider configured it answers
+    // with its own error, which only a running instance can give.
+    let chat = p.pack(
+        &repo_dir().join("manifests/chat.toml"),
+        &compat("chat"),
+        &key,
+    );
+    p.ok(&["install", chat.to_str().unwrap(), "--yes"]);
+    let out = p.run(&["chat", "dev.pincer.chat", "hello"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("no provider is configured"), "{stderr}");
+}
