@@ -95,11 +95,7 @@ fn main() {
             &floor_seq,
             None,
         );
-        row(
-            "  pincer mcp (fresh instance per call)",
-            &pincer_seq,
-            None,
-        );
+        row("  pincer mcp (fresh instance per call)", &pincer_seq, None);
         row("  pincer mcp --busy-poll-us 0", &no_poll_seq, None);
         println!(
             "  pincer / floor median = {:.2}x (target <= 1.5x); with busy-polling off {:.2}x\n",

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::Denials;
 use super::bindings::pincer::plugin::approval::{Decision, Error, Host, Request};
 use crate::audit::{Audit, Event};
 use crate::policy::{ApprovalPolicy, ApprovalRule};
@@ -133,17 +134,19 @@ pub struct ApprovalState {
     pub(crate) tool: Option<Arc<str>>,
     /// When the call must end; a person is never waited for past it.
     pub(crate) deadline: Instant,
+    denials: Denials,
 }
 
 impl ApprovalState {
-    /// The state for `plugin`, which may ask about `actions` (its manifest's). By default
-    /// (no actions) every request is denied.
+    /// The state for `plugin`, which may ask about `actions` (its manifest's), noting
+    /// each denial in `denials`. By default (no actions) every request is denied.
     pub fn new(
         plugin: Arc<str>,
         actions: Vec<String>,
         policy: ApprovalPolicy,
         approver: Arc<dyn Approver>,
         audit: Arc<Audit>,
+        denials: Denials,
     ) -> Self {
         ApprovalState {
             plugin,
@@ -153,6 +156,7 @@ impl ApprovalState {
             audit,
             tool: None,
             deadline: Instant::now(),
+            denials,
         }
     }
 
@@ -177,10 +181,10 @@ impl ApprovalState {
 impl Host for ApprovalState {
     async fn ask(&mut self, request: Request) -> Result<Decision, Error> {
         if !self.actions.contains(&request.action) {
-            return Err(Error::Denied(format!(
+            return Err(Error::Denied(self.denials.note(format!(
                 "action `{}` is not declared; add it to the manifest: [capabilities.approval] actions = [\"{}\"]",
                 request.action, request.action
-            )));
+            ))));
         }
         let tool = self.tool.as_deref();
         let rule = self.policy.rule(&request.action, tool);

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::Denials;
 use super::bindings::pincer::plugin::config::{Error, Host};
 use crate::manifest::Invalid;
 use crate::store::{Home, HomeError};
@@ -95,16 +96,24 @@ pub struct ConfigState {
     plugin: Arc<str>,
     keys: Arc<[String]>,
     values: Arc<BTreeMap<String, String>>,
+    denials: Denials,
 }
 
 impl ConfigState {
     /// The state for `plugin`, which may read `keys`; `values` are the admin's settings
-    /// for those keys. By default (no keys) every read is denied.
-    pub fn new(plugin: Arc<str>, keys: Vec<String>, values: BTreeMap<String, String>) -> Self {
+    /// for those keys; each denial is noted in `denials`. By default (no keys) every
+    /// read is denied.
+    pub fn new(
+        plugin: Arc<str>,
+        keys: Vec<String>,
+        values: BTreeMap<String, String>,
+        denials: Denials,
+    ) -> Self {
         ConfigState {
             plugin,
             keys: keys.into(),
             values: Arc::new(values),
+            denials,
         }
     }
 }
@@ -112,10 +121,10 @@ impl ConfigState {
 impl Host for ConfigState {
     fn get(&mut self, key: String) -> Result<Option<String>, Error> {
         if !self.keys.contains(&key) {
-            return Err(Error::Denied(format!(
+            return Err(Error::Denied(self.denials.note(format!(
                 "config key `{key}` is not declared; add it to the manifest: [capabilities.config] keys = [\"{key}\"] (plugin `{}`)",
                 self.plugin
-            )));
+            ))));
         }
         Ok(self.values.get(&key).cloned())
     }

@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Deserialize;
 
+use super::Denials;
 use super::bindings::pincer::plugin::kv::{Error, Host};
 use crate::manifest::Invalid;
 
@@ -102,28 +103,31 @@ pub fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
 pub struct KvState {
     quota: u64,
     store: Option<Arc<KvStore>>,
+    denials: Denials,
 }
 
 impl KvState {
-    /// No store: every call is denied. The default.
-    pub fn none() -> Self {
+    /// No store: every call is denied (and noted in `denials`). The default.
+    pub fn none(denials: Denials) -> Self {
         KvState {
             quota: 0,
             store: None,
+            denials,
         }
     }
 
     /// The store `store`, holding at most `quota` bytes of keys and values.
-    pub fn new(store: Arc<KvStore>, quota: u64) -> Self {
+    pub fn new(store: Arc<KvStore>, quota: u64, denials: Denials) -> Self {
         KvState {
             quota,
             store: Some(store),
+            denials,
         }
     }
 
     fn store(&self) -> Result<&KvStore, Error> {
         self.store.as_deref().ok_or_else(|| {
-            Error::Denied("no key-value store is granted; add [capabilities.kv] quota_bytes = N to the manifest".into())
+            Error::Denied(self.denials.note("no key-value store is granted; add [capabilities.kv] quota_bytes = N to the manifest".into()))
         })
     }
 }

@@ -10,6 +10,7 @@
 pub mod approval;
 pub mod base;
 pub mod config;
+pub mod denials;
 pub mod filesystem;
 pub mod http;
 pub mod kv;
@@ -18,6 +19,8 @@ pub mod names;
 pub mod secrets;
 
 use wasmtime::component::{HasData, Linker};
+
+pub use denials::Denials;
 
 use crate::runtime::InstanceState;
 

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::Denials;
 use super::bindings::pincer::plugin::secrets::{Error, Host};
 use crate::audit::{Audit, Event};
 use crate::manifest::Invalid;
@@ -38,17 +39,25 @@ pub struct SecretsState {
     names: Arc<[String]>,
     vault: Arc<Vault>,
     audit: Arc<Audit>,
+    denials: Denials,
 }
 
 impl SecretsState {
-    /// The state for `plugin`, which may read `names` (its manifest's) from `vault`.
-    /// By default (no names) every read is denied.
-    pub fn new(plugin: Arc<str>, names: Vec<String>, vault: Arc<Vault>, audit: Arc<Audit>) -> Self {
+    /// The state for `plugin`, which may read `names` (its manifest's) from `vault`,
+    /// noting each denial in `denials`. By default (no names) every read is denied.
+    pub fn new(
+        plugin: Arc<str>,
+        names: Vec<String>,
+        vault: Arc<Vault>,
+        audit: Arc<Audit>,
+        denials: Denials,
+    ) -> Self {
         SecretsState {
             plugin,
             names: names.into(),
             vault,
             audit,
+            denials,
         }
     }
 }
@@ -57,9 +66,9 @@ impl Host for SecretsState {
     fn get(&mut self, name: String) -> Result<String, Error> {
         // Denied is a value: a plugin can tell its user which line to add.
         if !self.names.contains(&name) {
-            return Err(Error::Denied(format!(
+            return Err(Error::Denied(self.denials.note(format!(
                 "secret `{name}` is not declared; add it to the manifest: [capabilities.secrets] names = [\"{name}\"]"
-            )));
+            ))));
         }
         let plugin = &*self.plugin;
         let value = match self.vault.get(plugin, &name) {

@@ -14,8 +14,8 @@ use crate::store::Home;
 
 /// A command's failure: the exit code and the message (which says how to fix it).
 pub(super) struct Failure {
-    code: u8,
-    message: String,
+    pub(super) code: u8,
+    pub(super) message: String,
 }
 
 impl Failure {
@@ -191,6 +191,20 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             ref dev,
             json,
         } => cmd_tools(&runtime()?, id.as_deref(), dev, json),
+        Command::Dev {
+            ref target,
+            ref manifest,
+            watch,
+            json,
+            max_runs,
+        } => super::dev::cmd_dev(
+            runtime()?,
+            target,
+            manifest.as_deref(),
+            watch,
+            json,
+            max_runs,
+        ),
         Command::Root { ref command } => cmd_root(&home()?, command),
         Command::Demo { keep } => super::demo::cmd_demo(keep),
         Command::Keygen {
@@ -391,7 +405,9 @@ fn load_plugin(runtime: &Runtime, id: Option<&str>, dev: &DevSource) -> Result<P
                 "WARNING: development mode: {} is NOT signed and NO admin approved it; never use --dev for plugins you did not write",
                 manifest.display()
             );
-            Ok(runtime.load_manifest(manifest, dev.component.as_deref())?)
+            let plugin = runtime.load_manifest(manifest, dev.component.as_deref())?;
+            plugin.denials().keep();
+            Ok(plugin)
         }
         (Some(_), Some(_)) => Err(Failure::new(
             2,
@@ -446,7 +462,33 @@ fn cmd_chat(
     }
 }
 
-fn cmd_call(
+/// Print on stderr what the plugin's capabilities denied it since it was loaded (only
+/// a development-mode plugin keeps its denials), even those the plugin swallowed.
+fn print_denials(plugin: &Plugin) {
+    for denial in plugin.denials().take() {
+        let times = match denial.times {
+            1 => String::new(),
+            n => format!(" ({n} times)"),
+        };
+        eprintln!("denied{times}: {}", denial.reason);
+    }
+}
+
+/// Check that `args`, given as the argument `what`, is a JSON object, as a tool's
+/// arguments must be.
+pub(super) fn check_tool_args(what: &str, args: &str) -> Result<(), Failure> {
+    match serde_json::from_str::<serde_json::Value>(args) {
+        Ok(serde_json::Value::Object(_)) => Ok(()),
+        _ => Err(Failure::new(
+            2,
+            format!("{what} must be a JSON object, such as '{{\"name\":\"Ada\"}}'; got `{args}`"),
+        )),
+    }
+}
+
+/// Call `tool` of the installed plugin `id`, or of the development plugin `dev`, and
+/// print the result (then, in development mode, what was denied).
+pub(super) fn cmd_call(
     runtime: &Runtime,
     id: Option<&str>,
     dev: &DevSource,
@@ -454,21 +496,22 @@ fn cmd_call(
     args: &str,
     json: bool,
 ) -> Result<(), Failure> {
-    match serde_json::from_str::<serde_json::Value>(args) {
-        Ok(serde_json::Value::Object(_)) => {}
-        _ => {
-            return Err(Failure::new(
-                2,
-                format!(
-                    "--args must be a JSON object, such as --args '{{\"name\":\"Ada\"}}'; got `{args}`"
-                ),
-            ));
-        }
-    }
+    check_tool_args("--args", args)?;
     let plugin = load_plugin(runtime, id, dev)?;
-    let output = block_on(plugin.call_tool(tool, args))?;
+    let printed = block_on(plugin.call_tool(tool, args))
+        .map_err(Failure::from)
+        .and_then(|output| print_tool_output(tool, &output, json));
+    print_denials(&plugin);
+    printed
+}
+
+fn print_tool_output(
+    tool: &str,
+    output: &crate::kinds::mcp::ToolOutput,
+    json: bool,
+) -> Result<(), Failure> {
     if json {
-        print_json(&serde_json::to_value(&output).expect("tool output serialises"));
+        print_json(&serde_json::to_value(output).expect("tool output serialises"));
     } else {
         for item in &output.content {
             match item {
@@ -500,15 +543,17 @@ fn cmd_tools(
     json: bool,
 ) -> Result<(), Failure> {
     let plugin = load_plugin(runtime, id, dev)?;
-    let tools = block_on(plugin.list_tools())?;
-    if json {
-        print_json(&serde_json::to_value(&tools).expect("tools serialise"));
-        return Ok(());
-    }
-    for t in &tools {
-        println!("{:<24} {}", t.name, t.description);
-    }
-    Ok(())
+    let listed = block_on(plugin.list_tools()).map(|tools| {
+        if json {
+            print_json(&serde_json::to_value(&tools).expect("tools serialise"));
+        } else {
+            for t in &tools {
+                println!("{:<24} {}", t.name, t.description);
+            }
+        }
+    });
+    print_denials(&plugin);
+    Ok(listed?)
 }
 
 fn cmd_mcp(runtime: Runtime, serve: crate::mcp::Serve) -> Result<(), Failure> {

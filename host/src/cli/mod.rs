@@ -11,6 +11,7 @@ pub(crate) use admin::installed_json;
 mod author;
 mod commands;
 mod demo;
+mod dev;
 mod recordings;
 mod scaffold;
 mod settings;
@@ -54,7 +55,8 @@ pub enum Command {
     ///
     /// `pincer call ID TOOL` runs the installed, approved plugin ID (verified again
     /// first). `pincer call --dev --manifest PATH TOOL` runs an unsigned plugin from its
-    /// manifest, for development.
+    /// manifest, for development, and then lists on stderr what its capabilities
+    /// denied, with the manifest line that would allow each (`pincer dev` also builds).
     Call {
         /// ID TOOL for an installed plugin; TOOL alone with --dev --manifest
         #[arg(value_name = "ID TOOL", num_args = 1..=2, required = true)]
@@ -67,6 +69,42 @@ pub enum Command {
         /// Print the result as JSON
         #[arg(long)]
         json: bool,
+    },
+    /// Build a plugin project and call one of its tools, unsigned (development mode)
+    ///
+    /// In DIR (default: the current directory) it runs `cargo build --release --target
+    /// wasm32-wasip2`, showing cargo's output, and takes the component that cargo
+    /// reports building. It loads that with the manifest (default: DIR/manifest.toml)
+    /// as `pincer call --dev` does, unsigned and unapproved, calls TOOL with ARGS_JSON
+    /// (a JSON object, default {}) and prints the result. After it, on stderr, comes
+    /// every capability call that was denied, with the manifest line that would allow
+    /// it, even when the plugin swallowed the error. For mcp-server plugins.
+    ///
+    /// With --watch it then waits: a change to a file in src/ or wit/, to Cargo.toml or
+    /// to the manifest rebuilds and calls again (it checks every 300 ms), and so does
+    /// Enter. A failed build or call is shown and waited out. Ctrl-C or the end of
+    /// standard input stops it. Standard input is for Enter, so in --watch mode an
+    /// approval that needs a person is rejected.
+    ///
+    /// Exit codes as for `pincer call`; a failed build exits with 2.
+    #[command(override_usage = "pincer dev [OPTIONS] [DIR] [--] TOOL [ARGS_JSON]")]
+    Dev {
+        /// The project directory (default: .), the tool, and its arguments as a JSON
+        /// object (default: {})
+        #[arg(value_name = "[DIR] TOOL [ARGS_JSON]", num_args = 1..=3, required = true)]
+        target: Vec<String>,
+        /// The plugin's manifest (default: DIR/manifest.toml)
+        #[arg(long, value_name = "PATH")]
+        manifest: Option<PathBuf>,
+        /// Rebuild and call again on every change to the project, and on Enter
+        #[arg(long)]
+        watch: bool,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+        /// With --watch, stop after this many runs (for tests)
+        #[arg(long, value_name = "N", hide = true)]
+        max_runs: Option<u32>,
     },
     /// Chat with an installed chat plugin: send one message, print the reply
     ///

@@ -54,11 +54,14 @@ schemars = "1"
 serde_path_to_error = "0.1"
 "#;
 
-/// One kind's example: its source, and the manifest lines it needs.
+/// One kind's example: its source, the manifest lines it needs, and the README's
+/// commands to try it: unsigned while developing (`dev`, if the kind has one) and
+/// installed (`next`).
 struct Example {
     source: &'static str,
     grants: &'static str,
     limits: &'static str,
+    dev: &'static str,
     next: &'static str,
 }
 
@@ -68,24 +71,29 @@ fn example(kind: &str) -> Option<Example> {
             source: include_str!("scaffold/mcp_server.rs.txt"),
             grants: "",
             limits: "memory_mib = 32\ntimeout_ms = 2000\nconcurrency = 4\n",
+            dev: "pincer dev greet '{\"name\":\"Ada\"}'           # build, then call it unsigned (development mode)\n\
+                  pincer dev --watch greet '{\"name\":\"Ada\"}'   # again on every change, and on Enter\n",
             next: "pincer call ID greet --args '{\"name\":\"Ada\"}'",
         },
         "chat" => Example {
             source: include_str!("scaffold/chat.rs.txt"),
             grants: "",
             limits: "memory_mib = 32\ntimeout_ms = 30000\n",
+            dev: "",
             next: "pincer chat ID \"hello\"",
         },
         "recorder" => Example {
             source: include_str!("scaffold/recorder.rs.txt"),
             grants: "# It writes its recordings under Pincer's `recordings` root.\n[[capabilities.filesystem.mounts]]\nguest = \"/recordings\"\nroot = \"recordings\"\naccess = \"read-write\"\n\n",
             limits: "memory_mib = 64\ntimeout_ms = 5000\nconcurrency = 1\n",
+            dev: "",
             next: "pincer serve, then POST /v1/recordings/start, /events, /stop (docs/gateway.md)",
         },
         "viewer" => Example {
             source: include_str!("scaffold/viewer.rs.txt"),
             grants: "# It reads the recordings, and cannot change them.\n[[capabilities.filesystem.mounts]]\nguest = \"/recordings\"\nroot = \"recordings\"\naccess = \"read-only\"\n\n",
             limits: "memory_mib = 64\ntimeout_ms = 5000\nconcurrency = 4\n",
+            dev: "",
             next: "pincer serve, then GET /v1/recordings/ID/timeline?viewer=ID (docs/gateway.md)",
         },
         _ => return None,
@@ -172,6 +180,7 @@ pub(super) fn cmd_new(
          ## Next commands\n\n\
          ```sh\n\
          rustup target add wasm32-wasip2\n\
+         {dev}\
          cargo build --release --target wasm32-wasip2\n\
          pincer keygen --out mykey          # once: mykey.key (secret) and mykey.pub\n\
          pincer pack manifest.toml --component target/wasm32-wasip2/release/{wasm} --key mykey.key --out {name}-bundle\n\
@@ -181,6 +190,7 @@ pub(super) fn cmd_new(
          {next}\n\
          ```\n\n\
          Replace ID with `{id}`.\n",
+        dev = example.dev,
         next = example.next.replace("ID", &id),
     );
     let mut files: Vec<(PathBuf, String)> = vec![

@@ -25,6 +25,7 @@ use wasmtime::{Engine, ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::audit::{Audit, Event};
+use crate::caps::Denials;
 use crate::caps::approval::{ApprovalState, Approver, NoApprover};
 use crate::caps::config::{ConfigError, ConfigState, ConfigStore};
 use crate::caps::filesystem::{MountError, ResolvedMount, add_preopens, resolve_mounts};
@@ -372,6 +373,7 @@ pub struct Plugin {
     kv: KvState,
     approval: ApprovalState,
     http: HttpState,
+    denials: Denials,
     id: Arc<str>,
     engine: Engine,
     pub(crate) kind_pre: crate::kinds::KindPre,
@@ -693,11 +695,13 @@ impl Runtime {
         let limits = capped.limits;
         let id: Arc<str> = plugin.as_str().into();
         let grants = GrantSet::of(&manifest);
+        let denials = Denials::default();
         let secrets = SecretsState::new(
             id.clone(),
             grants.secrets,
             self.vault.clone(),
             self.audit.clone(),
+            denials.clone(),
         );
         // Only a plugin that declares config keys costs a read of the settings file.
         let config_values = if grants.config_keys.is_empty() {
@@ -705,13 +709,19 @@ impl Runtime {
         } else {
             ConfigStore::load(&self.home)?.granted(&id, &grants.config_keys)
         };
-        let config = ConfigState::new(id.clone(), grants.config_keys, config_values);
+        let config = ConfigState::new(
+            id.clone(),
+            grants.config_keys,
+            config_values,
+            denials.clone(),
+        );
         let kv = match grants.kv_quota_bytes {
             Some(quota) => KvState::new(
                 Arc::new(KvStore::new(self.home.join(format!("kv/{id}.sqlite")))),
                 quota,
+                denials.clone(),
             ),
-            None => KvState::none(),
+            None => KvState::none(denials.clone()),
         };
         let approval = ApprovalState::new(
             id.clone(),
@@ -719,6 +729,7 @@ impl Runtime {
             self.policy.approvals.get(&*id).cloned().unwrap_or_default(),
             self.approver.clone(),
             self.audit.clone(),
+            denials.clone(),
         );
         let http_client = match &manifest.capabilities.http {
             Some(grant) => {
@@ -737,9 +748,10 @@ impl Runtime {
             }
             None => None,
         };
-        let http = HttpState::new(id.clone(), http_client, self.audit.clone());
+        let http = HttpState::new(id.clone(), http_client, self.audit.clone(), denials.clone());
         Ok(Plugin {
             id,
+            denials,
             secrets,
             config,
             kv,
@@ -803,6 +815,12 @@ impl Plugin {
     /// How the plugin was loaded.
     pub fn load_report(&self) -> &LoadReport {
         &self.load
+    }
+
+    /// What its capabilities denied its calls, once kept ([`Denials::keep`]): for a
+    /// developer whose plugin swallowed a denial.
+    pub fn denials(&self) -> &Denials {
+        &self.denials
     }
 
     pub(crate) fn mcp_pre(

@@ -19,6 +19,7 @@ use url::Url;
 use super::HttpRules;
 use super::addr::internal;
 use crate::audit::{Audit, Event};
+use crate::caps::Denials;
 use crate::caps::bindings::pincer::plugin::http::{Error, Host, Request, Response};
 
 /// The most redirects a request follows.
@@ -173,16 +174,24 @@ pub struct HttpState {
     audit: Arc<Audit>,
     /// When the call must end.
     pub(crate) deadline: Instant,
+    denials: Denials,
 }
 
 impl HttpState {
-    /// The state for `plugin` with `client`; `None` denies every request (the default).
-    pub fn new(plugin: Arc<str>, client: Option<Arc<HttpClient>>, audit: Arc<Audit>) -> Self {
+    /// The state for `plugin` with `client`, noting each denial in `denials`; `None`
+    /// denies every request (the default).
+    pub fn new(
+        plugin: Arc<str>,
+        client: Option<Arc<HttpClient>>,
+        audit: Arc<Audit>,
+        denials: Denials,
+    ) -> Self {
         HttpState {
             plugin,
             client,
             audit,
             deadline: Instant::now(),
+            denials,
         }
     }
 
@@ -201,7 +210,7 @@ impl HttpState {
             Some(&self.plugin),
             serde_json::json!({ "method": clip(method), "url": clip(url), "reason": clip(&why) }),
         );
-        Error::Denied(why)
+        Error::Denied(self.denials.note(why))
     }
 }
 
@@ -236,9 +245,9 @@ const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authori
 impl Host for HttpState {
     async fn fetch(&mut self, request: Request) -> Result<Response, Error> {
         let Some(http) = self.client.clone() else {
-            return Err(Error::Denied(
+            return Err(Error::Denied(self.denials.note(
                 "no HTTP access is granted; add [capabilities.http] origins = [...] to the manifest".into(),
-            ));
+            )));
         };
         let rules = &http.rules;
         let method = request.method.to_ascii_uppercase();
