@@ -113,6 +113,14 @@ pub enum Event {
     HttpRequest,
     /// An outbound HTTP request that was refused, with the reason.
     HttpDenied,
+    /// A tool whose definition differs from the one an admin approved (or that no
+    /// admin approved yet) was withheld from clients: which tool, and what changed.
+    ToolWithheld,
+    /// An admin approved a plugin's tool definitions as they are now (the pins).
+    ToolsApprove,
+    /// A secret's value was found in a plugin's output and replaced by
+    /// `[redacted:NAME]` before it left the host (the name and where, never the value).
+    SecretRedacted,
 }
 
 /// One record of the log.

@@ -231,10 +231,26 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         } => author::cmd_verify(&home()?, bundle, pubkey.as_deref(), json),
         Command::Trust { ref command } => admin::cmd_trust(&home()?, command),
         Command::Review {
-            ref bundle,
+            all: true, json, ..
+        } => super::inventory::cmd_review_all(&runtime()?, json),
+        Command::Review {
+            ref target,
+            tools: true,
+            json,
+            ..
+        } => super::pins::cmd_review_tools(&runtime()?, target.as_deref().unwrap_or_default(), json),
+        Command::Review {
+            ref target,
             allow_downgrade,
             json,
-        } => admin::cmd_review(&runtime()?, bundle, allow_downgrade, json),
+            ..
+        } => admin::cmd_review(
+            &runtime()?,
+            std::path::Path::new(target.as_deref().unwrap_or_default()),
+            allow_downgrade,
+            json,
+        ),
+        Command::Egress { json } => super::inventory::cmd_egress(&home()?, json),
         Command::Install {
             ref bundle,
             yes,

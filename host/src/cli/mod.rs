@@ -12,6 +12,8 @@ mod author;
 mod commands;
 mod demo;
 mod dev;
+mod inventory;
+mod pins;
 mod recordings;
 mod scaffold;
 mod settings;
@@ -226,9 +228,21 @@ pub enum Command {
     /// what would change from the installed version
     ///
     /// Exits with 3 when `pincer install` would refuse the bundle.
+    ///
+    /// With an installed plugin's id instead of a bundle, and --tools: its tools as
+    /// they are listed now against the definitions an admin approved (the pins), each
+    /// change shown word by word, with the poisoning review of each. With --all: every
+    /// installed plugin's grants, tools and risk on one screen.
     Review {
-        /// The bundle directory
-        bundle: PathBuf,
+        /// The bundle directory, or (with --tools) an installed plugin's id
+        #[arg(required_unless_present = "all")]
+        target: Option<String>,
+        /// Review an installed plugin's tools against their approved definitions
+        #[arg(long, conflicts_with = "all")]
+        tools: bool,
+        /// Summarise every installed plugin: grants, egress, tools and risk
+        #[arg(long, conflicts_with = "allow_downgrade")]
+        all: bool,
         /// Review as if installing with --allow-downgrade
         #[arg(long)]
         allow_downgrade: bool,
@@ -282,6 +296,15 @@ pub enum Command {
         /// Approve without asking
         #[arg(long)]
         yes: bool,
+    },
+    /// List every origin any installed plugin may reach, for a firewall allowlist
+    ///
+    /// One row per plugin and origin: the methods it may use there, and whether an
+    /// admin lets it reach private networks. Pending updates are listed too, marked.
+    Egress {
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
     },
     /// List installed plugins
     List {

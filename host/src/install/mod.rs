@@ -200,6 +200,7 @@ pub fn install(
             grants_digest: review.grants_digest.clone(),
             at: now.clone(),
             by: actor.to_owned(),
+            tools: review.pins(),
         });
         slot
     };
@@ -361,6 +362,9 @@ pub fn approve(
             grants_digest: digest.clone(),
             at: now_rfc3339(),
             by: actor.to_owned(),
+            // The tools stay pinned as they were approved; the new version's changed
+            // or new tools wait for `approve_tools`.
+            tools: state.active.approval.as_ref().and_then(|a| a.tools.clone()),
         }),
         ..pending
     };

@@ -35,6 +35,9 @@ pub struct Review {
     pub installed: Option<InstalledDiff>,
     /// What `pincer install` would do.
     pub verdict: Verdict,
+    /// For an `mcp-server` plugin whose checks passed: its tools as it lists them with
+    /// no capability granted, and the poisoning review of them.
+    pub tools: Option<ToolsReview>,
     #[serde(skip)]
     pub(crate) grants: GrantSet,
     #[serde(skip)]
@@ -124,7 +127,28 @@ pub struct Verdict {
     pub reasons: Vec<String>,
 }
 
+/// An `mcp-server` plugin's tools, as a review lists them.
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolsReview {
+    /// The tools, as the component lists them in a sandbox with every capability
+    /// denied. Installing pins these.
+    pub listed: Vec<crate::kinds::mcp::ToolInfo>,
+    /// What the poisoning review found in them.
+    pub findings: Vec<crate::policy::poison::Finding>,
+    /// Why the tools could not be listed, if they could not.
+    pub error: Option<String>,
+}
+
 impl Review {
+    /// The pins an approval of this review records: the tools it listed (`None` for
+    /// a plugin that is not an `mcp-server`, or whose tools could not be listed).
+    pub fn pins(&self) -> Option<crate::policy::pins::Pins> {
+        self.tools
+            .as_ref()
+            .filter(|t| t.error.is_none())
+            .map(|t| crate::policy::pins::pin_all(&t.listed))
+    }
+
     /// Whether install would refuse the bundle.
     pub fn refused(&self) -> bool {
         self.verdict.outcome == "refused"
@@ -309,6 +333,7 @@ pub fn review(runtime: &Runtime, dir: &Path, allow_downgrade: bool) -> Result<Re
         imports,
         installed,
         verdict: Verdict { outcome, reasons },
+        tools: None,
         grants,
         state,
         bundle_data: bundle,

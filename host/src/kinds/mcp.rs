@@ -68,18 +68,21 @@ pub struct PromptArgument {
     pub required: bool,
 }
 
-/// A tool as the plugin describes it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A tool as the plugin describes it: what an MCP client's model reads, and what an
+/// admin's approval pins ([`crate::policy::pins`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ToolInfo {
     /// Its name.
     pub name: String,
     /// A display title, if any.
+    #[serde(default)]
     pub title: Option<String>,
     /// What it does.
     pub description: String,
     /// JSON Schema of its arguments.
     pub input_schema: serde_json::Value,
     /// JSON Schema of its structured result, if any.
+    #[serde(default)]
     pub output_schema: Option<serde_json::Value>,
 }
 

@@ -8,6 +8,8 @@
 //! caps are [`LimitCaps::default`].
 
 pub mod grants;
+pub mod pins;
+pub mod poison;
 pub mod risk;
 
 use std::collections::BTreeMap;

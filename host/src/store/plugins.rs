@@ -94,6 +94,11 @@ pub struct Approval {
     pub at: String,
     /// Who.
     pub by: String,
+    /// For an `mcp-server` plugin, its tools as the admin approved them (see
+    /// [`crate::policy::pins`]). `None` in an approval that predates pinning: every
+    /// tool is then withheld until `pincer approve`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<crate::policy::pins::Pins>,
 }
 
 /// The plugin store of a home directory.
