@@ -293,116 +293,16 @@ fn fetch_returns_markdown_page_by_page() {
     assert!(is_error);
 }
 
-mod remote_server {
-    //! An MCP server on 127.0.0.1 for the `remote` adapter to reach: two tools, behind
-    //! a bearer token, in its own thread and runtime.
+#[path = "common/remote_mcp.rs"]
+#[allow(dead_code)]
+mod remote_mcp;
 
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use axum::response::IntoResponse as _;
-    use rmcp::ErrorData;
-    use rmcp::handler::server::ServerHandler;
-    use rmcp::model::{
-        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ListToolsResult,
-        PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
-    };
-    use rmcp::service::{RequestContext, RoleServer};
-    use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
-    use rmcp::transport::streamable_http_server::{
-        StreamableHttpServerConfig, StreamableHttpService,
-    };
-    use serde_json::json;
-
-    pub const TOKEN: &str = "remote-token-5e1f";
-
-    #[derive(Clone)]
-    struct Upstream;
-
-    impl ServerHandler for Upstream {
-        fn get_info(&self) -> ServerConfig {
-            ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-        }
-
-        async fn list_tools(
-            &self,
-            _: Option<PaginatedRequestParams>,
-            _: RequestContext<RoleServer>,
-        ) -> Result<ListToolsResult, ErrorData> {
-            let schema = json!({
-                "type": "object",
-                "properties": { "a": { "type": "integer" }, "b": { "type": "integer" } },
-                "required": ["a", "b"]
-            });
-            Ok(ListToolsResult::with_all_items(vec![Tool::new_with_raw(
-                "add",
-                Some("Adds two integers.".into()),
-                Arc::new(schema.as_object().unwrap().clone()),
-            )]))
-        }
-
-        async fn call_tool(
-            &self,
-            request: CallToolRequestParams,
-            _: RequestContext<RoleServer>,
-        ) -> Result<CallToolResponse, ErrorData> {
-            let args = request.arguments.unwrap_or_default();
-            let n = |k: &str| args.get(k).and_then(|v| v.as_i64()).unwrap_or(0);
-            Ok(
-                CallToolResult::success(vec![ContentBlock::text(format!("{}", n("a") + n("b")))])
-                    .into(),
-            )
-        }
-    }
-
-    /// Start the server; returns its port and a count of requests refused for their
-    /// token.
-    pub fn start() -> (u16, Arc<AtomicUsize>) {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let refused = Arc::new(AtomicUsize::new(0));
-        let refused2 = refused.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(listener.local_addr().unwrap().port()).unwrap();
-                let service = StreamableHttpService::new(
-                    || Ok(Upstream),
-                    Arc::new(LocalSessionManager::default()),
-                    StreamableHttpServerConfig::default(),
-                );
-                let app = axum::Router::new().route_service("/mcp", service).layer(
-                    axum::middleware::from_fn(
-                        move |request: axum::extract::Request, next: axum::middleware::Next| {
-                            let refused = refused2.clone();
-                            async move {
-                                let ok = request
-                                    .headers()
-                                    .get("authorization")
-                                    .is_some_and(|v| v == &format!("Bearer {TOKEN}")[..]);
-                                if ok {
-                                    next.run(request).await
-                                } else {
-                                    refused.fetch_add(1, Ordering::SeqCst);
-                                    axum::http::StatusCode::UNAUTHORIZED.into_response()
-                                }
-                            }
-                        },
-                    ),
-                );
-                axum::serve(listener, app).await.unwrap();
-            });
-        });
-        (rx.recv().unwrap(), refused)
-    }
-}
+const TOKEN: &str = "remote-token-5e1f";
 
 #[test]
 fn remote_adapter_vets_a_remote_mcp_server() {
-    let (port, refused) = remote_server::start();
+    let remote = remote_mcp::RemoteMcp::start(Some(TOKEN));
+    let (port, refused) = (remote.port, remote.refused.clone());
     let p = Pincer::new(env!("CARGO_BIN_EXE_pincer"));
     let key = p.trusted_key("admin");
     let bundle = p.reference_bundle("remote", &key, |t| {
@@ -430,10 +330,15 @@ fn remote_adapter_vets_a_remote_mcp_server() {
     assert!(refused.load(std::sync::atomic::Ordering::SeqCst) > 0);
 
     assert!(
-        p.set_secret("dev.pincer.remote", "token", remote_server::TOKEN)
+        p.set_secret("dev.pincer.remote", "token", TOKEN)
             .status
             .success()
     );
+    // The remote's tools were never approved: withheld until an admin approves them
+    // as they are (tests/pinning.rs shows the rest of that story).
+    let refusal = p.fails(3, &["call", "dev.pincer.remote", "add", "--args", "{}"]);
+    assert!(refusal.contains("withheld"), "{refusal}");
+    p.ok(&["approve", "dev.pincer.remote", "--yes"]);
     let tools: Value =
         serde_json::from_str(&p.ok(&["tools", "dev.pincer.remote", "--json"])).unwrap();
     assert_eq!(tools[0]["name"], "add", "{tools}");
@@ -474,5 +379,5 @@ fn remote_adapter_vets_a_remote_mcp_server() {
         audit.contains("\"http-request\"") && audit.contains(&format!("127.0.0.1:{port}")),
         "{audit}"
     );
-    assert!(!audit.contains(remote_server::TOKEN));
+    assert!(!audit.contains(TOKEN));
 }

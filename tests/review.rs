@@ -142,4 +142,10 @@ concurrency = 32
         assert!(line.chars().count() <= 80, "too wide: {line}");
     }
     assert!(text.contains("+ WIDER filesystem"), "{text}");
+    // An mcp-server's review lists its tools and reviews them for poisoning.
+    assert!(
+        text.contains("  echo   Returns its text argument unchanged."),
+        "{text}"
+    );
+    assert!(text.contains("Poisoning review: nothing found"), "{text}");
 }

@@ -5,7 +5,8 @@
 //! MCP servers bring their own), and the host side of `pincer:plugin/approval`. The
 //! admin's policy answers first (`allow`, `deny` or `ask`, per plugin, tool or action);
 //! `ask` waits for a person, never past the call's deadline, and no answer means
-//! rejected. Every request and answer is audited.
+//! rejected. Every request and answer is audited. A request's text is shown to a person
+//! and audited, so any secret value in it is redacted first.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use toml::Spanned;
 
 use super::Denials;
 use super::bindings::pincer::plugin::approval::{Decision, Error, Host, Request};
+use super::redact::{CallRedactor, Place};
 use crate::audit::{Audit, Event};
 use crate::policy::{ApprovalPolicy, ApprovalRule};
 
@@ -135,6 +137,8 @@ pub struct ApprovalState {
     /// When the call must end; a person is never waited for past it.
     pub(crate) deadline: Instant,
     denials: Denials,
+    /// Cleans the request's text of the call's secret values.
+    redact: CallRedactor,
 }
 
 impl ApprovalState {
@@ -157,13 +161,16 @@ impl ApprovalState {
             tool: None,
             deadline: Instant::now(),
             denials,
+            redact: CallRedactor::default(),
         }
     }
 
-    /// The state for one call that must end by `deadline`.
-    pub(crate) fn for_call(&self, deadline: Instant) -> Self {
+    /// The state for one call that must end by `deadline`, its requests' text cleaned
+    /// by `redact`.
+    pub(crate) fn for_call(&self, deadline: Instant, redact: &CallRedactor) -> Self {
         ApprovalState {
             deadline,
+            redact: redact.clone(),
             ..self.clone()
         }
     }
@@ -179,13 +186,16 @@ impl ApprovalState {
 }
 
 impl Host for ApprovalState {
-    async fn ask(&mut self, request: Request) -> Result<Decision, Error> {
+    async fn ask(&mut self, mut request: Request) -> Result<Decision, Error> {
         if !self.actions.contains(&request.action) {
             return Err(Error::Denied(self.denials.note(format!(
                 "action `{}` is not declared; add it to the manifest: [capabilities.approval] actions = [\"{}\"]",
                 request.action, request.action
             ))));
         }
+        // The person and the audit trail see the text without secret values.
+        self.redact.string(&mut request.summary, Place::Approval);
+        self.redact.option(&mut request.details, Place::Approval);
         let tool = self.tool.as_deref();
         let rule = self.policy.rule(&request.action, tool);
         self.audit(

@@ -4,7 +4,9 @@
 //! Both are bounded per instance: at most [`MAX_LINES`] log calls and
 //! [`MAX_OUTPUT_BYTES`] of stdout/stderr each; the rest is dropped and counted, never
 //! queued. A plugin that writes too much keeps running; it only loses lines. The last
-//! lines of stderr are kept to explain a fault (a panic message, say).
+//! lines of stderr are kept to explain a fault (a panic message, say). Every line is
+//! passed through the call's [`CallRedactor`] before it reaches the log, so that no
+//! secret value the plugin holds is written there.
 
 use std::sync::{Arc, Mutex};
 
@@ -13,6 +15,7 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
 use crate::caps::bindings::pincer::plugin::log::{Host, Level};
+use crate::caps::redact::{CallRedactor, Place};
 
 /// Log calls per instance before further ones are dropped.
 pub const MAX_LINES: u32 = 1000;
@@ -27,15 +30,17 @@ pub struct LogState {
     plugin: Arc<str>,
     lines: u32,
     dropped: u32,
+    pub(crate) redact: CallRedactor,
 }
 
 impl LogState {
-    /// A fresh state for one instance of `plugin`.
-    pub fn new(plugin: Arc<str>) -> Self {
+    /// A fresh state for one instance of `plugin`, whose lines `redact` cleans.
+    pub fn new(plugin: Arc<str>, redact: CallRedactor) -> Self {
         LogState {
             plugin,
             lines: 0,
             dropped: 0,
+            redact,
         }
     }
 
@@ -53,6 +58,8 @@ impl Host for LogState {
             return;
         }
         self.lines += 1;
+        // Redacted whole, then cut: a cut value would leak its first part.
+        let message = self.redact.text(&message, Place::Log);
         let message = truncate(&message, MAX_LINE_CHARS);
         let plugin = &*self.plugin;
         match level {
@@ -106,10 +113,12 @@ impl OutputCapture {
         String::from_utf8_lossy(&c.bytes).into_owned()
     }
 
-    /// Send what was captured to the host log, one event per line, tagged with the
-    /// plugin and the stream's name.
-    pub fn flush_to_log(&self, plugin: &str, stream: &'static str) {
+    /// Send what was captured to the host log, redacted by `redact`, one event per
+    /// line, tagged with the plugin and the stream's name (`place`: stdout or stderr).
+    pub fn flush_to_log(&self, plugin: &str, place: Place, redact: &CallRedactor) {
+        let stream = place.as_str();
         let text = self.text();
+        let text = redact.text(&text, place);
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             tracing::info!(target: "plugin", plugin, stream, "{}", truncate(line, MAX_LINE_CHARS));
         }
@@ -196,7 +205,7 @@ mod tests {
 
     #[test]
     fn drops_log_lines_past_the_limit() {
-        let mut state = LogState::new("com.example.chatty".into());
+        let mut state = LogState::new("com.example.chatty".into(), CallRedactor::default());
         for _ in 0..MAX_LINES + 5 {
             state.log(Level::Trace, "line".into());
         }

@@ -16,6 +16,7 @@ pub mod http;
 pub mod kv;
 pub mod log;
 pub mod names;
+pub mod redact;
 pub mod secrets;
 
 use wasmtime::component::{HasData, Linker};

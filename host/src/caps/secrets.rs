@@ -3,7 +3,9 @@
 //! This module owns the `[capabilities.secrets]` manifest section and the host side of
 //! `pincer:plugin/secrets`. A plugin reads a secret only if its manifest declares the
 //! name and the admin set it (`pincer secrets set`); the value comes from the encrypted
-//! [`Vault`](crate::vault::Vault). Each read is audited by name, never by value.
+//! [`Vault`](crate::vault::Vault). Each read is audited by name, never by value, and
+//! noted in the plugin's [`Redactor`], so that the value is redacted from everything
+//! the plugin writes afterwards.
 
 use std::sync::Arc;
 
@@ -12,6 +14,7 @@ use toml::Spanned;
 
 use super::Denials;
 use super::bindings::pincer::plugin::secrets::{Error, Host};
+use super::redact::Redactor;
 use crate::audit::{Audit, Event};
 use crate::manifest::Invalid;
 use crate::vault::Vault;
@@ -40,17 +43,20 @@ pub struct SecretsState {
     vault: Arc<Vault>,
     audit: Arc<Audit>,
     denials: Denials,
+    redactor: Redactor,
 }
 
 impl SecretsState {
     /// The state for `plugin`, which may read `names` (its manifest's) from `vault`,
-    /// noting each denial in `denials`. By default (no names) every read is denied.
+    /// noting each denial in `denials` and each value handed over in `redactor`. By
+    /// default (no names) every read is denied.
     pub fn new(
         plugin: Arc<str>,
         names: Vec<String>,
         vault: Arc<Vault>,
         audit: Arc<Audit>,
         denials: Denials,
+        redactor: Redactor,
     ) -> Self {
         SecretsState {
             plugin,
@@ -58,6 +64,7 @@ impl SecretsState {
             vault,
             audit,
             denials,
+            redactor,
         }
     }
 }
@@ -88,6 +95,7 @@ impl Host for SecretsState {
         ) {
             tracing::error!(plugin, "cannot audit a secret read: {e}");
         }
+        self.redactor.handed(&name, &value);
         // The host's copy is wiped when `value` drops; the plugin gets its own.
         Ok(value.as_str().to_owned())
     }

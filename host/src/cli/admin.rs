@@ -11,6 +11,7 @@ use super::{AuditCommand, TrustCommand};
 use crate::audit::{Audit, Event, cli_actor, parse_since, record_time};
 use crate::install::{self, InstallError, Review};
 use crate::policy::grants::Change;
+use crate::policy::poison;
 use crate::policy::risk::{self, Finding};
 use crate::runtime::Runtime;
 use crate::store::Home;
@@ -217,10 +218,82 @@ pub(super) fn print_review(r: &Review) {
             print_changes(&diff.changes);
         }
     }
+    if let Some(tools) = &r.tools {
+        println!();
+        print_tools(tools);
+    }
     println!();
     field("verdict", r.verdict.outcome);
     for reason in &r.verdict.reasons {
         wrapped("            ", &format!("- {reason}"));
+    }
+}
+
+/// Print an `mcp-server`'s tools as the review listed them (each name and the first
+/// line of its description, cut to the width), then the poisoning review of them.
+fn print_tools(tools: &install::review::ToolsReview) {
+    println!("Tools (as it lists them with every capability denied)");
+    if let Some(error) = &tools.error {
+        wrapped("  ", &format!("could not be listed: {error}"));
+        return;
+    }
+    if tools.listed.is_empty() {
+        println!("  none");
+    }
+    let width = tools
+        .listed
+        .iter()
+        .map(|t| t.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(24);
+    for t in &tools.listed {
+        let name = poison::escape_hidden(&t.name);
+        let first = poison::escape_hidden(t.description.lines().next().unwrap_or(""));
+        println!("{}", clip(&format!("  {name:<width$}  {first}"), WIDTH));
+    }
+    println!();
+    match tools.findings.len() {
+        0 => println!("Poisoning review: nothing found"),
+        1 => println!("Poisoning review: 1 finding"),
+        n => println!("Poisoning review: {n} findings"),
+    }
+    print_findings(&tools.findings);
+}
+
+/// `line` cut to `width` characters, with `…` where it was cut.
+fn clip(line: &str, width: usize) -> String {
+    if line.chars().count() <= width {
+        return line.to_owned();
+    }
+    let mut out: String = line.chars().take(width - 1).collect();
+    out.push('…');
+    out
+}
+
+/// Print the poisoning review's findings: where each is (tool, field, character span),
+/// the rule and risk, the excerpt with hidden characters escaped, and why it matters.
+pub(super) fn print_findings(findings: &[poison::Finding]) {
+    for f in findings {
+        println!();
+        let opts = textwrap::Options::new(WIDTH)
+            .initial_indent("  ")
+            .subsequent_indent("          ");
+        let place = format!(
+            "{:<6}  {}  {}",
+            f.risk.as_str(),
+            poison::escape_hidden(&f.tool),
+            f.field
+        );
+        for line in textwrap::wrap(&place, opts) {
+            println!("{line}");
+        }
+        wrapped(
+            "          ",
+            &format!("{}, chars {}-{}", f.rule, f.start, f.end),
+        );
+        wrapped("          ", &format!("\"{}\"", f.excerpt));
+        wrapped("          ", &f.message);
     }
 }
 
@@ -322,22 +395,75 @@ pub(super) fn cmd_install(
 }
 
 pub(super) fn cmd_approve(runtime: &Runtime, id: &str, yes: bool) -> Result<(), Failure> {
-    let outcome = install::approve(runtime, &cli_actor(), id, |state, changes| {
-        let pending = state.pending.as_ref().expect("a pending update");
+    let store = PluginStore::new(runtime.home());
+    let state = store
+        .get(id)?
+        .ok_or_else(|| InstallError::NotInstalled(id.to_owned()))?;
+    let mut approved_grants = false;
+    if state.pending.is_some() {
+        let outcome = install::approve(runtime, &cli_actor(), id, |state, changes| {
+            let pending = state.pending.as_ref().expect("a pending update");
+            println!(
+                "{id}: {} is installed; {} waits for approval of these changes:",
+                state.active.version, pending.version
+            );
+            print_changes(changes);
+            if yes {
+                return Ok(true);
+            }
+            confirm(&format!("Approve {id} {}?", pending.version))
+        })?;
         println!(
-            "{id}: {} is installed; {} waits for approval of these changes:",
-            state.active.version, pending.version
+            "approved {} {} (replacing {})",
+            outcome.plugin, outcome.version, outcome.previous
         );
-        print_changes(changes);
-        if yes {
-            return Ok(true);
+        approved_grants = true;
+    }
+    // What the model reads is approved too: an mcp-server plugin's tools as they are.
+    let state = store
+        .get(id)?
+        .ok_or_else(|| InstallError::NotInstalled(id.to_owned()))?;
+    let tools = if crate::mcp::alias::is_mcp(&state) {
+        super::pins::approve_tools(runtime, id, yes, confirm)?
+    } else {
+        None
+    };
+    match tools {
+        Some(t) => {
+            let mut what = Vec::new();
+            for (label, names) in [("new", &t.added), ("changed", &t.changed)] {
+                if !names.is_empty() {
+                    what.push(format!("{label}: {}", names.join(", ")));
+                }
+            }
+            println!(
+                "approved the tools of {id} as they are now: {} pinned{}",
+                t.pinned,
+                if what.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", what.join("; "))
+                }
+            );
         }
-        confirm(&format!("Approve {id} {}?", pending.version))
-    })?;
-    println!(
-        "approved {} {} (replacing {})",
-        outcome.plugin, outcome.version, outcome.previous
-    );
+        None if approved_grants => {}
+        None if crate::mcp::alias::is_mcp(&state) => {
+            return Err(Failure::new(
+                2,
+                format!(
+                    "nothing to approve: {id} {} has no pending update, and its tools are the approved ones",
+                    state.active.version
+                ),
+            ));
+        }
+        None => {
+            return Err(InstallError::NothingPending {
+                id: id.to_owned(),
+                version: state.active.version.clone(),
+            }
+            .into());
+        }
+    }
     Ok(())
 }
 

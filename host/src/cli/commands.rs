@@ -238,7 +238,9 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             tools: true,
             json,
             ..
-        } => super::pins::cmd_review_tools(&runtime()?, target.as_deref().unwrap_or_default(), json),
+        } => {
+            super::pins::cmd_review_tools(&runtime()?, target.as_deref().unwrap_or_default(), json)
+        }
         Command::Review {
             ref target,
             allow_downgrade,
@@ -290,6 +292,7 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             ref allow_origin,
             ref plugins,
             busy_poll_us,
+            tools_refresh,
         } => cmd_mcp(
             runtime()?,
             crate::mcp::Serve {
@@ -297,6 +300,7 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
                 allowed_origins: allow_origin.clone(),
                 plugins: plugins.clone(),
                 busy_poll: std::time::Duration::from_micros(busy_poll_us),
+                tools_refresh: std::time::Duration::from_secs(tools_refresh),
             },
         ),
         Command::Config { ref command } => settings::cmd_config(&home()?, command),
@@ -514,6 +518,10 @@ pub(super) fn cmd_call(
 ) -> Result<(), Failure> {
     check_tool_args("--args", args)?;
     let plugin = load_plugin(runtime, id, dev)?;
+    // An installed plugin's tool runs only as an admin approved its definition.
+    if let Some(id) = id {
+        super::pins::check_callable(runtime, id, &plugin, tool)?;
+    }
     let printed = block_on(plugin.call_tool(tool, args))
         .map_err(Failure::from)
         .and_then(|output| print_tool_output(tool, &output, json));
@@ -559,7 +567,11 @@ fn cmd_tools(
     json: bool,
 ) -> Result<(), Failure> {
     let plugin = load_plugin(runtime, id, dev)?;
-    let listed = block_on(plugin.list_tools()).map(|tools| {
+    let listed = match id {
+        Some(id) => super::pins::served_tools(runtime, id, &plugin),
+        None => block_on(plugin.list_tools()).map_err(Failure::from),
+    };
+    let listed = listed.map(|tools| {
         if json {
             print_json(&serde_json::to_value(&tools).expect("tools serialise"));
         } else {
@@ -569,7 +581,7 @@ fn cmd_tools(
         }
     });
     print_denials(&plugin);
-    Ok(listed?)
+    listed
 }
 
 fn cmd_mcp(runtime: Runtime, serve: crate::mcp::Serve) -> Result<(), Failure> {

@@ -289,7 +289,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Approve a pending update's wider grants, after showing the difference
+    /// Approve a pending update's wider grants, and an mcp-server plugin's changed or
+    /// new tools, after showing the difference
+    ///
+    /// Tools are approved as they are listed when the command runs (each change shown
+    /// word by word first, as `pincer review ID --tools` does); from then on a tool
+    /// whose name, title, description or schema differs is withheld again.
     Approve {
         /// The plugin id
         id: String,
@@ -353,6 +358,11 @@ pub enum Command {
         /// wake-up. 0 turns it off
         #[arg(long, value_name = "MICROSECONDS", default_value_t = crate::mcp::DEFAULT_BUSY_POLL_US, conflicts_with = "http")]
         busy_poll_us: u64,
+        /// List every plugin's tools again this often (they are also listed again
+        /// whenever a client asks for the list); a tool whose definition no longer
+        /// matches the approved one is withheld from then on
+        #[arg(long, value_name = "SECONDS", default_value_t = crate::mcp::DEFAULT_TOOLS_REFRESH.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+        tools_refresh: u64,
     },
     /// Run the localhost gateway: the desktop app's HTTP API under /v1, and MCP at /mcp
     ///

@@ -77,6 +77,12 @@ pub(super) fn cmd_secrets(home: &Home, command: &SecretsCommand) -> Result<(), F
                 json!({ "name": name }),
             )?;
             println!("set secret `{name}` of {id}");
+            if value.len() < crate::caps::redact::MIN_SECRET_BYTES {
+                eprintln!(
+                    "warning: the value is shorter than {} bytes, so Pincer will not redact it from the plugin's output (it would mangle ordinary text)",
+                    crate::caps::redact::MIN_SECRET_BYTES
+                );
+            }
             if let Some(p) = PluginStore::new(home).get(id)?
                 && !p.active.grants.secrets.contains(name)
             {

@@ -153,7 +153,12 @@ pub async fn serve_until(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     guard::loopback_only("--bind", options.addr, "the gateway")?;
-    let mcp = Server::start(runtime.clone(), Vec::new()).await?;
+    let mcp = Server::start(
+        runtime.clone(),
+        Vec::new(),
+        crate::mcp::DEFAULT_TOOLS_REFRESH,
+    )
+    .await?;
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", options.addr))?;
@@ -263,6 +268,7 @@ async fn tools(State(app): State<App>) -> Json<Value> {
     let tools: Vec<Value> = app
         .mcp
         .tools()
+        .await
         .into_iter()
         .map(|(name, plugin, tool)| {
             json!({

@@ -9,6 +9,7 @@
 //! [`approve`].
 
 pub mod review;
+pub mod tools;
 
 use std::path::Path;
 

@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::caps::Capability;
+use crate::manifest::PluginKind;
 use crate::policy::grants::{Change, GrantSet};
+use crate::policy::poison::{self, Rule};
 use crate::policy::risk::{self, Finding, Risk};
-use crate::runtime::{LoadError, Runtime, sha256_hex};
+use crate::runtime::{LoadError, Runtime, block_on, sha256_hex};
 use crate::store::plugins::{Installed, PluginStore};
 use crate::trust::{Bundle, KeyId, KeyStatus, TrustError, TrustStore};
 
@@ -35,8 +37,8 @@ pub struct Review {
     pub installed: Option<InstalledDiff>,
     /// What `pincer install` would do.
     pub verdict: Verdict,
-    /// For an `mcp-server` plugin whose checks passed: its tools as it lists them with
-    /// no capability granted, and the poisoning review of them.
+    /// For an `mcp-server` plugin whose digest and import checks passed: its tools as
+    /// it lists them with every capability denied, and the poisoning review of them.
     pub tools: Option<ToolsReview>,
     #[serde(skip)]
     pub(crate) grants: GrantSet,
@@ -123,7 +125,8 @@ pub struct Verdict {
     /// `install`, `update`, `pending-approval`, `unchanged`, `repair` (the installed
     /// copy was damaged; the same bundle replaces it) or `refused`.
     pub outcome: &'static str,
-    /// Why it is refused, or would wait.
+    /// Why it is refused, or would wait; and warnings that do not refuse it (lines
+    /// that start with `warning:`, from the tools review).
     pub reasons: Vec<String>,
 }
 
@@ -291,6 +294,13 @@ pub fn review(runtime: &Runtime, dir: &Path, allow_downgrade: bool) -> Result<Re
         }
         _ => None,
     };
+    // Only code from a publisher the admin trusts runs, even with nothing granted.
+    let tools = (manifest.plugin.kind == PluginKind::McpServer
+        && signature.ok
+        && signature.key_status == "trusted"
+        && digest_ok
+        && imports.ok)
+        .then(|| review_tools(runtime, &bundle));
     let outcome = match &installed {
         _ if !reasons.is_empty() => "refused",
         None => "install",
@@ -311,6 +321,12 @@ pub fn review(runtime: &Runtime, dir: &Path, allow_downgrade: bool) -> Result<Re
         }
         Some(_) => "update",
     };
+    // Poisoning findings warn and raise the risk; they never refuse (see `tools_warning`).
+    let mut overall = risk::overall(&capabilities);
+    if let Some(t) = &tools {
+        overall = t.findings.iter().map(|f| f.risk).fold(overall, Risk::max);
+        reasons.extend(tools_warning(t));
+    }
     Ok(Review {
         bundle: dir.to_path_buf(),
         plugin: PluginSummary {
@@ -327,15 +343,84 @@ pub fn review(runtime: &Runtime, dir: &Path, allow_downgrade: bool) -> Result<Re
             expected,
             found,
         },
-        risk: risk::overall(&capabilities),
+        risk: overall,
         capabilities,
         grants_digest: grants.digest(),
         imports,
         installed,
         verdict: Verdict { outcome, reasons },
-        tools: None,
+        tools,
         grants,
         state,
         bundle_data: bundle,
     })
+}
+
+/// List the tools of the `mcp-server` in `bundle`, whose digest and imports passed, in
+/// a sandbox where every capability is denied ([`Runtime::load_for_review`]), and
+/// review them for poisoning. A plugin that cannot be loaded or faults while listing
+/// gets `error` and no tools.
+fn review_tools(runtime: &Runtime, bundle: &Bundle) -> ToolsReview {
+    let listed = runtime
+        .load_for_review(
+            bundle.manifest.clone(),
+            &bundle.component,
+            &bundle.component_path(),
+        )
+        .map_err(|e| e.to_string())
+        .and_then(|plugin| block_on(plugin.list_tools()).map_err(|e| e.to_string()));
+    match listed {
+        Ok(listed) => ToolsReview {
+            findings: poison::scan(&listed),
+            listed,
+            error: None,
+        },
+        Err(error) => ToolsReview {
+            listed: Vec::new(),
+            findings: Vec::new(),
+            // A fault's message holds the plugin's own text: no control characters
+            // reach the admin's terminal.
+            error: Some(poison::escape_hidden(&error)),
+        },
+    }
+}
+
+/// The verdict's warning lines for a tools review: one naming the tools with high-risk
+/// poisoning findings, one if the tools could not be listed. They are warnings, not
+/// reasons to refuse: every poisoning rule has false positives (a hashing tool quotes
+/// a hex digest, a tool that reads `.env` files says so), and an admin who has read the
+/// findings may approve. The review's `risk` rises to the highest finding's, so that a
+/// plugin with a high finding never reads as low risk.
+fn tools_warning(tools: &ToolsReview) -> Vec<String> {
+    let mut lines = Vec::new();
+    let high: Vec<&poison::Finding> = tools
+        .findings
+        .iter()
+        .filter(|f| f.risk == Risk::High)
+        .collect();
+    if !high.is_empty() {
+        let mut names: Vec<&str> = high.iter().map(|f| f.tool.as_str()).collect();
+        names.dedup();
+        let mut rules: Vec<Rule> = high.iter().map(|f| f.rule).collect();
+        rules.sort();
+        rules.dedup();
+        lines.push(format!(
+            "warning: {} high-risk poisoning finding{} ({}) in tool{} {}: read them under Tools before approving; they do not refuse the install",
+            high.len(),
+            if high.len() == 1 { "" } else { "s" },
+            rules.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "),
+            if names.len() == 1 { "" } else { "s" },
+            names
+                .iter()
+                .map(|n| format!("`{}`", poison::escape_hidden(n)))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ));
+    }
+    if let Some(error) = &tools.error {
+        lines.push(format!(
+            "warning: its tools could not be listed for review ({error}); nothing about them was checked"
+        ));
+    }
+    lines
 }

@@ -1,7 +1,10 @@
-//! The `chat` kind: complete a conversation in a fresh instance.
+//! The `chat` kind: complete a conversation in a fresh instance. The reply and the
+//! plugin's errors are cleaned of its secret values (its API key, say) before they are
+//! returned.
 
 use serde::{Deserialize, Serialize};
 
+use crate::caps::redact::Place;
 use crate::runtime::{CallError, Plugin};
 
 world_bindings!("chat");
@@ -132,34 +135,47 @@ impl Plugin {
             temperature: request.temperature,
             max_tokens: request.max_tokens,
         };
-        let answer = self
+        let (answer, redact) = self
             .run(async |cs| {
                 let chat = pre.instantiate_async(&mut cs.store).await?;
-                chat.pincer_plugin_completion()
+                let answer = chat
+                    .pincer_plugin_completion()
                     .call_complete(&mut cs.store, &wit_request)
-                    .await
+                    .await?;
+                Ok((answer, cs.store.data().redact.clone()))
             })
             .await?;
         Ok(match answer {
-            Ok(reply) => Ok(ChatReply {
-                message: Message {
-                    role: reply.message.role.into(),
-                    content: reply.message.content,
-                },
-                model: reply.model,
-                finish_reason: reply.finish_reason,
-                usage: reply.usage.map(|u| Usage {
-                    prompt_tokens: u.prompt_tokens,
-                    completion_tokens: u.completion_tokens,
-                }),
-            }),
-            Err(e) => Err(match e {
-                wit::ChatError::InvalidRequest(m) => ChatFailure::InvalidRequest(m),
-                wit::ChatError::Unauthorized(m) => ChatFailure::Unauthorized(m),
-                wit::ChatError::RateLimited(s) => ChatFailure::RateLimited(s),
-                wit::ChatError::Provider(m) => ChatFailure::Provider(m),
-                wit::ChatError::Denied(m) => ChatFailure::Denied(m),
-            }),
+            Ok(mut reply) => {
+                redact.string(&mut reply.message.content, Place::Chat);
+                redact.string(&mut reply.model, Place::Chat);
+                redact.option(&mut reply.finish_reason, Place::Chat);
+                Ok(ChatReply {
+                    message: Message {
+                        role: reply.message.role.into(),
+                        content: reply.message.content,
+                    },
+                    model: reply.model,
+                    finish_reason: reply.finish_reason,
+                    usage: reply.usage.map(|u| Usage {
+                        prompt_tokens: u.prompt_tokens,
+                        completion_tokens: u.completion_tokens,
+                    }),
+                })
+            }
+            Err(e) => {
+                let clean = |mut m: String| {
+                    redact.string(&mut m, Place::ChatError);
+                    m
+                };
+                Err(match e {
+                    wit::ChatError::InvalidRequest(m) => ChatFailure::InvalidRequest(clean(m)),
+                    wit::ChatError::Unauthorized(m) => ChatFailure::Unauthorized(clean(m)),
+                    wit::ChatError::RateLimited(s) => ChatFailure::RateLimited(s),
+                    wit::ChatError::Provider(m) => ChatFailure::Provider(clean(m)),
+                    wit::ChatError::Denied(m) => ChatFailure::Denied(clean(m)),
+                })
+            }
         })
     }
 }

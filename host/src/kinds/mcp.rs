@@ -1,10 +1,15 @@
 //! The `mcp-server` kind: list a plugin's tools and call one.
+//!
+//! Everything the plugin answers (tool definitions, results and errors, resources,
+//! prompts) is cleaned of its secret values by the call's
+//! [`CallRedactor`](crate::caps::redact::CallRedactor) before it is returned.
 
 use serde::Serialize;
 
 use std::sync::Arc;
 
 use crate::caps::approval::Approver;
+use crate::caps::redact::{CallRedactor, Place};
 use crate::runtime::{CallError, Plugin};
 
 world_bindings!("mcp-server");
@@ -134,25 +139,36 @@ impl Plugin {
     /// The plugin's tools, from a fresh instance.
     pub async fn list_tools(&self) -> Result<Vec<ToolInfo>, CallError> {
         let pre = self.mcp_pre()?;
-        let tools = self
+        let (tools, redact) = self
             .run(async |cs| {
                 let server = pre.instantiate_async(&mut cs.store).await?;
-                server
+                let tools = server
                     .pincer_plugin_tools()
                     .call_list_tools(&mut cs.store)
-                    .await
+                    .await?;
+                Ok((tools, cs.store.data().redact.clone()))
             })
             .await?;
+        let place = Place::ToolList;
         tools
             .into_iter()
-            .map(|t| {
+            .map(|mut t| {
+                let mut input_schema = parse_json(self, "an input schema", &t.input_schema)?;
+                redact.json(&mut input_schema, place);
+                let mut output_schema = t
+                    .output_schema
+                    .as_deref()
+                    .map(|s| parse_json(self, "an output schema", s))
+                    .transpose()?;
+                if let Some(schema) = &mut output_schema {
+                    redact.json(schema, place);
+                }
+                redact.string(&mut t.name, place);
+                redact.option(&mut t.title, place);
+                redact.string(&mut t.description, place);
                 Ok(ToolInfo {
-                    input_schema: parse_json(self, "an input schema", &t.input_schema)?,
-                    output_schema: t
-                        .output_schema
-                        .as_deref()
-                        .map(|s| parse_json(self, "an output schema", s))
-                        .transpose()?,
+                    input_schema,
+                    output_schema,
                     name: t.name,
                     title: t.title,
                     description: t.description,
@@ -209,15 +225,16 @@ impl Plugin {
                     Some(server) => server,
                     None => pre.instantiate_async(&mut cs.store).await?,
                 };
-                server
+                let result = server
                     .pincer_plugin_tools()
                     .call_call_tool(&mut cs.store, &name_owned, &arguments)
-                    .await
+                    .await?;
+                Ok((result, cs.store.data().redact.clone()))
             })
             .await;
         let spent = Spent { _store: spent };
         match result {
-            Ok(result) => (self.tool_output(name, result), spent),
+            Ok((result, redact)) => (self.tool_output(name, result, &redact), spent),
             Err(e) => (Err(e), spent),
         }
     }
@@ -258,40 +275,65 @@ impl Plugin {
         self.ready_mcp.lock().expect("ready instance lock").take()
     }
 
+    /// The plugin's answer to a call of tool `name`, cleaned by `redact`.
     fn tool_output(
         &self,
         name: &str,
         result: Result<tools::CallResult, tools::CallError>,
+        redact: &CallRedactor,
     ) -> Result<ToolOutput, CallError> {
         let result = result.map_err(|e| match e {
-            tools::CallError::UnknownTool(tool) => CallError::UnknownTool {
-                plugin: self.id().to_owned(),
-                tool,
-            },
-            tools::CallError::InvalidArguments(message) => CallError::InvalidArguments {
-                plugin: self.id().to_owned(),
-                tool: name.to_owned(),
-                message,
-            },
+            tools::CallError::UnknownTool(mut tool) => {
+                redact.string(&mut tool, Place::ToolError);
+                CallError::UnknownTool {
+                    plugin: self.id().to_owned(),
+                    tool,
+                }
+            }
+            tools::CallError::InvalidArguments(mut message) => {
+                redact.string(&mut message, Place::ToolError);
+                CallError::InvalidArguments {
+                    plugin: self.id().to_owned(),
+                    tool: name.to_owned(),
+                    message,
+                }
+            }
         })?;
+        let place = if result.is_error {
+            Place::ToolError
+        } else {
+            Place::ToolResult
+        };
+        // Parsed before it is redacted, so that a value written with JSON escapes is
+        // found too.
+        let mut structured_content = result
+            .structured_content
+            .as_deref()
+            .map(|s| parse_json(self, "structured content", s))
+            .transpose()?;
+        if let Some(value) = &mut structured_content {
+            redact.json(value, place);
+        }
         Ok(ToolOutput {
             content: result
                 .content
                 .into_iter()
                 .map(|c| match c {
-                    tools::Content::Text(text) => ContentItem::Text { text },
-                    tools::Content::Image(img) => ContentItem::Image {
-                        bytes: img.data.len(),
-                        data: img.data,
-                        mime_type: img.mime_type,
-                    },
+                    tools::Content::Text(mut text) => {
+                        redact.string(&mut text, place);
+                        ContentItem::Text { text }
+                    }
+                    tools::Content::Image(mut img) => {
+                        redact.bytes(&mut img.data, place);
+                        ContentItem::Image {
+                            bytes: img.data.len(),
+                            data: img.data,
+                            mime_type: img.mime_type,
+                        }
+                    }
                 })
                 .collect(),
-            structured_content: result
-                .structured_content
-                .as_deref()
-                .map(|s| parse_json(self, "structured content", s))
-                .transpose()?,
+            structured_content,
             is_error: result.is_error,
         })
     }
@@ -299,22 +341,30 @@ impl Plugin {
     /// The plugin's resources, from a fresh instance.
     pub async fn list_resources(&self) -> Result<Vec<ResourceInfo>, CallError> {
         let pre = self.mcp_pre()?;
-        let list = self
+        let (list, redact) = self
             .run(async |cs| {
                 let server = pre.instantiate_async(&mut cs.store).await?;
-                server
+                let list = server
                     .pincer_plugin_resources()
                     .call_list_resources(&mut cs.store)
-                    .await
+                    .await?;
+                Ok((list, cs.store.data().redact.clone()))
             })
             .await?;
+        let place = Place::Resource;
         Ok(list
             .into_iter()
-            .map(|r| ResourceInfo {
-                uri: r.uri,
-                name: r.name,
-                description: r.description,
-                mime_type: r.mime_type,
+            .map(|mut r| {
+                redact.string(&mut r.uri, place);
+                redact.string(&mut r.name, place);
+                redact.option(&mut r.description, place);
+                redact.option(&mut r.mime_type, place);
+                ResourceInfo {
+                    uri: r.uri,
+                    name: r.name,
+                    description: r.description,
+                    mime_type: r.mime_type,
+                }
             })
             .collect())
     }
@@ -326,47 +376,69 @@ impl Plugin {
     ) -> Result<Result<ResourceContents, String>, CallError> {
         let pre = self.mcp_pre()?;
         let uri = uri.to_owned();
-        let read = self
+        let (read, redact) = self
             .run(async |cs| {
                 let server = pre.instantiate_async(&mut cs.store).await?;
-                server
+                let read = server
                     .pincer_plugin_resources()
                     .call_read_resource(&mut cs.store, &uri)
-                    .await
+                    .await?;
+                Ok((read, cs.store.data().redact.clone()))
             })
             .await?;
-        Ok(read.map(|c| match c {
-            resources::Contents::Text(text) => ResourceContents::Text(text),
-            resources::Contents::Blob(data) => ResourceContents::Blob(data),
-        }))
+        let place = Place::Resource;
+        Ok(match read {
+            Ok(resources::Contents::Text(mut text)) => {
+                redact.string(&mut text, place);
+                Ok(ResourceContents::Text(text))
+            }
+            Ok(resources::Contents::Blob(mut data)) => {
+                redact.bytes(&mut data, place);
+                Ok(ResourceContents::Blob(data))
+            }
+            Err(mut why) => {
+                redact.string(&mut why, place);
+                Err(why)
+            }
+        })
     }
 
     /// The plugin's prompts, from a fresh instance.
     pub async fn list_prompts(&self) -> Result<Vec<PromptInfo>, CallError> {
         let pre = self.mcp_pre()?;
-        let list = self
+        let (list, redact) = self
             .run(async |cs| {
                 let server = pre.instantiate_async(&mut cs.store).await?;
-                server
+                let list = server
                     .pincer_plugin_prompts()
                     .call_list_prompts(&mut cs.store)
-                    .await
+                    .await?;
+                Ok((list, cs.store.data().redact.clone()))
             })
             .await?;
+        let place = Place::Prompt;
         Ok(list
             .into_iter()
-            .map(|p| PromptInfo {
-                name: p.name,
-                description: p.description,
-                arguments: p
-                    .arguments
-                    .into_iter()
-                    .map(|a| PromptArgument {
-                        name: a.name,
-                        description: a.description,
-                        required: a.required,
-                    })
-                    .collect(),
+            .map(|mut p| {
+                redact.string(&mut p.name, place);
+                redact.option(&mut p.description, place);
+                PromptInfo {
+                    name: p.name,
+                    description: p.description,
+                    arguments: p
+                        .arguments
+                        .into_iter()
+                        .map(|mut a| {
+                            redact.string(&mut a.name, place);
+                            redact.option(&mut a.description, place);
+                            PromptArgument {
+                                name: a.name,
+                                description: a.description,
+                                required: a.required,
+                            }
+                        })
+                        .collect(),
+                }
             })
             .collect())
     }
@@ -379,15 +451,29 @@ impl Plugin {
     ) -> Result<Result<Vec<(String, String)>, String>, CallError> {
         let pre = self.mcp_pre()?;
         let name = name.to_owned();
-        let got = self
+        let (got, redact) = self
             .run(async |cs| {
                 let server = pre.instantiate_async(&mut cs.store).await?;
-                server
+                let got = server
                     .pincer_plugin_prompts()
                     .call_get_prompt(&mut cs.store, &name, &arguments)
-                    .await
+                    .await?;
+                Ok((got, cs.store.data().redact.clone()))
             })
             .await?;
-        Ok(got.map(|messages| messages.into_iter().map(|m| (m.role, m.text)).collect()))
+        let place = Place::Prompt;
+        Ok(match got {
+            Ok(messages) => Ok(messages
+                .into_iter()
+                .map(|mut m| {
+                    redact.string(&mut m.text, place);
+                    (m.role, m.text)
+                })
+                .collect()),
+            Err(mut why) => {
+                redact.string(&mut why, place);
+                Err(why)
+            }
+        })
     }
 }

@@ -4,10 +4,12 @@
 //! it in memory), so the host keeps that instance between calls, one per plugin; every
 //! call still runs under the plugin's limits and its own deadline. A fault ends the
 //! session: the instance is dropped with what it held. A viewer call opens the
-//! recording in a fresh instance and asks one thing of it.
+//! recording in a fresh instance and asks one thing of it. The text of every answer
+//! and error is cleaned of the plugin's secret values before it is returned.
 
 use serde::{Deserialize, Serialize};
 
+use crate::caps::redact::{CallRedactor, Place};
 use crate::manifest::PluginKind;
 use crate::runtime::{CallError, CallStore, Plugin};
 
@@ -81,6 +83,23 @@ pub enum RecorderFailure {
     /// Writing failed, or a capability was denied.
     #[error("{0}")]
     Storage(String),
+}
+
+impl RecorderFailure {
+    /// This failure with its text cleaned by `redact`.
+    fn redacted(self, redact: &CallRedactor) -> Self {
+        match self {
+            RecorderFailure::Invalid(mut m) => {
+                redact.string(&mut m, Place::Recording);
+                RecorderFailure::Invalid(m)
+            }
+            RecorderFailure::Storage(mut m) => {
+                redact.string(&mut m, Place::Recording);
+                RecorderFailure::Storage(m)
+            }
+            other => other,
+        }
+    }
 }
 
 impl From<rec::RecorderError> for RecorderFailure {
@@ -165,6 +184,21 @@ pub enum ViewerFailure {
     /// The request is malformed.
     #[error("{0}")]
     Invalid(String),
+}
+
+impl ViewerFailure {
+    /// This failure with its text cleaned by `redact`.
+    fn redacted(self, redact: &CallRedactor) -> Self {
+        let clean = |mut m: String| {
+            redact.string(&mut m, Place::Recording);
+            m
+        };
+        match self {
+            ViewerFailure::NotFound(m) => ViewerFailure::NotFound(clean(m)),
+            ViewerFailure::Corrupt(m) => ViewerFailure::Corrupt(clean(m)),
+            ViewerFailure::Invalid(m) => ViewerFailure::Invalid(clean(m)),
+        }
+    }
 }
 
 impl From<play::ViewerError> for ViewerFailure {
@@ -271,7 +305,7 @@ impl Plugin {
         let outcome = self
             .run_on(cs, async |cs| {
                 let iface = recorder.pincer_plugin_recording();
-                Ok(match call {
+                let answer = match call {
                     RecorderCall::Start(title) => iface
                         .call_start(&mut cs.store, title.as_deref())
                         .await?
@@ -305,7 +339,8 @@ impl Plugin {
                             refused: s.refused,
                         })
                     }),
-                })
+                };
+                Ok((answer, cs.store.data().redact.clone()))
             })
             .await;
         match outcome {
@@ -314,16 +349,29 @@ impl Plugin {
                 *live = None;
                 Err(e)
             }
-            Ok(answer) => {
+            Ok((answer, redact)) => {
                 if stopping && answer.is_ok() {
                     *live = None;
                 }
-                Ok(answer.map_err(RecorderFailure::from))
+                Ok(match answer {
+                    Ok(mut answer) => {
+                        match &mut answer {
+                            RecorderAnswer::Started(id) => redact.string(id, Place::Recording),
+                            RecorderAnswer::Stopped(summary) => {
+                                redact.string(&mut summary.recording_id, Place::Recording)
+                            }
+                            RecorderAnswer::Done => {}
+                        }
+                        Ok(answer)
+                    }
+                    Err(e) => Err(RecorderFailure::from(e).redacted(&redact)),
+                })
             }
         }
     }
 
-    /// Open recording `id` in a fresh viewer instance and ask `ask` of it.
+    /// Open recording `id` in a fresh viewer instance and ask `ask` of it; `clean`
+    /// redacts the text of its answer.
     async fn view<R>(
         &self,
         id: &str,
@@ -331,23 +379,33 @@ impl Plugin {
             &play::Guest,
             &mut CallStore,
         ) -> wasmtime::Result<Result<R, play::ViewerError>>,
+        clean: impl FnOnce(&CallRedactor, &mut R),
     ) -> Result<Result<(play::RecordingInfo, R), ViewerFailure>, CallError> {
         let pre = match &self.kind_pre {
             crate::kinds::KindPre::Viewer(pre) => pre,
             _ => return Err(self.wrong_kind(PluginKind::Viewer)),
         };
-        let answer = self
+        let (answer, redact) = self
             .run(async |cs| {
+                let redact = cs.store.data().redact.clone();
                 let viewer = pre.instantiate_async(&mut cs.store).await?;
                 let iface = viewer.pincer_plugin_playback();
                 let info = match iface.call_open(&mut cs.store, id).await? {
                     Ok(info) => info,
-                    Err(e) => return Ok(Err(e)),
+                    Err(e) => return Ok((Err(e), redact)),
                 };
-                Ok(ask(iface, cs).await?.map(|r| (info, r)))
+                Ok((ask(iface, cs).await?.map(|r| (info, r)), redact))
             })
             .await?;
-        Ok(answer.map_err(ViewerFailure::from))
+        Ok(match answer {
+            Ok((mut info, mut r)) => {
+                redact.string(&mut info.id, Place::Recording);
+                redact.option(&mut info.title, Place::Recording);
+                clean(&redact, &mut r);
+                Ok((info, r))
+            }
+            Err(e) => Err(ViewerFailure::from(e).redacted(&redact)),
+        })
     }
 
     /// Recording `id`'s overview.
@@ -355,7 +413,7 @@ impl Plugin {
         &self,
         id: &str,
     ) -> Result<Result<RecordingInfo, ViewerFailure>, CallError> {
-        let answer = self.view(id, async |_, _| Ok(Ok(()))).await?;
+        let answer = self.view(id, async |_, _| Ok(Ok(())), |_, ()| {}).await?;
         Ok(answer.map(|(i, ())| RecordingInfo {
             id: i.id,
             title: i.title,
@@ -370,9 +428,15 @@ impl Plugin {
     /// Recording `id`'s timeline.
     pub async fn timeline(&self, id: &str) -> Result<Result<Vec<Step>, ViewerFailure>, CallError> {
         let answer = self
-            .view(id, async |iface, cs| {
-                iface.call_timeline(&mut cs.store).await
-            })
+            .view(
+                id,
+                async |iface, cs| iface.call_timeline(&mut cs.store).await,
+                |redact, steps| {
+                    for step in steps {
+                        redact.string(&mut step.description, Place::Recording);
+                    }
+                },
+            )
             .await?;
         Ok(answer.map(|(_, steps)| {
             steps
@@ -397,9 +461,12 @@ impl Plugin {
             FrameSelector::TimeMs(t) => play::FrameSelector::TimeMs(t),
         };
         let answer = self
-            .view(id, async |iface, cs| {
-                iface.call_get_frame(&mut cs.store, selector).await
-            })
+            .view(
+                id,
+                async |iface, cs| iface.call_get_frame(&mut cs.store, selector).await,
+                // A frame is an image: nothing in it is text.
+                |_, _| {},
+            )
             .await?;
         Ok(answer.map(|(_, f)| Frame {
             index: f.index,
@@ -422,9 +489,11 @@ impl Plugin {
             y: point.y,
         };
         let answer = self
-            .view(id, async |iface, cs| {
-                iface.call_map_input(&mut cs.store, viewport, p).await
-            })
+            .view(
+                id,
+                async |iface, cs| iface.call_map_input(&mut cs.store, viewport, p).await,
+                |_, _| {},
+            )
             .await?;
         Ok(answer.map(|(_, mapped)| mapped.map(|p| Point { x: p.x, y: p.y })))
     }

@@ -10,6 +10,12 @@
 //! (`notifications/tools/list_changed`). A plugin's `ask` approvals go to the client
 //! that made the call, as an elicitation, when it supports that.
 //!
+//! Only tools whose definitions an admin approved are served ([`crate::policy::pins`]):
+//! the tools are listed again whenever a client asks for the list and every
+//! [`Serve::tools_refresh`], and a tool that differs from its pin, or is new, is
+//! withheld (not listed; a call says why and what the admin can do), audited once per
+//! definition, and clients are told the list changed.
+//!
 //! This module owns the registry and the protocol handler; [`http`] and [`stdio`] are
 //! the transports. It never runs a plugin that `Runtime::load_installed` refused.
 
@@ -56,7 +62,7 @@ pub const SEPARATOR: &str = "__";
 const WATCH_EVERY: Duration = Duration::from_millis(500);
 
 /// What `pincer mcp` serves, and how.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Serve {
     /// Streamable HTTP on this loopback address; stdio when `None`.
     pub http: Option<SocketAddr>,
@@ -67,7 +73,13 @@ pub struct Serve {
     /// On stdio, how long to watch stdin for the next message before sleeping
     /// ([`await_stdin`]).
     pub busy_poll: std::time::Duration,
+    /// How often to list every plugin's tools again, to withhold a tool whose
+    /// definition changed (a `remote` adapter's server can change at any time).
+    pub tools_refresh: Duration,
 }
+
+/// The default of `pincer mcp --tools-refresh`.
+pub const DEFAULT_TOOLS_REFRESH: Duration = Duration::from_secs(30);
 
 /// The default of `pincer mcp --busy-poll-us`: long enough to cover a client that
 /// sends its next call as soon as it has read an answer (a pipe hop is about 40 µs on
@@ -78,7 +90,7 @@ pub use stdio::await_stdin;
 
 /// Serve until the client closes stdin (stdio) or the process is interrupted (HTTP).
 pub async fn serve(runtime: Arc<Runtime>, serve: Serve) -> Result<(), String> {
-    let server = Server::start(runtime, serve.plugins).await?;
+    let server = Server::start(runtime, serve.plugins, serve.tools_refresh).await?;
     match serve.http {
         Some(addr) => http::serve(server, addr, serve.allowed_origins).await,
         None => stdio::serve(server).await,
@@ -92,6 +104,32 @@ struct Entry {
     info: Tool,
     /// The tool's input schema, compiled: arguments are checked before the plugin runs.
     validator: jsonschema::Validator,
+}
+
+/// A tool that is not served because no admin approved its definition as it is.
+#[derive(Debug, Clone)]
+struct WithheldEntry {
+    plugin: String,
+    withheld: crate::policy::pins::Withheld,
+}
+
+impl WithheldEntry {
+    /// Why a call to it is refused, and what an admin can do.
+    fn explain(&self, name: &str) -> String {
+        let id = &self.plugin;
+        format!(
+            "tool `{name}` is withheld: {}. An admin can see the change with `pincer review {id} --tools` and approve it with `pincer approve {id}`",
+            self.withheld.change.summary()
+        )
+    }
+}
+
+/// A plugin the registry serves, as loaded (verified) once.
+#[derive(Clone)]
+struct Loaded {
+    plugin: Arc<Plugin>,
+    alias: String,
+    pins: Option<crate::policy::pins::Pins>,
 }
 
 /// One exposed prompt.
@@ -130,7 +168,12 @@ impl Fingerprint {
                     p.id.clone(),
                     p.active.dir.clone(),
                     alias::alias_of(p).to_owned(),
-                    p.active.approval.as_ref().map(|a| a.grants_digest.clone()),
+                    // The whole approval: grants and pinned tools.
+                    p.active.approval.as_ref().map(|a| {
+                        crate::runtime::sha256_hex(
+                            &serde_json::to_vec(a).expect("approvals serialise"),
+                        )
+                    }),
                 )
             })
             .collect();
@@ -146,6 +189,12 @@ pub struct Registry {
     fingerprint: Fingerprint,
     /// Plugins (or single tools) that could not be served, with the reason.
     pub skipped: Vec<(String, String)>,
+    /// Tools withheld for want of an approval of their definition, by exposed name.
+    withheld: BTreeMap<String, WithheldEntry>,
+    /// The plugins loaded, to list their tools again without verifying them again.
+    loaded: Vec<Loaded>,
+    /// What was skipped while loading (before any tool was listed).
+    load_skipped: Vec<(String, String)>,
 }
 
 /// Is `name` a valid MCP tool name (`^[a-zA-Z0-9_-]{1,64}$`)?
@@ -234,20 +283,14 @@ impl Registry {
         strict: bool,
     ) -> Result<Self, String> {
         let installed = served(&PluginStore::new(runtime.home()), only, strict)?;
-        let mut registry = Registry {
-            tools: BTreeMap::new(),
-            prompts: BTreeMap::new(),
-            resources: BTreeMap::new(),
-            fingerprint: Fingerprint::of(runtime.home(), &installed),
-            skipped: Vec::new(),
-        };
+        let mut skipped = Vec::new();
+        let mut served_plugins = Vec::new();
         // Install time keeps aliases apart; a store edited by hand could still share
         // one, and then neither plugin is served rather than the first by id.
         let mut owners: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for p in &installed {
             owners.entry(alias::alias_of(p)).or_default().push(&p.id);
         }
-        let mut contested = std::collections::BTreeSet::new();
         for p in &installed {
             let alias = alias::alias_of(p);
             let problem = match alias::check_alias(alias) {
@@ -259,7 +302,7 @@ impl Registry {
                 Ok(()) => None,
             };
             if let Some(why) = problem {
-                registry.skipped.push((p.id.clone(), why));
+                skipped.push((p.id.clone(), why));
                 continue;
             }
             // Verifying and loading reads files and may compile: off the async threads.
@@ -273,29 +316,80 @@ impl Registry {
             let plugin = match loaded {
                 Ok(plugin) => Arc::new(plugin),
                 Err(e) => {
-                    registry.skipped.push((p.id.clone(), e.to_string()));
+                    skipped.push((p.id.clone(), e.to_string()));
                     continue;
                 }
             };
-            if let Err(e) = registry.add(&plugin, alias, &mut contested).await {
-                registry.skipped.push((p.id.clone(), e.to_string()));
+            served_plugins.push(Loaded {
+                plugin,
+                alias: alias.to_owned(),
+                pins: p.active.approval.as_ref().and_then(|a| a.tools.clone()),
+            });
+        }
+        Ok(Self::build(
+            served_plugins,
+            Fingerprint::of(runtime.home(), &installed),
+            skipped,
+        )
+        .await)
+    }
+
+    /// List the tools, prompts and resources of `loaded` and serve those that may be.
+    async fn build(
+        loaded: Vec<Loaded>,
+        fingerprint: Fingerprint,
+        load_skipped: Vec<(String, String)>,
+    ) -> Self {
+        let mut registry = Registry {
+            tools: BTreeMap::new(),
+            prompts: BTreeMap::new(),
+            resources: BTreeMap::new(),
+            fingerprint,
+            skipped: load_skipped.clone(),
+            withheld: BTreeMap::new(),
+            loaded: Vec::new(),
+            load_skipped,
+        };
+        let mut contested = std::collections::BTreeSet::new();
+        for l in &loaded {
+            if let Err(e) = registry.add(l, &mut contested).await {
+                registry
+                    .skipped
+                    .push((l.plugin.id().to_owned(), e.to_string()));
             }
         }
         for uri in &contested {
             registry.resources.remove(uri);
         }
-        Ok(registry)
+        registry.loaded = loaded;
+        registry
     }
 
-    /// Add `plugin`'s tools, prompts and resources: all of them or, if listing any
-    /// fails, none. A resource URI that another plugin serves too goes into
-    /// `contested` and is served by neither.
+    /// The same plugins with their tools, prompts and resources listed again.
+    async fn relisted(&self) -> Self {
+        Self::build(
+            self.loaded.clone(),
+            self.fingerprint.clone(),
+            self.load_skipped.clone(),
+        )
+        .await
+    }
+
+    /// Add a loaded plugin's tools (those its approval pins as they are listed now),
+    /// prompts and resources: all of them or, if listing any fails, none. A resource
+    /// URI that another plugin serves too goes into `contested` and is served by
+    /// neither.
     async fn add(
         &mut self,
-        plugin: &Arc<Plugin>,
-        alias: &str,
+        loaded: &Loaded,
         contested: &mut std::collections::BTreeSet<String>,
     ) -> Result<(), crate::runtime::CallError> {
+        let Loaded {
+            plugin,
+            alias,
+            pins,
+        } = loaded;
+        let alias = alias.as_str();
         let id = plugin.id().to_owned();
         let (tools, prompts, resources) = (
             plugin.list_tools().await?,
@@ -309,7 +403,17 @@ impl Registry {
                 format!("{alias}{SEPARATOR}{name}")
             }
         };
-        for info in tools {
+        let checked = crate::policy::pins::check(pins.as_ref(), tools);
+        for withheld in checked.withheld {
+            self.withheld.insert(
+                exposed(&withheld.tool.name),
+                WithheldEntry {
+                    plugin: id.clone(),
+                    withheld,
+                },
+            );
+        }
+        for info in checked.served {
             let name = exposed(&info.name);
             let problem = if alias.is_empty() && info.name.contains(SEPARATOR) {
                 Some(format!(
@@ -448,15 +552,28 @@ struct Shared {
     registry: RwLock<Arc<Registry>>,
     /// Every client that finished its handshake, to tell of tool-list changes.
     peers: Mutex<Vec<Peer<RoleServer>>>,
+    /// How often the watcher lists every plugin's tools again.
+    tools_refresh: Duration,
+    /// The withheld definitions audited so far (plugin, tool, digest): each is
+    /// audited once per server, however often it is listed.
+    audited: Mutex<std::collections::BTreeSet<(String, String, String)>>,
 }
 
 impl Server {
     /// Load the registry (warning on stderr about what cannot be served) and start
-    /// watching the install store for changes.
-    pub async fn start(runtime: Arc<Runtime>, only: Vec<String>) -> Result<Self, String> {
+    /// watching the install store for changes, and the plugins' tools every
+    /// `tools_refresh`.
+    pub async fn start(
+        runtime: Arc<Runtime>,
+        only: Vec<String>,
+        tools_refresh: Duration,
+    ) -> Result<Self, String> {
         let registry = Registry::load(&runtime, &only).await?;
         for (plugin, why) in &registry.skipped {
             eprintln!("warning: not serving {plugin}: {why}");
+        }
+        for (name, entry) in &registry.withheld {
+            eprintln!("warning: {}", entry.explain(name));
         }
         tracing::info!("serving {} MCP tools", registry.tools.len());
         let server = Server {
@@ -465,17 +582,104 @@ impl Server {
                 only,
                 registry: RwLock::new(Arc::new(registry)),
                 peers: Mutex::new(Vec::new()),
+                tools_refresh,
+                audited: Mutex::new(Default::default()),
             }),
             after_send: None,
         };
+        server.audit_withheld(&server.registry());
         let watcher = server.clone();
         tokio::spawn(async move {
+            let mut refreshed = tokio::time::Instant::now();
             loop {
                 tokio::time::sleep(WATCH_EVERY).await;
-                watcher.reload_if_changed().await;
+                if watcher.reload_if_changed().await {
+                    refreshed = tokio::time::Instant::now();
+                } else if refreshed.elapsed() >= watcher.shared.tools_refresh {
+                    watcher.refresh_tools().await;
+                    refreshed = tokio::time::Instant::now();
+                }
             }
         });
         Ok(server)
+    }
+
+    /// Audit each withheld definition of `registry` not audited yet by this server.
+    fn audit_withheld(&self, registry: &Registry) {
+        let mut audited = self
+            .shared
+            .audited
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for (name, entry) in &registry.withheld {
+            let w = &entry.withheld;
+            let key = (entry.plugin.clone(), w.tool.name.clone(), w.sha256.clone());
+            if !audited.insert(key) {
+                continue;
+            }
+            tracing::warn!("{}", entry.explain(name));
+            let details = crate::install::tools::withheld_details(name, w);
+            if let Err(e) = self.shared.runtime.audit().record(
+                "host",
+                crate::audit::Event::ToolWithheld,
+                Some(&entry.plugin),
+                details,
+            ) {
+                tracing::error!(plugin = %entry.plugin, "cannot audit a withheld tool: {e}");
+            }
+        }
+    }
+
+    /// List every served plugin's tools again (without verifying the plugins again),
+    /// withhold what no longer matches its pin, and tell clients if the list changed.
+    pub async fn refresh_tools(&self) {
+        let fresh = self.registry().relisted().await;
+        self.swap(fresh, true);
+    }
+
+    /// Serve `fresh` from now on: audit what it withholds, and tell every client if
+    /// the tool list changed. A `refresh` of the plugins loaded before a reload
+    /// finished meanwhile is dropped: it would bring back the old plugins and pins.
+    fn swap(&self, fresh: Registry, refresh: bool) {
+        let old = {
+            let mut registry = self
+                .shared
+                .registry
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            if refresh && registry.fingerprint != fresh.fingerprint {
+                return;
+            }
+            std::mem::replace(&mut *registry, Arc::new(fresh))
+        };
+        self.audit_withheld(&self.registry());
+        let new = self.registry();
+        let tools_changed = new
+            .tools
+            .iter()
+            .map(|(k, v)| (k, &v.info))
+            .ne(old.tools.iter().map(|(k, v)| (k, &v.info)));
+        if tools_changed {
+            self.notify_tools_changed();
+        }
+    }
+
+    fn notify_tools_changed(&self) {
+        let peers: Vec<Peer<RoleServer>> = {
+            let mut peers = self.shared.peers.lock().unwrap_or_else(|e| e.into_inner());
+            peers.retain(|p| !p.is_transport_closed());
+            peers.clone()
+        };
+        tracing::info!("tool list changed; telling {} clients", peers.len());
+        // Each on its own: a client that stopped reading must not hold up the others,
+        // nor the next reload.
+        for peer in peers {
+            tokio::spawn(async move {
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(5), peer.notify_tool_list_changed())
+                        .await;
+            });
+        }
     }
 
     fn registry(&self) -> Arc<Registry> {
@@ -508,35 +712,7 @@ impl Server {
         for (plugin, why) in &fresh.skipped {
             tracing::warn!("not serving {plugin}: {why}");
         }
-        let tools_changed = fresh
-            .tools
-            .iter()
-            .map(|(k, v)| (k, &v.info))
-            .ne(old.tools.iter().map(|(k, v)| (k, &v.info)));
-        *self
-            .shared
-            .registry
-            .write()
-            .unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);
-        if tools_changed {
-            let peers: Vec<Peer<RoleServer>> = {
-                let mut peers = self.shared.peers.lock().unwrap_or_else(|e| e.into_inner());
-                peers.retain(|p| !p.is_transport_closed());
-                peers.clone()
-            };
-            tracing::info!("tool list changed; telling {} clients", peers.len());
-            // Each on its own: a client that stopped reading must not hold up the others,
-            // nor the next reload.
-            for peer in peers {
-                tokio::spawn(async move {
-                    let _ = tokio::time::timeout(
-                        Duration::from_secs(5),
-                        peer.notify_tool_list_changed(),
-                    )
-                    .await;
-                });
-            }
-        }
+        self.swap(fresh, false);
         true
     }
 }
@@ -592,6 +768,9 @@ impl Server {
         arguments: Option<serde_json::Map<String, serde_json::Value>>,
     ) -> Result<Result<(&'r Entry, String), CallToolResult>, ErrorData> {
         let Some(entry) = registry.tools.get(name) else {
+            if let Some(withheld) = registry.withheld.get(name) {
+                return Err(ErrorData::invalid_params(withheld.explain(name), None));
+            }
             return Err(not_found("tool", name, "tools/list"));
         };
         let arguments = serde_json::Value::Object(arguments.unwrap_or_default());
@@ -637,8 +816,10 @@ impl Server {
         Ok(tool_result(output))
     }
 
-    /// The tools served now: name, the plugin that provides it, and the MCP definition.
-    pub(crate) fn tools(&self) -> Vec<(String, String, Tool)> {
+    /// The tools served now (listed again first, as for an MCP client): name, the
+    /// plugin that provides it, and the MCP definition.
+    pub(crate) async fn tools(&self) -> Vec<(String, String, Tool)> {
+        self.refresh_tools().await;
         self.registry()
             .tools
             .iter()
@@ -699,6 +880,9 @@ impl ServerHandler for Server {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
+        // What the model is about to read must be what an admin approved now, not at
+        // the last refresh: a remote server may have changed since.
+        self.refresh_tools().await;
         Ok(ListToolsResult::with_all_items(
             self.registry()
                 .tools

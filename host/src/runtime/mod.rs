@@ -33,6 +33,7 @@ use crate::caps::http::HttpRules;
 use crate::caps::http::client::{HttpClient, HttpState};
 use crate::caps::kv::{KvState, KvStore};
 use crate::caps::log::{LogState, OutputCapture};
+use crate::caps::redact::{CallRedactor, Place, Redactor};
 use crate::caps::secrets::SecretsState;
 use crate::manifest::{Manifest, ManifestError, PluginKind};
 use crate::policy::grants::GrantSet;
@@ -56,6 +57,8 @@ pub struct InstanceState {
     pub(crate) kv: KvState,
     pub(crate) approval: ApprovalState,
     pub(crate) http: HttpState,
+    /// Cleans what the plugin writes of its secret values, for this call.
+    pub(crate) redact: CallRedactor,
 }
 
 impl WasiView for InstanceState {
@@ -374,6 +377,7 @@ pub struct Plugin {
     approval: ApprovalState,
     http: HttpState,
     denials: Denials,
+    redactor: Redactor,
     id: Arc<str>,
     engine: Engine,
     pub(crate) kind_pre: crate::kinds::KindPre,
@@ -653,6 +657,28 @@ impl Runtime {
         self.link(manifest, checked)
     }
 
+    /// Load a plugin for review, before anyone approved it: the same checks as
+    /// [`load_bytes`](Self::load_bytes) against its real manifest, then linked as if
+    /// its manifest asked for nothing. The interfaces it imports are linked, so it
+    /// instantiates, but every call into them is denied: no mounts, no HTTP client, no
+    /// secret names, no config keys, no key-value store, no approval actions. Its
+    /// limits are its own, capped by the policy. This is how `pincer review` lists an
+    /// `mcp-server`'s tools without letting code nobody approved reach secrets, files
+    /// or the network, even when an installed version's secrets are in the vault.
+    pub fn load_for_review(
+        &self,
+        manifest: Manifest,
+        wasm: &[u8],
+        path: &Path,
+    ) -> Result<Plugin, LoadError> {
+        let checked = self.check(&manifest, wasm, path)?;
+        let denied = Manifest {
+            capabilities: Default::default(),
+            ..manifest
+        };
+        self.link(denied, checked)
+    }
+
     /// Resolve the mounts of a checked component, link it and prepare its instances.
     fn link(&self, manifest: Manifest, checked: Checked) -> Result<Plugin, LoadError> {
         let plugin = manifest.plugin.id.to_string();
@@ -696,12 +722,20 @@ impl Runtime {
         let id: Arc<str> = plugin.as_str().into();
         let grants = GrantSet::of(&manifest);
         let denials = Denials::default();
+        // A plugin that declares no secret has none to redact, and pays nothing.
+        let redactor = Redactor::new(
+            id.clone(),
+            &grants.secrets,
+            self.vault.clone(),
+            self.audit.clone(),
+        );
         let secrets = SecretsState::new(
             id.clone(),
             grants.secrets,
             self.vault.clone(),
             self.audit.clone(),
             denials.clone(),
+            redactor.clone(),
         );
         // Only a plugin that declares config keys costs a read of the settings file.
         let config_values = if grants.config_keys.is_empty() {
@@ -752,6 +786,7 @@ impl Runtime {
         Ok(Plugin {
             id,
             denials,
+            redactor,
             secrets,
             config,
             kv,
@@ -907,8 +942,9 @@ impl Plugin {
         // covers time spent in host functions.
         let grace = engine::EPOCH_TICK * 20;
         let outcome = tokio::time::timeout(timeout + grace, call(cs)).await;
-        cs.stdout.flush_to_log(&self.id, "stdout");
-        cs.stderr.flush_to_log(&self.id, "stderr");
+        let redact = cs.store.data().redact.clone();
+        cs.stdout.flush_to_log(&self.id, Place::Stdout, &redact);
+        cs.stderr.flush_to_log(&self.id, Place::Stderr, &redact);
         let fault = match outcome {
             Ok(Ok(value)) => return Ok(value),
             Ok(Err(e)) => self.classify(cs, e),
@@ -916,6 +952,7 @@ impl Plugin {
                 limit_ms: timeout.as_millis() as u64,
             },
         };
+        let fault = redact.fault(fault);
         tracing::warn!(plugin = %self.id, "plugin fault: {fault}");
         if let Err(e) = self.audit.record(
             "host",
@@ -941,6 +978,7 @@ impl Plugin {
         wasi.stdout(stdout.clone()).stderr(stderr.clone());
         add_preopens(&mut wasi, &self.mounts)?;
         let deadline = Instant::now() + self.limits.timeout;
+        let redact = self.redactor.for_call();
         let state = InstanceState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
@@ -949,12 +987,13 @@ impl Plugin {
                 used: 0,
                 exceeded: None,
             },
-            log: LogState::new(self.id.clone()),
+            log: LogState::new(self.id.clone(), redact.clone()),
             secrets: self.secrets.clone(),
             config: self.config.clone(),
             kv: self.kv.clone(),
-            approval: self.approval.for_call(deadline),
-            http: self.http.for_call(deadline),
+            approval: self.approval.for_call(deadline, &redact),
+            http: self.http.for_call(deadline, &redact),
+            redact,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -974,8 +1013,12 @@ impl Plugin {
         let deadline = Instant::now() + self.limits.timeout;
         cs.deadline = deadline;
         let state = cs.store.data_mut();
-        state.approval = self.approval.for_call(deadline);
-        state.http = self.http.for_call(deadline);
+        // Each call audits its own redactions.
+        let redact = self.redactor.for_call();
+        state.approval = self.approval.for_call(deadline, &redact);
+        state.http = self.http.for_call(deadline, &redact);
+        state.log.redact = redact.clone();
+        state.redact = redact;
         set_deadline(&mut cs.store, deadline);
     }
 
@@ -1008,6 +1051,30 @@ impl Plugin {
             },
         }
     }
+}
+
+/// Run the future `f` to completion from synchronous code, whether or not the caller
+/// is inside a tokio runtime: on a scoped thread of its own, with a fresh
+/// current-thread runtime (time and I/O enabled), so it never blocks a worker of the
+/// caller's runtime nor nests one runtime in another. A panic in `f` is resumed here.
+pub fn block_on<F>(f: F) -> F::Output
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    std::thread::scope(|scope| {
+        let thread = scope.spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                // The OS refused a thread's timer or I/O driver: nothing to recover.
+                .expect("cannot start a tokio runtime")
+                .block_on(f)
+        });
+        thread
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
 /// Interrupt wasm code in `store` at `deadline`, checking at every epoch tick.

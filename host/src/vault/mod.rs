@@ -137,6 +137,38 @@ impl Vault {
         let Some(sealed) = file.secrets.get(plugin).and_then(|s| s.get(name)) else {
             return Ok(None);
         };
+        self.unseal(plugin, name, sealed).map(Some)
+    }
+
+    /// The values of those of `plugin`'s secrets named in `names` that are set, from one
+    /// read of the vault file, each with its name; a value that does not decrypt comes
+    /// as its error, so that one damaged value does not hide the others.
+    #[allow(clippy::type_complexity)]
+    pub fn values(
+        &self,
+        plugin: &str,
+        names: &[String],
+    ) -> Result<Vec<(String, Result<Zeroizing<String>, VaultError>)>, VaultError> {
+        let file = self.load()?;
+        let Some(set) = file.secrets.get(plugin) else {
+            return Ok(Vec::new());
+        };
+        Ok(names
+            .iter()
+            .filter_map(|name| {
+                let sealed = set.get(name)?;
+                Some((name.clone(), self.unseal(plugin, name, sealed)))
+            })
+            .collect())
+    }
+
+    /// Decrypt `sealed`, the value of secret `name` of `plugin`.
+    fn unseal(
+        &self,
+        plugin: &str,
+        name: &str,
+        sealed: &Sealed,
+    ) -> Result<Zeroizing<String>, VaultError> {
         let fail = || VaultError::Decrypt {
             plugin: plugin.to_owned(),
             name: name.to_owned(),
@@ -159,7 +191,7 @@ impl Vault {
                 .map_err(|_| fail())?,
         );
         let text = std::str::from_utf8(&plain).map_err(|_| fail())?;
-        Ok(Some(Zeroizing::new(text.to_owned())))
+        Ok(Zeroizing::new(text.to_owned()))
     }
 
     /// The names of the secrets set, by plugin; only `plugin`'s if given.
@@ -278,6 +310,36 @@ mod tests {
             v.get("com.example.a", "token"),
             Err(VaultError::Decrypt { .. })
         ));
+    }
+
+    #[test]
+    fn reads_the_values_of_several_names_at_once_and_reports_a_damaged_one_alone() {
+        let (_tmp, v) = vault();
+        v.set("com.example.a", "one", b"first").unwrap();
+        v.set("com.example.a", "two", b"second").unwrap();
+        v.set("com.example.b", "one", b"other plugin").unwrap();
+        let mut file = v.load().unwrap();
+        let sealed = file.secrets["com.example.a"]["one"].clone();
+        file.secrets
+            .get_mut("com.example.a")
+            .unwrap()
+            .insert("moved".into(), sealed);
+        v.save(&file).unwrap();
+        let names: Vec<String> = ["one", "two", "moved", "unset"].map(String::from).into();
+        let values = v.values("com.example.a", &names).unwrap();
+        let shown: Vec<(&str, Option<&str>)> = values
+            .iter()
+            .map(|(n, r)| (n.as_str(), r.as_ref().ok().map(|z| z.as_str())))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("one", Some("first")),
+                ("two", Some("second")),
+                ("moved", None)
+            ]
+        );
+        assert!(v.values("com.example.none", &names).unwrap().is_empty());
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! an address literal against the internal ranges; then, while connecting, every
 //! address the name resolves to; then every redirect hop, the same way. The response
 //! body is read in chunks and refused past the cap; the request never outlives the
-//! call's deadline. Every request is audited, denied ones with the reason.
+//! call's deadline. Every request is audited, denied ones with the reason; the fields a
+//! plugin chose (a path, a URL in a reason) are cleaned of its secret values first.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use super::addr::internal;
 use crate::audit::{Audit, Event};
 use crate::caps::Denials;
 use crate::caps::bindings::pincer::plugin::http::{Error, Host, Request, Response};
+use crate::caps::redact::{CallRedactor, Place};
 
 /// The most redirects a request follows.
 pub const MAX_REDIRECTS: usize = 5;
@@ -175,6 +177,8 @@ pub struct HttpState {
     /// When the call must end.
     pub(crate) deadline: Instant,
     denials: Denials,
+    /// Cleans audit records of the call's secret values.
+    redact: CallRedactor,
 }
 
 impl HttpState {
@@ -192,22 +196,30 @@ impl HttpState {
             audit,
             deadline: Instant::now(),
             denials,
+            redact: CallRedactor::default(),
         }
     }
 
-    /// The state for one call that must end by `deadline`.
-    pub(crate) fn for_call(&self, deadline: Instant) -> Self {
+    /// The state for one call that must end by `deadline`, its audit records cleaned
+    /// by `redact`.
+    pub(crate) fn for_call(&self, deadline: Instant, redact: &CallRedactor) -> Self {
         HttpState {
             deadline,
+            redact: redact.clone(),
             ..self.clone()
         }
     }
 
+    /// Audit `event` with `details`, redacted: a URL's path may carry a secret value.
+    fn record(&self, event: Event, mut details: serde_json::Value) {
+        self.redact.json(&mut details, Place::HttpAudit);
+        self.audit
+            .enqueue("host", event, Some(&self.plugin), details);
+    }
+
     fn denied(&self, method: &str, url: &str, why: String) -> Error {
-        self.audit.enqueue(
-            "host",
+        self.record(
             Event::HttpDenied,
-            Some(&self.plugin),
             serde_json::json!({ "method": clip(method), "url": clip(url), "reason": clip(&why) }),
         );
         Error::Denied(self.denials.note(why))
@@ -339,10 +351,8 @@ impl Host for HttpState {
                     let next = url.join(&location).map_err(|e| {
                         Error::Connection(format!("a redirect to an invalid location: {e}"))
                     })?;
-                    self.audit.enqueue(
-                        "host",
+                    self.record(
                         Event::HttpRequest,
-                        Some(&self.plugin),
                         serde_json::json!({
                             "method": http_method.as_str(), "origin": origin_of(&url),
                             "path": clip(url.path()), "status": status.as_u16(),
@@ -399,10 +409,8 @@ impl Host for HttpState {
         let result = outcome.unwrap_or(Err(Error::Timeout));
         let shown = strip_query(&url);
         match &result {
-            Ok(r) => self.audit.enqueue(
-                "host",
+            Ok(r) => self.record(
                 Event::HttpRequest,
-                Some(&self.plugin),
                 serde_json::json!({
                     "method": http_method.as_str(), "origin": origin_of(&url), "path": clip(url.path()),
                     "status": r.status, "bytes": r.body.len(), "ms": ms,
@@ -412,10 +420,8 @@ impl Host for HttpState {
                 let why = why.clone();
                 self.denied(&method, &shown, why);
             }
-            Err(e) => self.audit.enqueue(
-                "host",
+            Err(e) => self.record(
                 Event::HttpRequest,
-                Some(&self.plugin),
                 serde_json::json!({
                     "method": http_method.as_str(), "origin": origin_of(&url), "path": clip(url.path()),
                     "error": clip(&format!("{e:?}")), "ms": ms,

@@ -1,0 +1,153 @@
+//! An installed `mcp-server` plugin's tools against the definitions an admin approved
+//! (its pins, see [`crate::policy::pins`]): the audit record of a withheld tool, and
+//! [`approve_tools`], which pins the tools as they are listed now.
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::InstallError;
+use crate::audit::Event;
+use crate::kinds::mcp::ToolInfo;
+use crate::policy::pins::{self, Change, Checked, Withheld};
+use crate::runtime::Runtime;
+use crate::store::plugins::{Installed, PluginStore};
+
+/// The most characters of a description an audit record carries.
+const AUDIT_TEXT_MAX: usize = 4000;
+
+fn capped(text: &str) -> String {
+    match text.char_indices().nth(AUDIT_TEXT_MAX) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
+/// The particulars of a `tool-withheld` audit record: the tool, how it is served,
+/// what changed, both digests, and the descriptions (capped) when the description
+/// changed or the tool is new.
+pub fn withheld_details(served_as: &str, w: &Withheld) -> serde_json::Value {
+    let mut details = json!({
+        "tool": w.tool.name,
+        "served_as": served_as,
+        "sha256": w.sha256,
+    });
+    match &w.change {
+        Change::New => {
+            details["change"] = json!("new");
+            details["description"] = json!(capped(&w.tool.description));
+        }
+        Change::Changed {
+            fields,
+            pinned_sha256,
+        } => {
+            details["change"] = json!("changed");
+            details["fields"] = json!(fields);
+            details["pinned_sha256"] = json!(pinned_sha256);
+            if fields.contains(&"description") {
+                details["description"] = json!(capped(&w.tool.description));
+            }
+        }
+    }
+    details
+}
+
+/// The pins of `state`'s approval.
+pub fn pinned(state: &Installed) -> Option<&pins::Pins> {
+    state
+        .active
+        .approval
+        .as_ref()
+        .and_then(|a| a.tools.as_ref())
+}
+
+/// Audit the tools of `checked` that are withheld (`pincer tools` and `pincer call`
+/// saw them): once per listing.
+pub fn audit_withheld(
+    runtime: &Runtime,
+    actor: &str,
+    id: &str,
+    checked: &Checked,
+) -> Result<(), InstallError> {
+    for w in &checked.withheld {
+        runtime.audit().record(
+            actor,
+            Event::ToolWithheld,
+            Some(id),
+            withheld_details(&w.tool.name, w),
+        )?;
+    }
+    Ok(())
+}
+
+/// What `approve_tools` changed.
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolsApproved {
+    /// The plugin.
+    pub plugin: String,
+    /// Tools approved for the first time.
+    pub added: Vec<String>,
+    /// Tools whose new definition was approved.
+    pub changed: Vec<String>,
+    /// How many tools are pinned now.
+    pub pinned: usize,
+}
+
+/// Pin `listed`, the tools of `seen` (the state they were listed from) as they are now,
+/// in the active approval of `id`. The pins of tools no longer listed are kept: such a
+/// tool is served again if it comes back unchanged. Refused if the plugin was updated,
+/// approved or removed since the tools were listed: the admin approves what they saw.
+pub fn approve_tools(
+    runtime: &Runtime,
+    actor: &str,
+    seen: &Installed,
+    listed: &[ToolInfo],
+) -> Result<ToolsApproved, InstallError> {
+    let id = seen.id.as_str();
+    let store = PluginStore::new(runtime.home());
+    let _lock = store.lock()?;
+    let mut state = store
+        .get(id)?
+        .ok_or_else(|| InstallError::NotInstalled(id.to_owned()))?;
+    if state.active != seen.active {
+        return Err(InstallError::Declined(format!(
+            "{id} changed while its tools were being approved; run `pincer approve {id}` again"
+        )));
+    }
+    let checked = pins::check(pinned(&state), listed.to_vec());
+    let (mut added, mut changed) = (Vec::new(), Vec::new());
+    for w in &checked.withheld {
+        match w.change {
+            Change::New => added.push(w.tool.name.clone()),
+            Change::Changed { .. } => changed.push(w.tool.name.clone()),
+        }
+    }
+    let mut new_pins = pinned(&state).cloned().unwrap_or_default();
+    new_pins.extend(pins::pin_all(listed));
+    let pinned_now = new_pins.len();
+    let approval = state
+        .active
+        .approval
+        .as_mut()
+        .ok_or_else(|| InstallError::Declined(format!("no admin approved {id}'s grants")))?;
+    // The grants' approval (when, by whom) stands; the audit records this one.
+    approval.tools = Some(new_pins);
+    store.commit(&state)?;
+    let outcome = ToolsApproved {
+        plugin: id.to_owned(),
+        added,
+        changed,
+        pinned: pinned_now,
+    };
+    runtime.audit().record(
+        actor,
+        Event::ToolsApprove,
+        Some(id),
+        json!({
+            "version": state.active.version,
+            "added": outcome.added,
+            "changed": outcome.changed,
+            "tools": listed.iter().map(|t| json!({ "name": t.name, "sha256": pins::digest(t) })).collect::<Vec<_>>(),
+        }),
+    )?;
+    Ok(outcome)
+}
