@@ -586,6 +586,17 @@ pub enum RootCommand {
 /// Run the command line; returns the process's exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `pincer list --json | head` should end quietly, as other Unix tools do, rather
+    // than panic on the closed pipe. The servers keep Rust's default (SIGPIPE
+    // ignored): a client that goes away is an error they handle, not their end.
+    #[cfg(unix)]
+    if !matches!(cli.command, Command::Mcp { .. } | Command::Serve { .. }) {
+        // SAFETY: called before any other thread exists; it only resets a signal's
+        // disposition to the system default.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     commands::init_logging(cli.verbose);
     commands::run(cli)
 }
