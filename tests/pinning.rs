@@ -43,12 +43,9 @@ impl ClientHandler for Watcher {
 
 type Client = RunningService<RoleClient, Watcher>;
 
-/// A home with the `remote` adapter installed, pointed at `remote`, its `add` tool
-/// approved as the remote lists it first.
-fn approved_adapter(remote: &RemoteMcp) -> Pincer {
-    let p = Pincer::new(env!("CARGO_BIN_EXE_pincer"));
-    let key = p.trusted_key("admin");
-    let bundle = p.reference_bundle("remote", &key, |t| {
+/// The `remote` adapter at `version`, allowed to reach `remote`, signed with `key`.
+fn adapter_bundle(p: &Pincer, key: &std::path::Path, remote: &RemoteMcp, version: &str) -> String {
+    let bundle = p.reference_bundle("remote", key, |t| {
         t.replace(
             "origins = [\"https://mcp.example.com\"]",
             &format!(
@@ -56,13 +53,23 @@ fn approved_adapter(remote: &RemoteMcp) -> Pincer {
                 remote.port
             ),
         )
+        .replace("version = \"0.1.0\"", &format!("version = \"{version}\""))
     });
+    bundle.to_str().unwrap().to_owned()
+}
+
+/// A home with the `remote` adapter installed, pointed at `remote`, its `add` tool
+/// approved as the remote lists it first.
+fn approved_adapter(remote: &RemoteMcp) -> Pincer {
+    let p = Pincer::new(env!("CARGO_BIN_EXE_pincer"));
+    let key = p.trusted_key("admin");
+    let bundle = adapter_bundle(&p, &key, remote, "0.1.0");
     std::fs::write(
         p.home.path().join("policy.toml"),
         format!("[http.\"{ID}\"]\nallow_private_networks = true\n"),
     )
     .unwrap();
-    p.ok(&["install", bundle.to_str().unwrap(), "--yes"]);
+    p.ok(&["install", &bundle, "--yes"]);
     p.ok(&["config", "set", ID, "url", &remote.endpoint()]);
 
     // Reviewed with every capability denied, the adapter could list nothing: once it
@@ -86,12 +93,24 @@ fn approved_adapter(remote: &RemoteMcp) -> Pincer {
         review.contains("WITHHELD: new") && review.contains("Adds two integers."),
         "{review}"
     );
+    // An id where a bundle is expected names the command that was meant.
+    let hint = p.fails(2, &["review", ID]);
+    assert!(
+        hint.contains(&format!("pincer review {ID} --tools")),
+        "{hint}"
+    );
 
     let approved = p.ok(&["approve", ID, "--yes"]);
     assert!(approved.contains("1 pinned (new: add)"), "{approved}");
     let tools: Value = serde_json::from_str(&p.ok(&["tools", ID, "--json"])).unwrap();
     assert_eq!(tools[0]["name"], "add");
     assert_eq!(p.call(ID, "add", r#"{"a":2,"b":40}"#), (false, "42".into()));
+    // Only what is listed as approved is called: the adapter would pass any name on.
+    let unlisted = p.fails(5, &["call", ID, "hidden", "--args", "{}"]);
+    assert!(
+        unlisted.contains("lists no approved tool `hidden`"),
+        "{unlisted}"
+    );
     p
 }
 
@@ -249,6 +268,19 @@ async fn a_changed_description_is_withheld_audited_diffed_and_approved() {
         approvals.last().unwrap()["details"]["changed"],
         json!(["add"])
     );
+
+    // An update within the approved grants keeps the pins of the tools its review
+    // could not list (the adapter lists none at review): `add` stays served.
+    let update = adapter_bundle(&p, &p.path("admin.key"), &remote, "0.2.0");
+    assert!(p.ok(&["install", &update, "--yes"]).contains("updated"));
+    let out = p.run(&["tools", ID, "--json"]);
+    let tools: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(tools[0]["name"], "add", "{tools}");
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     client.cancel().await.unwrap();
 }
 
@@ -276,7 +308,7 @@ async fn an_added_tool_and_a_changed_schema_are_withheld_until_approved() {
         );
         tools.push(tool(
             "multiply",
-            "Multiplies two integers.",
+            "Multiplies two integers.\u{202E}",
             json!({ "type": "object", "properties": { "a": {}, "b": {} } }),
         ));
     });
@@ -311,6 +343,11 @@ async fn an_added_tool_and_a_changed_schema_are_withheld_until_approved() {
             && review.contains("input schema ([-removed-] {+added+}):")
             && review.contains("[-\"b\"-]{+\"b\",")
             && review.contains("multiply                 WITHHELD: new, never approved"),
+        "{review}"
+    );
+    // The remote's text cannot turn the admin's terminal around: shown escaped.
+    assert!(
+        review.contains("Multiplies two integers.\\u{202E}") && !review.contains('\u{202E}'),
         "{review}"
     );
     let review: Value = serde_json::from_str(&p.ok(&["review", ID, "--tools", "--json"])).unwrap();

@@ -328,6 +328,19 @@ pub(super) fn cmd_review(
     allow_downgrade: bool,
     json: bool,
 ) -> Result<(), Failure> {
+    if !bundle.exists()
+        && let Some(id) = bundle.to_str()
+        && PluginStore::new(runtime.home())
+            .get(id)
+            .is_ok_and(|p| p.is_some())
+    {
+        return Err(Failure::new(
+            2,
+            format!(
+                "`{id}` is an installed plugin, not a bundle: review its tools against the approved ones with `pincer review {id} --tools`, or every plugin with `pincer review --all`"
+            ),
+        ));
+    }
     let review = install::review(runtime, bundle, allow_downgrade)?;
     if json {
         print_json(&serde_json::to_value(&review).expect("reviews serialise"));

@@ -45,11 +45,17 @@ fn load_listing(runtime: &Runtime, id: &str) -> Result<Listing, Failure> {
 
 /// What to tell a person about a withheld tool: why, and what an admin can do.
 pub(super) fn explain(id: &str, w: &Withheld) -> String {
-    format!(
-        "tool `{}` is withheld: {}. An admin can see the change with `pincer review {id} --tools` and approve it with `pincer approve {id}`",
-        w.tool.name,
-        w.change.summary()
-    )
+    shown(&pinning::withheld_message(id, &w.tool.name, &w.change))
+}
+
+/// A plugin's text as it may be shown on a terminal: line breaks kept, every other
+/// control, invisible or direction-changing character escaped, so that it cannot
+/// rewrite what is around it (a diff an admin is about to approve, say).
+fn shown(text: &str) -> String {
+    text.split('\n')
+        .map(poison::escape_hidden)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// `pincer tools ID`: the tools that may be served; each withheld one is named on
@@ -67,7 +73,9 @@ pub(super) fn served_tools(
     Ok(checked.served)
 }
 
-/// Before `pincer call ID TOOL`: refuse a tool that is withheld (and audit that).
+/// Before `pincer call ID TOOL`: refuse a tool that is not served as approved (a
+/// withheld one is audited), so that nothing the plugin does not list as approved is
+/// called: a `remote` adapter would pass any name on to its server.
 pub(super) fn check_callable(
     runtime: &Runtime,
     id: &str,
@@ -75,8 +83,17 @@ pub(super) fn check_callable(
     tool: &str,
 ) -> Result<(), Failure> {
     let Listing { checked, .. } = listing(runtime, id, plugin)?;
-    let Some(w) = checked.withheld.iter().find(|w| w.tool.name == tool) else {
+    if checked.served.iter().any(|t| t.name == tool) {
         return Ok(());
+    }
+    let Some(w) = checked.withheld.iter().find(|w| w.tool.name == tool) else {
+        return Err(Failure::new(
+            5,
+            format!(
+                "plugin {id} lists no approved tool `{}` (see `pincer tools {id}`)",
+                shown(tool)
+            ),
+        ));
     };
     let only = Checked {
         withheld: vec![w.clone()],
@@ -129,9 +146,9 @@ fn diff_text(pieces: &[Piece]) -> String {
     pieces
         .iter()
         .map(|p| match p {
-            Piece::Same(s) => s.clone(),
-            Piece::Removed(s) => format!("[-{s}-]"),
-            Piece::Added(s) => format!("{{+{s}+}}"),
+            Piece::Same(s) => shown(s),
+            Piece::Removed(s) => format!("[-{}-]", shown(s)),
+            Piece::Added(s) => format!("{{+{}+}}", shown(s)),
         })
         .collect()
 }
@@ -146,32 +163,44 @@ fn indented(indent: &str, text: &str) {
 /// Print how the tools listed now differ from the approved ones.
 fn print_changes(state: &Installed, checked: &Checked) {
     for t in &checked.served {
-        println!("  {:<24} approved, unchanged", t.name);
+        println!("  {:<24} approved, unchanged", shown(&t.name));
     }
     for w in &checked.withheld {
         match &w.change {
+            Change::Duplicated => {
+                println!(
+                    "  {:<24} WITHHELD: listed more than once (never served)",
+                    shown(&w.tool.name)
+                );
+            }
             Change::New => {
-                println!("  {:<24} WITHHELD: new, never approved", w.tool.name);
+                println!(
+                    "  {:<24} WITHHELD: new, never approved",
+                    shown(&w.tool.name)
+                );
                 if let Some(title) = &w.tool.title {
                     println!("      title:");
-                    indented("        ", title);
+                    indented("        ", &shown(title));
                 }
                 println!("      description:");
-                indented("        ", &w.tool.description);
+                indented("        ", &shown(&w.tool.description));
                 println!("      input schema:");
-                indented("        ", &pins::schema_text(Some(&w.tool.input_schema)));
+                indented(
+                    "        ",
+                    &shown(&pins::schema_text(Some(&w.tool.input_schema))),
+                );
                 if w.tool.output_schema.is_some() {
                     println!("      output schema:");
                     indented(
                         "        ",
-                        &pins::schema_text(w.tool.output_schema.as_ref()),
+                        &shown(&pins::schema_text(w.tool.output_schema.as_ref())),
                     );
                 }
             }
             Change::Changed { fields, .. } => {
                 println!(
                     "  {:<24} WITHHELD: {}",
-                    w.tool.name,
+                    shown(&w.tool.name),
                     w.change
                         .summary()
                         .replace(" since an admin approved it", "")
@@ -191,7 +220,10 @@ fn print_changes(state: &Installed, checked: &Checked) {
         }
     }
     for name in &checked.removed {
-        println!("  {name:<24} no longer listed (served again if it comes back unchanged)");
+        println!(
+            "  {:<24} no longer listed (served again if it comes back unchanged)",
+            shown(name)
+        );
     }
 }
 

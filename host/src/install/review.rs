@@ -143,13 +143,28 @@ pub struct ToolsReview {
 }
 
 impl Review {
-    /// The pins an approval of this review records: the tools it listed (`None` for
-    /// a plugin that is not an `mcp-server`, or whose tools could not be listed).
+    /// The pins an approval of this review records: the tools it listed, as the
+    /// admin saw them, over the installed version's pins (kept for the tools the
+    /// review could not list, as `pincer approve` keeps them: a `remote` adapter lists
+    /// nothing at review). `None` when there is nothing to pin.
     pub fn pins(&self) -> Option<crate::policy::pins::Pins> {
-        self.tools
+        let installed = self
+            .state
+            .as_ref()
+            .and_then(|s| s.active.approval.as_ref())
+            .and_then(|a| a.tools.clone());
+        let listed = self
+            .tools
             .as_ref()
             .filter(|t| t.error.is_none())
-            .map(|t| crate::policy::pins::pin_all(&t.listed))
+            .map(|t| crate::policy::pins::pin_all(&t.listed));
+        match (installed, listed) {
+            (Some(mut pins), Some(listed)) => {
+                pins.extend(listed);
+                Some(pins)
+            }
+            (pins, None) | (None, pins) => pins,
+        }
     }
 
     /// Whether install would refuse the bundle.

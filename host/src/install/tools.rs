@@ -36,6 +36,7 @@ pub fn withheld_details(served_as: &str, w: &Withheld) -> serde_json::Value {
             details["change"] = json!("new");
             details["description"] = json!(capped(&w.tool.description));
         }
+        Change::Duplicated => details["change"] = json!("duplicated"),
         Change::Changed {
             fields,
             pinned_sha256,
@@ -49,6 +50,15 @@ pub fn withheld_details(served_as: &str, w: &Withheld) -> serde_json::Value {
         }
     }
     details
+}
+
+/// Why the tool served as `served_as` (of plugin `id`) is withheld, and what an admin
+/// can do: what a client or `pincer call` is told.
+pub fn withheld_message(id: &str, served_as: &str, change: &Change) -> String {
+    format!(
+        "tool `{served_as}` is withheld: {}. An admin can see the change with `pincer review {id} --tools` and approve it with `pincer approve {id}`",
+        change.summary()
+    )
 }
 
 /// The pins of `state`'s approval.
@@ -119,6 +129,12 @@ pub fn approve_tools(
         match w.change {
             Change::New => added.push(w.tool.name.clone()),
             Change::Changed { .. } => changed.push(w.tool.name.clone()),
+            Change::Duplicated => {
+                return Err(InstallError::Declined(format!(
+                    "{id} lists more than one tool named `{}`; such a tool is never served, and cannot be approved",
+                    w.tool.name
+                )));
+            }
         }
     }
     let mut new_pins = pinned(&state).cloned().unwrap_or_default();

@@ -325,6 +325,7 @@ impl Plugin {
                     }
                     tools::Content::Image(mut img) => {
                         redact.bytes(&mut img.data, place);
+                        redact.string(&mut img.mime_type, place);
                         ContentItem::Image {
                             bytes: img.data.len(),
                             data: img.data,

@@ -116,11 +116,7 @@ struct WithheldEntry {
 impl WithheldEntry {
     /// Why a call to it is refused, and what an admin can do.
     fn explain(&self, name: &str) -> String {
-        let id = &self.plugin;
-        format!(
-            "tool `{name}` is withheld: {}. An admin can see the change with `pincer review {id} --tools` and approve it with `pincer approve {id}`",
-            self.withheld.change.summary()
-        )
+        crate::install::tools::withheld_message(&self.plugin, name, &self.withheld.change)
     }
 }
 
@@ -168,11 +164,13 @@ impl Fingerprint {
                     p.id.clone(),
                     p.active.dir.clone(),
                     alias::alias_of(p).to_owned(),
-                    // The whole approval: grants and pinned tools.
+                    // The approval: its grants and the digests of its pinned tools.
                     p.active.approval.as_ref().map(|a| {
-                        crate::runtime::sha256_hex(
-                            &serde_json::to_vec(a).expect("approvals serialise"),
-                        )
+                        let mut text = a.grants_digest.clone();
+                        for (name, pin) in a.tools.iter().flatten() {
+                            text.push_str(&format!(" {name}={}", pin.sha256));
+                        }
+                        text
                     }),
                 )
             })
@@ -405,8 +403,20 @@ impl Registry {
         };
         let checked = crate::policy::pins::check(pins.as_ref(), tools);
         for withheld in checked.withheld {
+            // Withheld names follow the served ones' rules, so that one plugin's
+            // withheld tool can never stand in for another's.
+            let name = exposed(&withheld.tool.name);
+            if (alias.is_empty() && withheld.tool.name.contains(SEPARATOR))
+                || !valid_tool_name(&name)
+            {
+                self.skipped.push((
+                    id.clone(),
+                    format!("tool `{name}` is not served: its name breaks MCP's naming rules"),
+                ));
+                continue;
+            }
             self.withheld.insert(
-                exposed(&withheld.tool.name),
+                name,
                 WithheldEntry {
                     plugin: id.clone(),
                     withheld,
@@ -554,10 +564,17 @@ struct Shared {
     peers: Mutex<Vec<Peer<RoleServer>>>,
     /// How often the watcher lists every plugin's tools again.
     tools_refresh: Duration,
-    /// The withheld definitions audited so far (plugin, tool, digest): each is
-    /// audited once per server, however often it is listed.
-    audited: Mutex<std::collections::BTreeSet<(String, String, String)>>,
+    /// The last withheld definition audited for each (plugin, tool), and when: a
+    /// definition is audited once however often it is listed, and a tool whose
+    /// definition keeps changing at most once a minute.
+    audited: Mutex<BTreeMap<(String, String), (String, tokio::time::Instant)>>,
+    /// Held while the registry is built again and swapped in, so that listings land
+    /// in the order they were made.
+    rebuilding: tokio::sync::Mutex<()>,
 }
+
+/// The least time between two audit records of one tool's changing definition.
+const AUDIT_CHANGES_EVERY: Duration = Duration::from_secs(60);
 
 impl Server {
     /// Load the registry (warning on stderr about what cannot be served) and start
@@ -584,6 +601,7 @@ impl Server {
                 peers: Mutex::new(Vec::new()),
                 tools_refresh,
                 audited: Mutex::new(Default::default()),
+                rebuilding: tokio::sync::Mutex::new(()),
             }),
             after_send: None,
         };
@@ -611,12 +629,16 @@ impl Server {
             .audited
             .lock()
             .unwrap_or_else(|e| e.into_inner());
+        let now = tokio::time::Instant::now();
         for (name, entry) in &registry.withheld {
             let w = &entry.withheld;
-            let key = (entry.plugin.clone(), w.tool.name.clone(), w.sha256.clone());
-            if !audited.insert(key) {
+            let key = (entry.plugin.clone(), w.tool.name.clone());
+            if let Some((sha256, at)) = audited.get(&key)
+                && (*sha256 == w.sha256 || now.duration_since(*at) < AUDIT_CHANGES_EVERY)
+            {
                 continue;
             }
+            audited.insert(key, (w.sha256.clone(), now));
             tracing::warn!("{}", entry.explain(name));
             let details = crate::install::tools::withheld_details(name, w);
             if let Err(e) = self.shared.runtime.audit().record(
@@ -633,6 +655,7 @@ impl Server {
     /// List every served plugin's tools again (without verifying the plugins again),
     /// withhold what no longer matches its pin, and tell clients if the list changed.
     pub async fn refresh_tools(&self) {
+        let _one_at_a_time = self.shared.rebuilding.lock().await;
         let fresh = self.registry().relisted().await;
         self.swap(fresh, true);
     }
@@ -701,6 +724,7 @@ impl Server {
         if Fingerprint::of(home, &now) == old.fingerprint {
             return false;
         }
+        let _one_at_a_time = self.shared.rebuilding.lock().await;
         let fresh =
             match Registry::load_served(&self.shared.runtime, &self.shared.only, false).await {
                 Ok(r) => r,

@@ -99,6 +99,9 @@ pub fn pin_all(tools: &[ToolInfo]) -> Pins {
 pub enum Change {
     /// No approval names this tool.
     New,
+    /// The plugin lists more than one tool by this name: none of them is served,
+    /// since a client could not tell which one it calls.
+    Duplicated,
     /// Its definition differs from the pinned one in these fields.
     Changed {
         /// `title`, `description`, `input_schema`, `output_schema`.
@@ -113,6 +116,7 @@ impl Change {
     pub fn summary(&self) -> String {
         match self {
             Change::New => "it is new since an admin approved this plugin's tools".into(),
+            Change::Duplicated => "the plugin lists more than one tool by this name".into(),
             Change::Changed { fields, .. } => {
                 let fields: Vec<String> = fields.iter().map(|f| f.replace('_', " ")).collect();
                 format!(
@@ -168,8 +172,20 @@ pub fn check(pins: Option<&Pins>, listed: Vec<ToolInfo>) -> Checked {
     let empty = Pins::new();
     let pins = pins.unwrap_or(&empty);
     let mut checked = Checked::default();
+    let mut names = std::collections::BTreeMap::<String, usize>::new();
+    for tool in &listed {
+        *names.entry(tool.name.clone()).or_default() += 1;
+    }
     for tool in listed {
         let sha256 = digest(&tool);
+        if names[&tool.name] > 1 {
+            checked.withheld.push(Withheld {
+                tool,
+                sha256,
+                change: Change::Duplicated,
+            });
+            continue;
+        }
         match pins.get(&tool.name) {
             Some(pin) if pin.sha256 == sha256 && pin.tool == tool => checked.served.push(tool),
             Some(pin) => {
@@ -358,6 +374,21 @@ mod tests {
         );
         assert_eq!(checked.withheld[1].change, Change::New);
         assert!(!checked.matches());
+    }
+
+    #[test]
+    fn a_name_listed_twice_is_never_served() {
+        let pinned = tool("a", "Pinned.", json!({}));
+        let pins = pin_all(std::slice::from_ref(&pinned));
+        let checked = check(Some(&pins), vec![pinned, tool("a", "Other.", json!({}))]);
+        assert!(checked.served.is_empty());
+        assert_eq!(checked.withheld.len(), 2);
+        assert!(
+            checked
+                .withheld
+                .iter()
+                .all(|w| w.change == Change::Duplicated)
+        );
     }
 
     #[test]

@@ -210,9 +210,18 @@ impl HttpState {
         }
     }
 
-    /// Audit `event` with `details`, redacted: a URL's path may carry a secret value.
+    /// Audit `event` with `details`, redacted (a URL's path may carry a secret value),
+    /// then each text cut to [`MAX_AUDIT_FIELD`]: in that order, so that a value cut
+    /// in two cannot slip past the redaction.
     fn record(&self, event: Event, mut details: serde_json::Value) {
         self.redact.json(&mut details, Place::HttpAudit);
+        if let Some(fields) = details.as_object_mut() {
+            for value in fields.values_mut() {
+                if let serde_json::Value::String(text) = value {
+                    *text = clip(text);
+                }
+            }
+        }
         self.audit
             .enqueue("host", event, Some(&self.plugin), details);
     }
@@ -220,7 +229,7 @@ impl HttpState {
     fn denied(&self, method: &str, url: &str, why: String) -> Error {
         self.record(
             Event::HttpDenied,
-            serde_json::json!({ "method": clip(method), "url": clip(url), "reason": clip(&why) }),
+            serde_json::json!({ "method": method, "url": url, "reason": why }),
         );
         Error::Denied(self.denials.note(why))
     }
@@ -355,7 +364,7 @@ impl Host for HttpState {
                         Event::HttpRequest,
                         serde_json::json!({
                             "method": http_method.as_str(), "origin": origin_of(&url),
-                            "path": clip(url.path()), "status": status.as_u16(),
+                            "path": url.path(), "status": status.as_u16(),
                             "redirect_to": strip_query(&next),
                         }),
                     );
@@ -412,7 +421,7 @@ impl Host for HttpState {
             Ok(r) => self.record(
                 Event::HttpRequest,
                 serde_json::json!({
-                    "method": http_method.as_str(), "origin": origin_of(&url), "path": clip(url.path()),
+                    "method": http_method.as_str(), "origin": origin_of(&url), "path": url.path(),
                     "status": r.status, "bytes": r.body.len(), "ms": ms,
                 }),
             ),
@@ -423,7 +432,7 @@ impl Host for HttpState {
             Err(e) => self.record(
                 Event::HttpRequest,
                 serde_json::json!({
-                    "method": http_method.as_str(), "origin": origin_of(&url), "path": clip(url.path()),
+                    "method": http_method.as_str(), "origin": origin_of(&url), "path": url.path(),
                     "error": clip(&format!("{e:?}")), "ms": ms,
                 }),
             ),
