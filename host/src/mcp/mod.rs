@@ -120,6 +120,18 @@ impl WithheldEntry {
     }
 }
 
+/// A plugin's tools, prompts and resources, as it lists them.
+type Lists = (Vec<ToolInfo>, Vec<PromptInfo>, Vec<ResourceInfo>);
+
+/// List `plugin`'s tools, prompts and resources: all of them, or the first failure.
+async fn list_all(plugin: &Plugin) -> Result<Lists, crate::runtime::CallError> {
+    Ok((
+        plugin.list_tools().await?,
+        plugin.list_prompts().await?,
+        plugin.list_resources().await?,
+    ))
+}
+
 /// A plugin the registry serves, as loaded (verified) once.
 #[derive(Clone)]
 struct Loaded {
@@ -348,12 +360,29 @@ impl Registry {
             loaded: Vec::new(),
             load_skipped,
         };
+        // Every plugin is listed at once: a slow one (a remote server that does not
+        // answer, say) holds up the others no longer than its own time limit.
+        let mut listing = tokio::task::JoinSet::new();
+        for (i, l) in loaded.iter().enumerate() {
+            let plugin = l.plugin.clone();
+            listing.spawn(async move { (i, list_all(&plugin).await) });
+        }
+        let mut lists: Vec<Option<Result<Lists, crate::runtime::CallError>>> =
+            loaded.iter().map(|_| None).collect();
+        while let Some(joined) = listing.join_next().await {
+            if let Ok((i, listed)) = joined {
+                lists[i] = Some(listed);
+            }
+        }
         let mut contested = std::collections::BTreeSet::new();
-        for l in &loaded {
-            if let Err(e) = registry.add(l, &mut contested).await {
-                registry
+        for (l, listed) in loaded.iter().zip(lists) {
+            let id = l.plugin.id().to_owned();
+            match listed {
+                Some(Ok(listed)) => registry.add(l, listed, &mut contested),
+                Some(Err(e)) => registry.skipped.push((id, e.to_string())),
+                None => registry
                     .skipped
-                    .push((l.plugin.id().to_owned(), e.to_string()));
+                    .push((id, "listing its tools stopped unexpectedly".into())),
             }
         }
         for uri in &contested {
@@ -373,15 +402,16 @@ impl Registry {
         .await
     }
 
-    /// Add a loaded plugin's tools (those its approval pins as they are listed now),
+    /// Add a loaded plugin's tools (those its approval pins as `listed` now),
     /// prompts and resources: all of them or, if listing any fails, none. A resource
     /// URI that another plugin serves too goes into `contested` and is served by
     /// neither.
-    async fn add(
+    fn add(
         &mut self,
         loaded: &Loaded,
+        (tools, prompts, resources): Lists,
         contested: &mut std::collections::BTreeSet<String>,
-    ) -> Result<(), crate::runtime::CallError> {
+    ) {
         let Loaded {
             plugin,
             alias,
@@ -389,11 +419,6 @@ impl Registry {
         } = loaded;
         let alias = alias.as_str();
         let id = plugin.id().to_owned();
-        let (tools, prompts, resources) = (
-            plugin.list_tools().await?,
-            plugin.list_prompts().await?,
-            plugin.list_resources().await?,
-        );
         let exposed = |name: &str| {
             if alias.is_empty() {
                 name.to_owned()
@@ -514,7 +539,6 @@ impl Registry {
                 },
             );
         }
-        Ok(())
     }
 
     /// The exposed tool names.
@@ -572,6 +596,10 @@ struct Shared {
     /// in the order they were made.
     rebuilding: tokio::sync::Mutex<()>,
 }
+
+/// How long a client's request for the tool list waits for the tools to be listed
+/// again before it is answered from the last listing.
+const LIST_WAIT: Duration = Duration::from_secs(2);
 
 /// The least time between two audit records of one tool's changing definition.
 const AUDIT_CHANGES_EVERY: Duration = Duration::from_secs(60);
@@ -658,6 +686,19 @@ impl Server {
         let _one_at_a_time = self.shared.rebuilding.lock().await;
         let fresh = self.registry().relisted().await;
         self.swap(fresh, true);
+    }
+
+    /// [`refresh_tools`](Self::refresh_tools), waiting for it `wait` at most: a plugin
+    /// slower than that (a remote server that does not answer) does not hold up the
+    /// answer. The refresh goes on, and if it changes the list clients are told.
+    async fn refresh_within(&self, wait: Duration) {
+        let server = self.clone();
+        let refresh = tokio::spawn(async move { server.refresh_tools().await });
+        if tokio::time::timeout(wait, refresh).await.is_err() {
+            tracing::info!(
+                "listing the tools again takes longer than {wait:?}; answering with the last listing"
+            );
+        }
     }
 
     /// Serve `fresh` from now on: audit what it withholds, and tell every client if
@@ -843,7 +884,7 @@ impl Server {
     /// The tools served now (listed again first, as for an MCP client): name, the
     /// plugin that provides it, and the MCP definition.
     pub(crate) async fn tools(&self) -> Vec<(String, String, Tool)> {
-        self.refresh_tools().await;
+        self.refresh_within(LIST_WAIT).await;
         self.registry()
             .tools
             .iter()
@@ -906,7 +947,7 @@ impl ServerHandler for Server {
     ) -> Result<ListToolsResult, ErrorData> {
         // What the model is about to read must be what an admin approved now, not at
         // the last refresh: a remote server may have changed since.
-        self.refresh_tools().await;
+        self.refresh_within(LIST_WAIT).await;
         Ok(ListToolsResult::with_all_items(
             self.registry()
                 .tools
