@@ -78,14 +78,20 @@ fn check_addresses(host: &str, addrs: &[SocketAddr], allow_private: bool) -> Res
         .iter()
         .find_map(|a| internal(a.ip()).map(|why| (a.ip(), why)))
     {
-        Some((ip, why)) => Err(private_refusal(host, ip, why)),
+        Some((ip, why)) => Err(private_refusal(Some(host), ip, why)),
         None => Ok(()),
     }
 }
 
-fn private_refusal(host: &str, ip: IpAddr, why: &str) -> String {
+/// Why an internal address is refused: `host` is the name that resolved to `ip`, or
+/// `None` when the URL named the address itself.
+fn private_refusal(host: Option<&str>, ip: IpAddr, why: &str) -> String {
+    let what = match host {
+        Some(host) => format!("{host} resolves to {ip}, {why}"),
+        None => format!("{ip} is {why}"),
+    };
     format!(
-        "{host} resolves to {ip}, {why}; internal networks need `private_networks = true` in [capabilities.http] and the admin's `allow_private_networks` in policy.toml [http.\"PLUGIN\"]"
+        "{what}; internal networks need `private_networks = true` in [capabilities.http] and, in the admin's policy.toml, `allow_private_networks = true` for this plugin"
     )
 }
 
@@ -99,7 +105,7 @@ fn literal_refusal(url: &Url, allow_private: bool) -> Option<String> {
         url::Host::Ipv6(v6) => v6.into(),
         url::Host::Domain(_) => return None,
     };
-    internal(ip).map(|why| private_refusal(&ip.to_string(), ip, why))
+    internal(ip).map(|why| private_refusal(None, ip, why))
 }
 
 /// One plugin's HTTP client and rules; shared by its instances.
