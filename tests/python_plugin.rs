@@ -233,12 +233,13 @@ fn python_plugin_goes_from_source_to_calls() {
         "{text}"
     );
 
-    // Arguments it cannot use, and a tool it does not have, are call errors.
+    // Arguments it cannot use are a call error; a tool it does not list as approved is
+    // refused before it runs.
     let refused = p.fails(5, &["call", ID, "greet", "--args", r#"{"name":""}"#]);
     assert!(
         refused.contains("`name` must be a non-empty string"),
         "{refused}"
     );
     let refused = p.fails(5, &["call", ID, "shout", "--args", "{}"]);
-    assert!(refused.contains("has no tool `shout`"), "{refused}");
+    assert!(refused.contains("lists no approved tool `shout`"), "{refused}");
 }
