@@ -241,5 +241,8 @@ fn python_plugin_goes_from_source_to_calls() {
         "{refused}"
     );
     let refused = p.fails(5, &["call", ID, "shout", "--args", "{}"]);
-    assert!(refused.contains("lists no approved tool `shout`"), "{refused}");
+    assert!(
+        refused.contains("lists no approved tool `shout`"),
+        "{refused}"
+    );
 }
