@@ -32,6 +32,15 @@ const KEY: &str = "keys/audit.key";
 const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(20);
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// `text` cut to `max` characters, with `…` where it was cut: an audit record keeps a
+/// plugin-controlled text to a bounded size.
+pub fn clipped(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
 /// The time now, as RFC 3339 UTC with milliseconds.
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()

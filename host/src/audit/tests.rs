@@ -250,3 +250,10 @@ fn queued_records_keep_their_order_and_time_before_a_direct_one() {
     assert!(records[0].time < records[1].time);
     assert!(audit.verify().unwrap().ok);
 }
+
+#[test]
+fn clipped_texts_keep_whole_characters_and_say_where_they_were_cut() {
+    assert_eq!(super::clipped("héllo", 5), "héllo");
+    assert_eq!(super::clipped("héllo", 2), "hé…");
+    assert_eq!(super::clipped("", 0), "");
+}

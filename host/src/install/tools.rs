@@ -16,10 +16,7 @@ use crate::store::plugins::{Installed, PluginStore};
 const AUDIT_TEXT_MAX: usize = 4000;
 
 fn capped(text: &str) -> String {
-    match text.char_indices().nth(AUDIT_TEXT_MAX) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_owned(),
-    }
+    crate::audit::clipped(text, AUDIT_TEXT_MAX)
 }
 
 /// The particulars of a `tool-withheld` audit record: the tool, how it is served,

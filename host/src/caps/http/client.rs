@@ -258,12 +258,7 @@ fn origin_of(url: &Url) -> String {
 const MAX_AUDIT_FIELD: usize = 512;
 
 fn clip(s: &str) -> String {
-    if s.chars().count() <= MAX_AUDIT_FIELD {
-        return s.to_owned();
-    }
-    let mut out: String = s.chars().take(MAX_AUDIT_FIELD).collect();
-    out.push('…');
-    out
+    crate::audit::clipped(s, MAX_AUDIT_FIELD)
 }
 
 /// Headers a redirect to another origin must not carry along.
