@@ -397,7 +397,18 @@ fn a_write_over_quota_is_an_error_value_and_changes_nothing() {
 
 #[test]
 fn a_host_killed_mid_write_leaves_a_sound_store_with_every_committed_value() {
-    let p = kv_plugin(1 << 30);
+    let p = Pincer::new(env!("CARGO_BIN_EXE_pincer"));
+    // Time for many commits however slow the disk: the call must still be writing
+    // when it is killed.
+    installed(
+        &p,
+        "kv-probe",
+        KV,
+        &format!(
+            "[capabilities.kv]\nquota_bytes = {}\n\n[limits]\ntimeout_ms = 300000\n",
+            1u64 << 30
+        ),
+    );
     let mut child = p
         .command(&["call", KV, "fill", "--args", r#"{"count":100000}"#])
         .stdout(std::process::Stdio::null())
@@ -407,8 +418,12 @@ fn a_host_killed_mid_write_leaves_a_sound_store_with_every_committed_value() {
     // Let it commit some writes, then kill it in the middle of the others.
     let db = p.home.path().join("kv").join(format!("{KV}.sqlite"));
     let started = std::time::Instant::now();
-    while started.elapsed() < std::time::Duration::from_secs(20) {
+    while started.elapsed() < std::time::Duration::from_secs(120) {
         std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the call ended before it was killed"
+        );
         let n = count_keys(&db);
         if n >= 50 {
             break;
@@ -474,7 +489,7 @@ fn approval_plugin(policy: &str) -> Pincer {
         &p,
         "approval-probe",
         APPROVAL,
-        "[capabilities.approval]\nactions = [\"send-report\", \"delete-all\"]\n\n[limits]\ntimeout_ms = 1500\n",
+        "[capabilities.approval]\nactions = [\"send-report\", \"delete-all\"]\n\n[limits]\ntimeout_ms = 8000\n",
     );
     std::fs::write(p.home.path().join("policy.toml"), policy).unwrap();
     p
@@ -624,7 +639,7 @@ fn no_answer_before_the_timeout_means_denied() {
 #[test]
 fn an_approver_that_ignores_its_timeout_cannot_hold_the_call() {
     let p = approval_plugin(POLICY);
-    // Answers yes after 4 s, whatever timeout it was given (1 s by policy).
+    // Answers yes after a minute, whatever timeout it was given (1 s by policy).
     struct Stubborn;
     impl pincer::caps::approval::Approver for Stubborn {
         fn ask(
@@ -633,7 +648,7 @@ fn an_approver_that_ignores_its_timeout_cannot_hold_the_call() {
             _: &pincer::caps::bindings::pincer::plugin::approval::Request,
             _: std::time::Duration,
         ) -> Option<pincer::caps::approval::Answer> {
-            std::thread::sleep(std::time::Duration::from_secs(4));
+            std::thread::sleep(std::time::Duration::from_secs(60));
             Some(pincer::caps::approval::Answer::Approve)
         }
     }
@@ -647,7 +662,8 @@ fn an_approver_that_ignores_its_timeout_cannot_hold_the_call() {
     let out = rt
         .block_on(plugin.call_tool("sync", r#"{"action":"delete-all"}"#))
         .unwrap();
-    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    // Well before the approver's answer, on however loaded a machine.
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
     let text = serde_json::to_value(&out.content).unwrap()[0]["text"].clone();
     assert_eq!(text, "rejected: no answer within 1 s, so it is denied");
     rt.shutdown_background();
@@ -655,12 +671,16 @@ fn an_approver_that_ignores_its_timeout_cannot_hold_the_call() {
 
 #[test]
 fn the_wait_never_outlives_the_calls_deadline() {
-    // The policy would wait a minute; the call has 1.5 s.
+    // The policy would wait a minute; the call has 8 s, of which the wait leaves the
+    // plugin 2 s to hear the answer and act on it, however loaded the machine.
     let p = approval_plugin(&POLICY.replace("timeout_s = 1", "timeout_s = 60"));
     let silent = Scripted {
         answer: None,
         delay: std::time::Duration::from_secs(3600),
     };
     let text = ask_with(&p, silent, "sync");
-    assert_eq!(text, "rejected: no answer within 2 s, so it is denied");
+    assert_eq!(
+        text,
+        "rejected: no answer before the call's time limit (8000 ms) ran short, so it is denied"
+    );
 }

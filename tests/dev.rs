@@ -114,7 +114,7 @@ impl Watching {
             std::thread::sleep(Duration::from_millis(100));
         };
         // The readers end with the pipes.
-        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(30)) {
             self.seen.push(line);
         }
         (status.code(), self.transcript())

@@ -294,7 +294,7 @@ fn binds_loopback_only_writes_a_private_token_file_and_stops_cleanly() {
         &fixture("infinite-loop"),
         "com.example.spin",
         "1.0.0",
-        "[limits]\ntimeout_ms = 1500\n",
+        "[limits]\ntimeout_ms = 6000\n",
         &key,
     );
     p.ok(&["install", spin.to_str().unwrap(), "--yes"]);
@@ -333,7 +333,9 @@ fn binds_loopback_only_writes_a_private_token_file_and_stops_cleanly() {
                 .send()
                 .map(|r| (r.status().as_u16(), r.json::<Value>().unwrap()))
         });
-        std::thread::sleep(Duration::from_millis(400));
+        // The call runs for 6 s; 2 s is ample for it to reach the plugin on a loaded
+        // machine, and leaves it running when the signal comes.
+        std::thread::sleep(Duration::from_secs(2));
         let pid = gw.child.id().to_string();
         assert!(
             std::process::Command::new("kill")
@@ -347,7 +349,7 @@ fn binds_loopback_only_writes_a_private_token_file_and_stops_cleanly() {
             if let Some(status) = gw.child.try_wait().unwrap() {
                 break status;
             }
-            assert!(started.elapsed() < Duration::from_secs(20), "did not stop");
+            assert!(started.elapsed() < Duration::from_secs(60), "did not stop");
             std::thread::sleep(Duration::from_millis(20));
         };
         assert!(status.success(), "{status}");
@@ -379,17 +381,29 @@ fn an_ask_approval_is_answered_through_the_api_or_times_out_as_no() {
         &key,
     );
     p.ok(&["install", bundle.to_str().unwrap(), "--yes"]);
+    // The same plugin again, whose questions nobody answers.
+    let silent = p.bundle(
+        &fixture("approval-probe"),
+        "com.example.silent",
+        "1.0.0",
+        "[capabilities.approval]\nactions = [\"report\"]\n",
+        &key,
+    );
+    p.ok(&["install", silent.to_str().unwrap(), "--yes"]);
+    // Time enough for the test to see and answer a question on a loaded machine; the
+    // silent one's questions expire after 2 s.
     std::fs::write(
         p.home.path().join("policy.toml"),
-        "[approvals.\"com.example.approve\"]\ndefault = \"ask\"\ntimeout_s = 2\n",
+        "[approvals.\"com.example.approve\"]\ndefault = \"ask\"\ntimeout_s = 60\n\n\
+         [approvals.\"com.example.silent\"]\ndefault = \"ask\"\ntimeout_s = 2\n",
     )
     .unwrap();
     let gw = Gateway::start(&p, &[]);
-    let ask = || {
+    let ask_of = |alias: &'static str| {
         let (url, token) = (gw.url.clone(), gw.token.clone());
         std::thread::spawn(move || {
             client()
-                .post(format!("{url}/v1/tools/approve__ask/call"))
+                .post(format!("{url}/v1/tools/{alias}__ask/call"))
                 .bearer_auth(token)
                 .json(&json!({ "arguments": { "action": "report" } }))
                 .send()
@@ -398,9 +412,11 @@ fn an_ask_approval_is_answered_through_the_api_or_times_out_as_no() {
                 .unwrap()
         })
     };
+    let ask = || ask_of("approve");
     // Wait (bounded) for the question to show up.
     let pending = || -> Vec<Value> {
-        for _ in 0..200 {
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_secs(60) {
             let list: Value = gw.get("/v1/approvals").send().unwrap().json().unwrap();
             let pending = list["pending"].as_array().unwrap().clone();
             if !pending.is_empty() {
@@ -446,7 +462,7 @@ fn an_ask_approval_is_answered_through_the_api_or_times_out_as_no() {
     assert!(text.contains("not today"), "{result}");
 
     // Nobody answers: after the policy's 2 s the answer is no, and the question is gone.
-    let call = ask();
+    let call = ask_of("silent");
     pending();
     let result = call.join().unwrap();
     let text = result["content"][0]["text"].as_str().unwrap().to_owned();

@@ -296,14 +296,14 @@ fn an_update_that_asks_for_less_applies_at_once() {
         &echo(),
         ID,
         "1.0.0",
-        "[limits]\nmemory_mib = 64\ntimeout_ms = 5000\n",
+        "[limits]\nmemory_mib = 64\ntimeout_ms = 30000\n",
         &key,
     );
     let v2 = p.bundle(
         &echo(),
         ID,
         "1.1.0",
-        "[limits]\nmemory_mib = 32\ntimeout_ms = 5000\n",
+        "[limits]\nmemory_mib = 32\ntimeout_ms = 30000\n",
         &key,
     );
     p.ok(&["install", s(&v1), "--yes"]);

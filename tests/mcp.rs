@@ -79,7 +79,7 @@ impl Session {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            if started.elapsed() > std::time::Duration::from_secs(20) {
+            if started.elapsed() > std::time::Duration::from_secs(60) {
                 let _ = self.child.kill();
                 panic!("pincer mcp did not exit after end of input");
             }

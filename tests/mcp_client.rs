@@ -72,7 +72,7 @@ fn served() -> Pincer {
         (
             "well-behaved",
             "com.example.quick",
-            "[limits]\ntimeout_ms = 1000\n",
+            "[limits]\ntimeout_ms = 4000\n",
         ),
         ("panic", "com.example.boom", ""),
         (
@@ -204,9 +204,9 @@ async fn list_call_reject_fault(client: &Client) {
         assert_eq!(text_of(&count), "1", "an instance served two calls");
     }
     // ...and its deadline starts with the call, not when it was prepared: this
-    // plugin's instance waited longer than its 1 s timeout before being used.
+    // plugin's instance waited longer than its 4 s timeout before being used.
     call(client, "quick__noop", json!({})).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(5000)).await;
     let late = call(client, "quick__echo", json!({ "text": "on time" })).await;
     assert_eq!(text_of(&late), "on time", "{late:?}");
 }
@@ -222,7 +222,10 @@ async fn cancellation_interrupts_the_plugin(client: &Client) {
         .send_cancellable_request(request, PeerRequestOptions::no_options())
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Over Streamable HTTP the call and its cancellation are two requests; give the
+    // first ample time to reach the plugin on a loaded machine (a cancellation that
+    // arrives first is ignored, and the next call would find the slot held).
+    tokio::time::sleep(Duration::from_secs(2)).await;
     handle.cancel(Some("test".into())).await.unwrap();
     let after = call(client, "spin__noop", json!({})).await;
     assert_eq!(

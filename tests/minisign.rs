@@ -15,7 +15,7 @@ fn minisign(args: &[&str]) -> std::process::Output {
         .output()
         .unwrap_or_else(|e| {
             panic!(
-                "cannot run `minisign` ({e}): install the Debian package `minisign` (.ci/run does)"
+                "cannot run `minisign` ({e}): scripts/test installs it (the Debian package `minisign`)"
             )
         })
 }

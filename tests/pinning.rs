@@ -192,9 +192,18 @@ async fn a_changed_description_is_withheld_audited_diffed_and_approved() {
     remote.edit_tools(|tools| {
         tools[0].description = Some(format!("Adds two integers.{POISON}").into())
     });
-    // The next listing is checked at once; the model never reads the new text.
-    assert_eq!(served(&client).await, vec![]);
+    // The next listing is checked at once; the model never reads the new text. (On a
+    // loaded machine the listing may not finish within the client's wait, and the
+    // last approved one is served: still not the new text.)
+    let first = served(&client).await;
+    assert!(
+        first
+            .iter()
+            .all(|(_, description)| !description.contains(POISON)),
+        "{first:?}"
+    );
     list_changed(&mut changes).await;
+    assert_eq!(served(&client).await, vec![]);
     let refused = call(&client, "remote__add", json!({"a": 1, "b": 1}))
         .await
         .unwrap_err();

@@ -324,7 +324,7 @@ async fn a_plugin_cannot_leak_its_secret_to_an_mcp_client() {
         let (shown, records) = audit(&p);
         let places: BTreeSet<String> = redacted_places(&records).into_iter().collect();
         if places.contains("http-audit") && places.contains("approval")
-            || started.elapsed() > std::time::Duration::from_secs(10)
+            || started.elapsed() > std::time::Duration::from_secs(60)
         {
             break (shown, records);
         }

@@ -119,10 +119,12 @@ fn review_of_an_update_that_asks_for_more() {
         &fixture("well-behaved"),
         ID,
         "1.0.0",
-        "[limits]\ntimeout_ms = 2000\n",
+        "[limits]\ntimeout_ms = 30000\n",
         &key,
     );
     p.ok(&["install", s(&v1), "--yes"]);
+    // A shorter time limit, but long enough for the review to list the tools in it on
+    // a loaded machine.
     let more = r#"
 [[capabilities.filesystem.mounts]]
 guest = "/recordings"
@@ -130,7 +132,7 @@ root = "recordings"
 access = "read-only"
 
 [limits]
-timeout_ms = 1000
+timeout_ms = 20000
 concurrency = 32
 "#;
     let v2 = p.bundle(&fixture("well-behaved"), ID, "1.1.0", more, &key);

@@ -10,14 +10,14 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::Denials;
 use super::bindings::pincer::plugin::approval::{Decision, Error, Host, Request};
 use super::redact::{CallRedactor, Place};
+use super::{CallClock, Denials};
 use crate::audit::{Audit, Event};
 use crate::policy::{ApprovalPolicy, ApprovalRule};
 
@@ -134,8 +134,8 @@ pub struct ApprovalState {
     audit: Arc<Audit>,
     /// The tool being called, for tool rules.
     pub(crate) tool: Option<Arc<str>>,
-    /// When the call must end; a person is never waited for past it.
-    pub(crate) deadline: Instant,
+    /// The call's time; a person is never waited for past what it leaves.
+    pub(crate) clock: CallClock,
     denials: Denials,
     /// Cleans the request's text of the call's secret values.
     redact: CallRedactor,
@@ -159,17 +159,17 @@ impl ApprovalState {
             approver,
             audit,
             tool: None,
-            deadline: Instant::now(),
+            clock: CallClock::expired(),
             denials,
             redact: CallRedactor::default(),
         }
     }
 
-    /// The state for one call that must end by `deadline`, its requests' text cleaned
-    /// by `redact`.
-    pub(crate) fn for_call(&self, deadline: Instant, redact: &CallRedactor) -> Self {
+    /// The state for one call timed by `clock`, its requests' text cleaned by
+    /// `redact`.
+    pub(crate) fn for_call(&self, clock: CallClock, redact: &CallRedactor) -> Self {
         ApprovalState {
-            deadline,
+            clock,
             redact: redact.clone(),
             ..self.clone()
         }
@@ -217,11 +217,10 @@ impl Host for ApprovalState {
                 "denied by policy".to_owned(),
             ),
             ApprovalRule::Ask => {
-                // Keep a little time for the plugin to finish after the answer.
-                let left = self
-                    .deadline
-                    .saturating_duration_since(Instant::now())
-                    .saturating_sub(Duration::from_millis(100));
+                // Never wait past the point where the plugin could no longer act on
+                // the answer.
+                let left = self.clock.wait_left();
+                let clipped = left < self.policy.timeout();
                 let timeout = self.policy.timeout().min(left);
                 // The approver may block (a terminal read): run it off the runtime's
                 // threads, and stop waiting at the timeout whatever it does.
@@ -240,6 +239,13 @@ impl Host for ApprovalState {
                     Some(Answer::Reject(why)) => {
                         (Decision::Rejected(why.clone()), format!("rejected: {why}"))
                     }
+                    None if clipped => (
+                        Decision::Rejected(format!(
+                            "no answer before the call's time limit ({} ms) ran short, so it is denied",
+                            self.clock.limit.as_millis()
+                        )),
+                        "timed out (the call's time limit)".into(),
+                    ),
                     None => (
                         Decision::Rejected(format!(
                             "no answer within {} s, so it is denied",

@@ -19,11 +19,58 @@ pub mod names;
 pub mod redact;
 pub mod secrets;
 
+use std::time::{Duration, Instant};
+
 use wasmtime::component::{HasData, Linker};
 
 pub use denials::Denials;
 
 use crate::runtime::InstanceState;
+
+/// One call's time: when it must end, and the limit it was given. A host function
+/// that waits (for the network, for a person) stops waiting early enough for the
+/// plugin to act on the outcome.
+#[derive(Debug, Clone, Copy)]
+pub struct CallClock {
+    /// When the call is interrupted.
+    pub deadline: Instant,
+    /// The plugin's wall-time limit per call.
+    pub limit: Duration,
+}
+
+impl CallClock {
+    /// A clock that has already run out: the state of an instance between calls.
+    pub fn expired() -> Self {
+        CallClock {
+            deadline: Instant::now(),
+            limit: Duration::ZERO,
+        }
+    }
+
+    /// A call with `limit` that starts now.
+    pub fn starting_now(limit: Duration) -> Self {
+        CallClock {
+            deadline: Instant::now() + limit,
+            limit,
+        }
+    }
+
+    /// How long a host function may still wait: the time left less
+    /// [`CallClock::reserve`], zero if that is gone.
+    pub fn wait_left(&self) -> Duration {
+        self.deadline
+            .saturating_duration_since(Instant::now())
+            .saturating_sub(self.reserve())
+    }
+
+    /// What a wait leaves to the plugin to hear the outcome and act on it: a quarter of
+    /// the limit, at least 250 ms and at most 2 s. A fixed sliver would be eaten by a
+    /// loaded machine's scheduling and an audit write's fsync, and the call would fault
+    /// instead of being told the outcome.
+    pub fn reserve(&self) -> Duration {
+        (self.limit / 4).clamp(Duration::from_millis(250), Duration::from_secs(2))
+    }
+}
 
 /// Host bindings for the capability interfaces of `pincer:plugin`.
 pub mod bindings {
@@ -161,4 +208,34 @@ pub fn add_granted_to_linker(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::CallClock;
+
+    #[test]
+    fn a_wait_leaves_the_plugin_a_quarter_of_its_limit_within_bounds() {
+        let ms = Duration::from_millis;
+        let reserve = |limit| CallClock::starting_now(limit).reserve();
+        assert_eq!(reserve(ms(400)), ms(250));
+        assert_eq!(reserve(ms(1500)), ms(375));
+        assert_eq!(reserve(ms(10_000)), ms(2000));
+        assert_eq!(reserve(ms(300_000)), ms(2000));
+    }
+
+    #[test]
+    fn a_wait_may_use_the_time_left_less_the_reserve_and_never_less_than_nothing() {
+        let clock = CallClock::starting_now(Duration::from_secs(8));
+        let left = clock.wait_left();
+        assert!(
+            left <= Duration::from_secs(6) && !left.is_zero(),
+            "{left:?}"
+        );
+        assert_eq!(CallClock::expired().wait_left(), Duration::ZERO);
+        let short = CallClock::starting_now(Duration::from_millis(100));
+        assert_eq!(short.wait_left(), Duration::ZERO);
+    }
 }

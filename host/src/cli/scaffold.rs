@@ -70,7 +70,7 @@ fn example(kind: &str) -> Option<Example> {
         "mcp-server" => Example {
             source: include_str!("scaffold/mcp_server.rs.txt"),
             grants: "",
-            limits: "memory_mib = 32\ntimeout_ms = 2000\nconcurrency = 4\n",
+            limits: "memory_mib = 32\ntimeout_ms = 10000\nconcurrency = 4\n",
             dev: "pincer dev greet '{\"name\":\"Ada\"}'           # build, then call it unsigned (development mode)\n\
                   pincer dev --watch greet '{\"name\":\"Ada\"}'   # again on every change, and on Enter\n",
             next: "pincer call ID greet --args '{\"name\":\"Ada\"}'",

@@ -25,7 +25,6 @@ use wasmtime::{Engine, ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::audit::{Audit, Event};
-use crate::caps::Denials;
 use crate::caps::approval::{ApprovalState, Approver, NoApprover};
 use crate::caps::config::{ConfigError, ConfigState, ConfigStore};
 use crate::caps::filesystem::{MountError, ResolvedMount, add_preopens, resolve_mounts};
@@ -35,6 +34,7 @@ use crate::caps::kv::{KvState, KvStore};
 use crate::caps::log::{LogState, OutputCapture};
 use crate::caps::redact::{CallRedactor, Place, Redactor};
 use crate::caps::secrets::SecretsState;
+use crate::caps::{CallClock, Denials};
 use crate::manifest::{Manifest, ManifestError, PluginKind};
 use crate::policy::grants::GrantSet;
 use crate::policy::{Limits, Policy, PolicyError};
@@ -977,7 +977,7 @@ impl Plugin {
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(stdout.clone()).stderr(stderr.clone());
         add_preopens(&mut wasi, &self.mounts)?;
-        let deadline = Instant::now() + self.limits.timeout;
+        let clock = CallClock::starting_now(self.limits.timeout);
         let redact = self.redactor.for_call();
         let state = InstanceState {
             wasi: wasi.build(),
@@ -991,8 +991,8 @@ impl Plugin {
             secrets: self.secrets.clone(),
             config: self.config.clone(),
             kv: self.kv.clone(),
-            approval: self.approval.for_call(deadline, &redact),
-            http: self.http.for_call(deadline, &redact),
+            approval: self.approval.for_call(clock, &redact),
+            http: self.http.for_call(clock, &redact),
             redact,
         };
         let mut store = Store::new(&self.engine, state);
@@ -1001,25 +1001,25 @@ impl Plugin {
             store,
             stderr,
             stdout,
-            deadline,
+            deadline: clock.deadline,
         };
-        set_deadline(&mut cs.store, deadline);
+        set_deadline(&mut cs.store, clock.deadline);
         Ok(cs)
     }
 
     /// Give `cs` a deadline of the plugin's timeout from now, for wasm code, approvals
     /// and HTTP requests alike.
     fn arm(&self, cs: &mut CallStore) {
-        let deadline = Instant::now() + self.limits.timeout;
-        cs.deadline = deadline;
+        let clock = CallClock::starting_now(self.limits.timeout);
+        cs.deadline = clock.deadline;
         let state = cs.store.data_mut();
         // Each call audits its own redactions.
         let redact = self.redactor.for_call();
-        state.approval = self.approval.for_call(deadline, &redact);
-        state.http = self.http.for_call(deadline, &redact);
+        state.approval = self.approval.for_call(clock, &redact);
+        state.http = self.http.for_call(clock, &redact);
         state.log.redact = redact.clone();
         state.redact = redact;
-        set_deadline(&mut cs.store, deadline);
+        set_deadline(&mut cs.store, clock.deadline);
     }
 
     fn classify(&self, cs: &CallStore, e: wasmtime::Error) -> Fault {

@@ -22,7 +22,7 @@ impl TestServer {
     /// Start a server on a free port of 127.0.0.1.
     ///
     /// Routes: `/bytes/N` (N bytes of `x`), `/chunked/N` (the same, chunked, no length),
-    /// `/slow/MS` (answers after MS milliseconds, at most 10000), `/redirect?to=URL`
+    /// `/slow/MS` (answers after MS milliseconds, at most 60000), `/redirect?to=URL`
     /// (302 to URL), `/hops/N` (N redirects, then `/bytes/2`), `/headers` (the request's
     /// headers as the body), `/article.html` (a small HTML page with a script).
     pub fn start() -> Self {
@@ -154,7 +154,7 @@ fn respond(target: &str, headers: &[String], port: u16) -> Vec<u8> {
         return r;
     }
     if let Some(ms) = number("/slow/") {
-        std::thread::sleep(Duration::from_millis(ms.min(10_000) as u64));
+        std::thread::sleep(Duration::from_millis(ms.min(60_000) as u64));
         return ok(b"slow".to_vec());
     }
     if let Some(to) = target.strip_prefix("/redirect?to=") {

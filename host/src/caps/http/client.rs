@@ -20,9 +20,9 @@ use url::Url;
 use super::HttpRules;
 use super::addr::internal;
 use crate::audit::{Audit, Event};
-use crate::caps::Denials;
 use crate::caps::bindings::pincer::plugin::http::{Error, Host, Request, Response};
 use crate::caps::redact::{CallRedactor, Place};
+use crate::caps::{CallClock, Denials};
 
 /// The most redirects a request follows.
 pub const MAX_REDIRECTS: usize = 5;
@@ -180,8 +180,8 @@ pub struct HttpState {
     plugin: Arc<str>,
     client: Option<Arc<HttpClient>>,
     audit: Arc<Audit>,
-    /// When the call must end.
-    pub(crate) deadline: Instant,
+    /// The call's time; a request never waits past what it leaves.
+    pub(crate) clock: CallClock,
     denials: Denials,
     /// Cleans audit records of the call's secret values.
     redact: CallRedactor,
@@ -200,17 +200,16 @@ impl HttpState {
             plugin,
             client,
             audit,
-            deadline: Instant::now(),
+            clock: CallClock::expired(),
             denials,
             redact: CallRedactor::default(),
         }
     }
 
-    /// The state for one call that must end by `deadline`, its audit records cleaned
-    /// by `redact`.
-    pub(crate) fn for_call(&self, deadline: Instant, redact: &CallRedactor) -> Self {
+    /// The state for one call timed by `clock`, its audit records cleaned by `redact`.
+    pub(crate) fn for_call(&self, clock: CallClock, redact: &CallRedactor) -> Self {
         HttpState {
-            deadline,
+            clock,
             redact: redact.clone(),
             ..self.clone()
         }
@@ -311,11 +310,8 @@ impl Host for HttpState {
         }
         let mut http_method = reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|_| Error::InvalidRequest(format!("`{}` is not a method", clip(&method))))?;
-        // Never outlive the call: keep a little time for the plugin to finish.
-        let left = self
-            .deadline
-            .saturating_duration_since(Instant::now())
-            .saturating_sub(Duration::from_millis(50));
+        // Never outlive the call, and leave the plugin time to act on the outcome.
+        let left = self.clock.wait_left();
         let timeout = request
             .timeout_ms
             .map(|ms| Duration::from_millis(ms.into()))
