@@ -45,7 +45,7 @@ fn world() -> World {
     symlink("../outside/secret.txt", workspace.join("relative-link")).unwrap();
     let h = Home::open_at(&home).unwrap();
     let mut policy = Policy::default();
-    policy.bind_root("workspace", &workspace).unwrap();
+    policy.bind_root("workspace", &workspace, &h).unwrap();
     policy.save(&h).unwrap();
     World {
         _tmp: tmp,

@@ -94,8 +94,11 @@ pub enum Event {
     Approve,
     /// An install or approval was refused, with the reason.
     Refuse,
-    /// A plugin was removed.
+    /// A plugin was removed (and whether its data was kept).
     Remove,
+    /// An install went ahead with a signer other than the one the plugin id belonged
+    /// to, because an admin accepted it.
+    SignerChange,
     /// An installed plugin was refused at load time.
     LoadRefused,
     /// A plugin faulted (trap, timeout, memory).

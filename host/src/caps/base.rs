@@ -13,6 +13,7 @@ use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView as _};
 use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random};
 use wasmtime_wasi::random::WasiRandom;
 
+use crate::caps::filesystem::{Preopens, PreopensView};
 use crate::runtime::InstanceState;
 
 struct Io;
@@ -69,6 +70,10 @@ pub fn add_to_linker(l: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
     cli::terminal_stdout::add_to_linker::<T, WasiCli>(l, T::cli)?;
     cli::terminal_stderr::add_to_linker::<T, WasiCli>(l, T::cli)?;
     filesystem::types::add_to_linker::<T, WasiFilesystem>(l, T::filesystem)?;
-    filesystem::preopens::add_to_linker::<T, WasiFilesystem>(l, T::filesystem)?;
+    // The plugin's mounts as opened at load, not wasmtime-wasi's path-opened preopens.
+    filesystem::preopens::add_to_linker::<T, Preopens>(l, |t| PreopensView {
+        table: &mut t.table,
+        mounts: &t.mounts,
+    })?;
     Ok(())
 }

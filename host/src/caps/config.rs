@@ -34,6 +34,9 @@ impl ConfigGrant {
 
 const FILE: &str = "config.json";
 
+/// The lock that every change of the settings holds.
+pub const LOCK: &str = "config.lock";
+
 /// Every plugin's settings: plugin id -> key -> value.
 #[derive(Debug, Clone, Default, serde::Serialize, Deserialize, PartialEq, Eq)]
 pub struct ConfigStore {

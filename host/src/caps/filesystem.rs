@@ -3,21 +3,32 @@
 //! A mount names a *root* (never a host path): `plugin-data` and `temp` are the
 //! plugin's own directories under `$PINCER_HOME`, `recordings` is shared by recorder and
 //! viewer plugins, and any other root (such as `workspace`) resolves only through the
-//! admin's policy (`pincer root bind`). Each mount becomes a wasmtime-wasi preopen over
-//! a cap-std directory, so the plugin cannot name a path outside it: not with `..`, not
+//! admin's policy (`pincer root bind`). Each mount is opened once, when the plugin
+//! loads, as a directory handle: from the home (built-in roots) or from the root's real
+//! path as resolved when the admin bound it, one component at a time without following
+//! a symlink ([`crate::store::beneath`]). A link at any component below the directory
+//! the admin named (one the plugin planted through another mount, one another plugin
+//! planted in a shared root, one a cloned repository brought) refuses the load, naming
+//! the path. Every instance is handed those handles as its preopens, never a path to
+//! open again, so nothing renamed or swapped after the load changes what a mount is.
+//! Inside a handle wasmtime-wasi (cap-std) confines every path: not with `..`, not
 //! with an absolute path, not through a symlink. A `read-only` mount refuses every
 //! write. With no mount, the plugin's filesystem is empty.
 
 use std::collections::BTreeSet;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use toml::Spanned;
-use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+use wasmtime::component::{HasData, Resource, ResourceTable};
+use wasmtime_wasi::filesystem::{Descriptor, Dir as WasiDir};
+use wasmtime_wasi::p2::bindings::filesystem::preopens;
+use wasmtime_wasi::{FsPerms, OpenMode};
 
 use crate::manifest::{Invalid, PluginId};
 use crate::policy::Policy;
-use crate::store::Home;
+use crate::store::beneath::{self, BeneathError, Missing};
+use crate::store::{Home, HomeError};
 
 /// Roots the host provides itself; an admin cannot rebind them.
 pub const BUILTIN_ROOTS: [&str; 3] = ["plugin-data", "temp", "recordings"];
@@ -146,21 +157,34 @@ fn has_parent_or_dot(path: &str) -> bool {
     path.split(['/', '\\']).any(|seg| seg == ".." || seg == ".")
 }
 
-/// A mount resolved to a real directory, ready to preopen.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A mount resolved to a real directory and opened, ready to preopen.
+#[derive(Clone)]
 pub struct ResolvedMount {
     /// The guest path.
     pub guest: String,
     /// The root's name, for messages.
     pub root: String,
-    /// The host directory.
+    /// The host directory, for messages: what was opened, not what is opened again.
     pub host: PathBuf,
     /// The access granted.
     pub access: Access,
+    /// The directory as opened at load, handed to every instance.
+    dir: WasiDir,
+}
+
+impl std::fmt::Debug for ResolvedMount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResolvedMount")
+            .field("guest", &self.guest)
+            .field("root", &self.root)
+            .field("host", &self.host)
+            .field("access", &self.access)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a mount could not be resolved.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 pub enum MountError {
     /// The manifest mounts a root that the admin has not bound.
     #[error(
@@ -186,10 +210,32 @@ pub enum MountError {
         /// Why.
         reason: String,
     },
+    /// A symlink sits on the way to a mount, below the directory the admin named.
+    #[error(
+        "plugin `{plugin}` is refused: its mount `{guest}` would pass through the symbolic link `{}`, and Pincer follows none below {}; remove the link (it may have been planted to reach outside the mount){}",
+        link.display(),
+        base.display(),
+        if *bound { format!(", or bind root `{root}` again with `pincer root bind {root} DIR`") } else { String::new() }
+    )]
+    Symlink {
+        /// The plugin.
+        plugin: String,
+        /// Where the plugin wanted it.
+        guest: String,
+        /// The root's name.
+        root: String,
+        /// The link.
+        link: PathBuf,
+        /// The directory the admin named (the home, or the bound root).
+        base: PathBuf,
+        /// Whether the root is an admin-bound one.
+        bound: bool,
+    },
 }
 
-/// Resolve each mount to a host directory: built-in roots under the home directory
-/// (created as needed; `temp` is emptied), other roots through the admin's policy.
+/// Resolve each mount and open it: built-in roots under the home directory (created as
+/// needed, 0700; `temp` is emptied), other roots through the admin's policy, every
+/// component opened without following a symlink.
 pub fn resolve_mounts(
     grant: &FilesystemGrant,
     plugin: &PluginId,
@@ -202,81 +248,115 @@ pub fn resolve_mounts(
         let m = mount.get_ref();
         let root = m.root.get_ref().as_str();
         let guest = m.guest.get_ref().clone();
+        let sub = m.subdir.as_ref().map(|s| Path::new(s.get_ref().as_str()));
         let not_dir = |host: &Path, reason: String| MountError::NotADirectory {
             plugin: plugin.to_string(),
             guest: guest.clone(),
             host: host.to_path_buf(),
             reason,
         };
-        let base = match root {
+        let refused = |base: &Path, bound: bool, e: BeneathError| match e {
+            BeneathError::Symlink { path } => MountError::Symlink {
+                plugin: plugin.to_string(),
+                guest: guest.clone(),
+                root: root.to_owned(),
+                link: path,
+                base: base.to_path_buf(),
+                bound,
+            },
+            BeneathError::NotADirectory { path } => not_dir(&path, "it is not a directory".into()),
+            BeneathError::NotPlain { path } => not_dir(&path, "not a plain path".into()),
+            BeneathError::Io { path, source } => not_dir(&path, source.to_string()),
+        };
+        let (host, dir) = match root {
             "plugin-data" | "temp" | "recordings" => {
                 let rel = match root {
                     "plugin-data" => Path::new("data").join(plugin.as_str()),
                     "temp" => Path::new("tmp").join(plugin.as_str()),
                     _ => PathBuf::from("recordings"),
                 };
-                let made = if root == "temp" && !temp_reset {
-                    temp_reset = true;
-                    home.reset_dir(&rel)
-                } else {
-                    home.create_dir_all(&rel)
+                let rel = match sub {
+                    Some(sub) => rel.join(sub),
+                    None => rel,
                 };
-                made.map_err(|e| not_dir(&home.join(&rel), e.to_string()))?;
-                home.join(&rel)
+                // The first temp mount empties the plugin's temp root (removing any link
+                // in it, following none) before anything is opened in it.
+                if root == "temp" && !temp_reset {
+                    temp_reset = true;
+                    let temp = Path::new("tmp").join(plugin.as_str());
+                    home.reset_dir(&temp).map_err(|e| match e {
+                        HomeError::Beneath(e) => refused(home.path(), false, e),
+                        e => not_dir(&home.join(&temp), e.to_string()),
+                    })?;
+                }
+                // A subdirectory is created inside built-in roots.
+                let dir = home.open_dir(&rel, Missing::Create).map_err(|e| match e {
+                    HomeError::Beneath(e) => refused(home.path(), false, e),
+                    e => not_dir(&home.join(&rel), e.to_string()),
+                })?;
+                (home.join(&rel), dir)
             }
-            bound => match policy.roots.get(bound) {
-                Some(dir) => dir.clone(),
-                None => {
+            bound => {
+                let Some(base) = policy.roots.get(bound) else {
                     return Err(MountError::UnboundRoot {
                         plugin: plugin.to_string(),
                         root: bound.to_owned(),
                         guest,
                     });
-                }
-            },
-        };
-        let host = match &m.subdir {
-            Some(sub) => {
-                let p = base.join(sub.get_ref());
-                // A subdirectory is created inside built-in roots; in admin-bound roots
-                // it must already exist.
-                if BUILTIN_ROOTS.contains(&root) {
-                    std::fs::create_dir_all(&p).map_err(|e| not_dir(&p, e.to_string()))?;
-                }
-                p
+                };
+                // The real path the admin was shown at bind time: a link in it now is
+                // a change nobody reviewed. A subdirectory must already exist.
+                let opened = beneath::open_absolute(base).and_then(|dir| match sub {
+                    Some(sub) => {
+                        beneath::open_dir(&dir, sub, Missing::Fail).map_err(|e| e.under(base))
+                    }
+                    None => Ok(dir),
+                });
+                let dir = opened.map_err(|e| refused(base, true, e))?;
+                (sub.map_or_else(|| base.clone(), |sub| base.join(sub)), dir)
             }
-            None => base,
         };
-        if Path::new(&host)
-            .components()
-            .any(|c| c == Component::ParentDir)
-        {
-            return Err(not_dir(&host, "the path contains `..`".into()));
-        }
-        match std::fs::metadata(&host) {
-            Ok(meta) if meta.is_dir() => {}
-            Ok(_) => return Err(not_dir(&host, "it is a file".into())),
-            Err(e) => return Err(not_dir(&host, e.to_string())),
-        }
+        let (perms, mode) = match m.access {
+            Access::ReadOnly => (FsPerms::ReadOnly, OpenMode::READ),
+            Access::ReadWrite => (FsPerms::ReadWrite, OpenMode::READ | OpenMode::WRITE),
+        };
+        let guest = m.guest.get_ref().trim_end_matches('/');
         resolved.push(ResolvedMount {
-            guest: m.guest.get_ref().trim_end_matches('/').to_owned(),
+            guest: if guest.is_empty() { "/" } else { guest }.to_owned(),
             root: root.to_owned(),
             host,
             access: m.access,
+            dir: WasiDir::new(dir.into_std_file(), perms, mode, false),
         });
     }
     Ok(resolved)
 }
 
-/// Add the resolved mounts to a WASI context as preopens.
-pub fn add_preopens(wasi: &mut WasiCtxBuilder, mounts: &[ResolvedMount]) -> wasmtime::Result<()> {
-    for m in mounts {
-        let perms = match m.access {
-            Access::ReadOnly => FsPerms::ReadOnly,
-            Access::ReadWrite => FsPerms::ReadWrite,
-        };
-        let guest = if m.guest.is_empty() { "/" } else { &m.guest };
-        wasi.preopened_dir(&m.host, guest, perms)?;
+/// The `wasi:filesystem/preopens` host: each instance gets its plugin's mounts as they
+/// were opened at load ([`resolve_mounts`]), never a path to open again.
+pub struct Preopens;
+
+impl HasData for Preopens {
+    type Data<'a> = PreopensView<'a>;
+}
+
+/// What [`Preopens`] needs of an instance: its resource table and its plugin's mounts.
+pub struct PreopensView<'a> {
+    /// The instance's resource table, shared with the rest of `wasi:filesystem`.
+    pub table: &'a mut ResourceTable,
+    /// The plugin's opened mounts.
+    pub mounts: &'a [ResolvedMount],
+}
+
+impl preopens::Host for PreopensView<'_> {
+    fn get_directories(&mut self) -> wasmtime::Result<Vec<(Resource<Descriptor>, String)>> {
+        // A full resource table is an exhausted limit: a trap.
+        self.mounts
+            .iter()
+            .map(|m| {
+                let fd = self.table.push(Descriptor::Dir(m.dir.clone()))?;
+                Ok((fd, m.guest.clone()))
+            })
+            .collect()
     }
-    Ok(())
 }

@@ -341,7 +341,7 @@ pub(super) fn cmd_review(
             ),
         ));
     }
-    let review = install::review(runtime, bundle, allow_downgrade)?;
+    let review = install::review(runtime, bundle, allow_downgrade, None)?;
     if json {
         print_json(&serde_json::to_value(&review).expect("reviews serialise"));
     } else {
@@ -574,14 +574,31 @@ pub(super) fn cmd_info(home: &Home, id: &str, json: bool) -> Result<(), Failure>
     Ok(())
 }
 
-pub(super) fn cmd_remove(runtime: &Runtime, id: &str) -> Result<(), Failure> {
-    let removed = install::remove(runtime, &cli_actor(), id)?;
-    println!(
-        "removed {} {}; its data stays in {}",
-        removed.id,
-        removed.active.version,
-        runtime.home().join(format!("data/{id}")).display()
-    );
+pub(super) fn cmd_remove(
+    runtime: &Runtime,
+    id: &str,
+    keep_data: bool,
+    json: bool,
+) -> Result<(), Failure> {
+    let removed = install::remove(runtime, &cli_actor(), id, keep_data)?;
+    if json {
+        print_json(&serde_json::to_value(&removed).expect("outcomes serialise"));
+        return Ok(());
+    }
+    let what = match &removed.version {
+        Some(version) => format!("removed {id} {version}"),
+        None => format!("{id} is not installed; removed the data kept for it"),
+    };
+    if removed.kept {
+        println!(
+            "{what}; its secrets, config, key-value store and data are kept (in {}), for an install of {id} signed by the same key",
+            runtime.home().join(format!("data/{id}")).display()
+        );
+    } else if removed.deleted.is_empty() {
+        println!("{what}; it kept nothing else");
+    } else {
+        println!("{what} and its {}", removed.deleted.join(", "));
+    }
     Ok(())
 }
 

@@ -76,7 +76,9 @@ impl From<crate::install::InstallError> for Failure {
             E::NotInstalled(_) | E::NothingPending { .. } => Failure::new(2, e.to_string()),
             E::Refused { .. } | E::Declined(_) => Failure::new(3, e.to_string()),
             E::Store(crate::store::plugins::StoreError::BadId(_)) => Failure::new(2, e.to_string()),
-            E::Store(_) | E::Audit(_) => Failure::new(1, e.to_string()),
+            E::Store(_) | E::Audit(_) | E::Cleanup { .. } | E::Home(_) => {
+                Failure::new(1, e.to_string())
+            }
         }
     }
 }
@@ -260,6 +262,7 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             yes,
             allow_downgrade,
             ref alias,
+            accept_signer,
             json,
         } => admin::cmd_install(
             &runtime()?,
@@ -268,6 +271,7 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             &crate::install::Options {
                 allow_downgrade,
                 alias: alias.clone(),
+                accept_signer,
             },
             json,
         ),
@@ -286,7 +290,11 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Approve { ref id, yes } => admin::cmd_approve(&runtime()?, id, yes),
         Command::List { json } => admin::cmd_list(&home()?, json),
         Command::Info { ref id, json } => admin::cmd_info(&home()?, id, json),
-        Command::Remove { ref id } => admin::cmd_remove(&runtime()?, id),
+        Command::Remove {
+            ref id,
+            keep_data,
+            json,
+        } => admin::cmd_remove(&runtime()?, id, keep_data, json),
         Command::Audit { ref command } => admin::cmd_audit(&home()?, command),
         Command::Secrets { ref command } => settings::cmd_secrets(&home()?, command),
         Command::Mcp {
@@ -611,7 +619,7 @@ fn cmd_root(home: &Home, command: &RootCommand) -> Result<(), Failure> {
     let mut policy = Policy::load(home)?;
     match command {
         RootCommand::Bind { name, dir } => {
-            let resolved = policy.bind_root(name, dir)?;
+            let resolved = policy.bind_root(name, dir, home)?;
             policy.save(home)?;
             println!("bound root `{name}` to {}", resolved.display());
         }

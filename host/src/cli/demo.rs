@@ -264,7 +264,7 @@ fn reference_plugins(
     std::fs::write(tmp.join("outside.txt"), "not yours").map_err(io)?;
     let home = Home::open_at(home_path)?;
     let mut policy = crate::policy::Policy::load(&home)?;
-    policy.bind_root("workspace", &workspace)?;
+    policy.bind_root("workspace", &workspace, &home)?;
     policy.save(&home)?;
     let runtime = std::sync::Arc::new(Runtime::new(home)?);
     let (_, files_bundle) = &bundles[0];

@@ -268,6 +268,11 @@ pub enum Command {
         /// of the last segment of its id; needed when another plugin has that prefix
         #[arg(long, value_name = "ALIAS")]
         alias: Option<String>,
+        /// Accept KEYID as the plugin's new signer: an installed plugin belongs to the
+        /// key that signed its approved version (and kept data to the key that signed
+        /// it), so a bundle signed by another key is refused without this
+        #[arg(long, value_name = "KEYID")]
+        accept_signer: Option<crate::trust::KeyId>,
         /// Print the outcome as JSON
         #[arg(long)]
         json: bool,
@@ -325,10 +330,21 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Remove an installed plugin (its data directory is kept)
+    /// Remove an installed plugin with its secrets, config, key-value store and data
+    ///
+    /// With --keep-data its secrets, config, key-value store, data and temp
+    /// directories stay, bound to the key that signed it: a later install of the same
+    /// id gets them only when signed by that key, or with --accept-signer. `pincer
+    /// remove ID` on an id that is no longer installed deletes what was kept.
     Remove {
         /// The plugin id
         id: String,
+        /// Keep its secrets, config, key-value store and data
+        #[arg(long)]
+        keep_data: bool,
+        /// Print the outcome as JSON
+        #[arg(long)]
+        json: bool,
     },
     /// Serve the tools of every installed, approved mcp-server plugin over MCP
     ///

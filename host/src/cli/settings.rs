@@ -131,7 +131,7 @@ pub(super) fn cmd_secrets(home: &Home, command: &SecretsCommand) -> Result<(), F
 
 pub(super) fn cmd_config(home: &Home, command: &ConfigCommand) -> Result<(), Failure> {
     // Two admins changing settings at once must not lose one change.
-    let _lock = home.lock("config.lock", true)?;
+    let _lock = home.lock(crate::caps::config::LOCK, true)?;
     let mut store = ConfigStore::load(home)?;
     match command {
         ConfigCommand::Set { id, key, value } => {

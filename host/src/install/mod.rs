@@ -1,6 +1,12 @@
 //! The admin's workflow: review a bundle, install it (with the admin's approval),
 //! approve a pending update, remove a plugin. Every decision is audited.
 //!
+//! A plugin id belongs to the key that signed its approved version: an update signed
+//! by another key is refused unless the admin accepts the new signer
+//! ([`Options::accept_signer`]). Removing a plugin removes everything kept for it
+//! (secrets, config, key-value store, data, temp, tool pins) unless the admin keeps
+//! its data, which then stays bound to the key that signed it ([`kept`]).
+//!
 //! Install verifies the bundle in memory (signature, trusted comment, digest, manifest,
 //! import audit, downgrade), shows the review, asks, then copies exactly the verified
 //! bytes into the store and commits (see [`crate::store::plugins`] for why a kill at any
@@ -20,7 +26,7 @@ use crate::audit::{AuditError, Event, now_rfc3339};
 use crate::policy::grants::Change;
 use crate::runtime::Runtime;
 use crate::store::plugins::{Approval, Installed, PluginStore, Slot, StoreError};
-use crate::trust::{TrustError, TrustStore};
+use crate::trust::{KeyId, TrustError, TrustStore};
 pub use review::{Review, review};
 
 /// Why an install, approval or removal did not happen.
@@ -54,6 +60,22 @@ pub enum InstallError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Removing a plugin's secrets, config or data failed part way (its bundles are
+    /// gone; `pincer remove ID` again finishes the job).
+    #[error(
+        "cannot delete the {what} of {plugin}: {why}; run `pincer remove {plugin}` again to finish"
+    )]
+    Cleanup {
+        /// The plugin.
+        plugin: String,
+        /// What could not be deleted.
+        what: &'static str,
+        /// Why.
+        why: String,
+    },
+    /// The home directory failed.
+    #[error(transparent)]
+    Home(#[from] crate::store::HomeError),
     /// The audit trail failed.
     #[error(transparent)]
     Audit(#[from] AuditError),
@@ -80,6 +102,49 @@ pub struct Options {
     /// The prefix of an `mcp-server` plugin's tool names, instead of the last segment
     /// of its id (see [`crate::mcp::alias`]).
     pub alias: Option<String>,
+    /// Accept this key as the id's new signer: for an update (or data kept from a
+    /// removed plugin) signed by a key other than the one the id belongs to. By
+    /// default none: such a bundle is refused.
+    pub accept_signer: Option<KeyId>,
+}
+
+/// Data kept from a removed plugin (`pincer remove --keep-data`): whose it is.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct Kept {
+    /// The key that signed the removed version; `None` for data an older Pincer left
+    /// behind without saying whose it was.
+    pub key_id: Option<KeyId>,
+    /// The name the admin gave that key.
+    pub signer: String,
+    /// The removed version.
+    pub version: String,
+}
+
+/// Where the record of `id`'s kept data is.
+fn kept_path(id: &str) -> String {
+    format!("kept/{id}.json")
+}
+
+/// The record of data kept for the id `id`, which is not installed: from `pincer
+/// remove --keep-data`, or, for a data directory or key-value store left without a
+/// record (by an older Pincer), whose-unknown. `None` if nothing is kept. Secrets set
+/// for an id before it is installed are the admin's provisioning, not kept data.
+pub fn kept(home: &crate::store::Home, id: &str) -> Result<Option<Kept>, StoreError> {
+    if let Some(bytes) = home.read_optional(kept_path(id))? {
+        return serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StoreError::Damaged {
+                path: home.join(kept_path(id)),
+                why: e.to_string(),
+            });
+    }
+    let left =
+        home.join(format!("data/{id}")).exists() || home.join(format!("kv/{id}.sqlite")).exists();
+    Ok(left.then(|| Kept {
+        key_id: None,
+        signer: "unknown".into(),
+        version: "unknown".into(),
+    }))
 }
 
 /// Install the bundle in `dir`. `confirm` sees the review and says whether the admin
@@ -96,7 +161,7 @@ pub fn install(
     let store = PluginStore::new(home);
     let _lock = store.lock()?;
     let audit = runtime.audit();
-    let review = match review(runtime, dir, allow_downgrade) {
+    let review = match review(runtime, dir, allow_downgrade, options.accept_signer) {
         Ok(r) => r,
         Err(e) => {
             audit.record(
@@ -238,6 +303,10 @@ pub fn install(
         ),
     };
     store.commit(&state)?;
+    // Kept data now belongs to this install (its key was checked by the review).
+    if review.state.is_none() {
+        home.remove_file(kept_path(&id))?;
+    }
     let changes: Vec<&str> = review
         .installed
         .iter()
@@ -258,6 +327,20 @@ pub fn install(
             "changes": changes,
         }),
     )?;
+    if let Some(change) = &review.signer_change {
+        audit.record(
+            actor,
+            Event::SignerChange,
+            Some(&id),
+            json!({
+                "version": version,
+                "from_key": change.from_key,
+                "from_signer": change.from_signer,
+                "to_key": change.to_key,
+                "outcome": outcome,
+            }),
+        )?;
+    }
     Ok(InstallOutcome {
         plugin: id,
         version,
@@ -395,21 +478,118 @@ pub fn approve(
     })
 }
 
-/// Remove the installed plugin `id` (its data directory stays).
-pub fn remove(runtime: &Runtime, actor: &str, id: &str) -> Result<Installed, InstallError> {
-    let store = PluginStore::new(runtime.home());
+/// What `remove` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Removed {
+    /// The plugin.
+    pub plugin: String,
+    /// The version that was installed; `None` when only kept data was removed.
+    pub version: Option<String>,
+    /// Whether its data was kept (bound to the key that signed it).
+    pub kept: bool,
+    /// What was deleted: `secrets`, `config`, `kv`, `data`, `temp` (those there were).
+    pub deleted: Vec<&'static str>,
+}
+
+/// Remove the plugin `id`: its installed bundles and tool pins, and unless `keep_data`
+/// its secrets, config, key-value store, data and temp directories too. Kept data is
+/// recorded as the signing key's ([`kept`]): it passes only to an install signed by the
+/// same key, or one the admin accepts. For an id that is not installed but has kept
+/// data, removes that data.
+pub fn remove(
+    runtime: &Runtime,
+    actor: &str,
+    id: &str,
+    keep_data: bool,
+) -> Result<Removed, InstallError> {
+    let home = runtime.home();
+    let store = PluginStore::new(home);
     let _lock = store.lock()?;
-    let state = store
-        .get(id)?
-        .ok_or_else(|| InstallError::NotInstalled(id.to_owned()))?;
-    store.remove(id)?;
+    let state = store.get(id)?;
+    if state.is_none() && kept(home, id)?.is_none() {
+        return Err(InstallError::NotInstalled(id.to_owned()));
+    }
+    if let Some(state) = &state {
+        store.remove(id)?;
+        if keep_data {
+            let record = Kept {
+                key_id: Some(state.active.key_id),
+                signer: state.active.signer.clone(),
+                version: state.active.version.clone(),
+            };
+            let bytes = serde_json::to_vec_pretty(&record).expect("a record serialises");
+            home.create_dir_all("kept")?;
+            home.write_atomic(kept_path(id), &bytes, 0o600)?;
+        }
+    }
+    let deleted = if keep_data {
+        Vec::new()
+    } else {
+        delete_data(runtime, id)?
+    };
     runtime.audit().record(
         actor,
         Event::Remove,
         Some(id),
-        json!({ "version": state.active.version }),
+        json!({
+            "version": state.as_ref().map(|s| &s.active.version),
+            "kept_data": keep_data,
+            "deleted": deleted,
+        }),
     )?;
-    Ok(state)
+    Ok(Removed {
+        plugin: id.to_owned(),
+        version: state.map(|s| s.active.version),
+        kept: keep_data,
+        deleted,
+    })
+}
+
+/// Delete everything kept for `id` outside its installed bundles; which kinds there
+/// were. The directories go without following any link in them.
+fn delete_data(runtime: &Runtime, id: &str) -> Result<Vec<&'static str>, InstallError> {
+    let home = runtime.home();
+    let failed = |what: &'static str, e: &dyn std::fmt::Display| InstallError::Cleanup {
+        plugin: id.to_owned(),
+        what,
+        why: e.to_string(),
+    };
+    let mut deleted = Vec::new();
+    let vault = crate::vault::Vault::open(home).map_err(|e| failed("secrets", &e))?;
+    let names = vault.names(Some(id)).map_err(|e| failed("secrets", &e))?;
+    for name in names.values().flatten() {
+        vault.remove(id, name).map_err(|e| failed("secrets", &e))?;
+    }
+    if !names.is_empty() {
+        deleted.push("secrets");
+    }
+    {
+        let _lock = home.lock(crate::caps::config::LOCK, true)?;
+        let mut config =
+            crate::caps::config::ConfigStore::load(home).map_err(|e| failed("config", &e))?;
+        if config.plugins.remove(id).is_some() {
+            config.save(home).map_err(|e| failed("config", &e))?;
+            deleted.push("config");
+        }
+    }
+    let mut kv = false;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let file = format!("kv/{id}.sqlite{suffix}");
+        kv |= home.join(&file).exists();
+        home.remove_file(&file)?;
+    }
+    if kv {
+        deleted.push("kv");
+    }
+    for (what, dir) in [("data", "data"), ("temp", "tmp")] {
+        let rel = format!("{dir}/{id}");
+        if home.join(&rel).symlink_metadata().is_ok() {
+            home.remove_dir_all(&rel)?;
+            deleted.push(what);
+        }
+    }
+    home.remove_file(kept_path(id))?;
+    Ok(deleted)
 }
 
 /// Serve the `mcp-server` plugin `id`'s tools under `alias` (`None`: the default, the

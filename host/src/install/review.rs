@@ -35,6 +35,10 @@ pub struct Review {
     pub imports: ImportsCheck,
     /// The installed version, and what changes.
     pub installed: Option<InstalledDiff>,
+    /// The key the id belongs to (the approved version's, or kept data's), when this
+    /// bundle is signed by another: refused unless the admin accepts the new signer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signer_change: Option<SignerChange>,
     /// What `pincer install` would do.
     pub verdict: Verdict,
     /// For an `mcp-server` plugin whose digest and import checks passed: its tools as
@@ -119,6 +123,20 @@ pub struct InstalledDiff {
     pub wider: bool,
 }
 
+/// An update, or data kept from a removed plugin, signed by a key other than the one
+/// the id belongs to.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignerChange {
+    /// The key the id belongs to (`None` for data kept from before keys were recorded).
+    pub from_key: Option<KeyId>,
+    /// The name the admin gave it.
+    pub from_signer: String,
+    /// The key that signed this bundle.
+    pub to_key: KeyId,
+    /// Whether the admin accepted it (`--accept-signer`).
+    pub accepted: bool,
+}
+
 /// What `pincer install` would do.
 #[derive(Debug, Clone, Serialize)]
 pub struct Verdict {
@@ -175,7 +193,16 @@ impl Review {
 
 /// Review the bundle in `dir` against this runtime's trust store and installed
 /// plugins. Compiling the component for the import check fills the cache.
-pub fn review(runtime: &Runtime, dir: &Path, allow_downgrade: bool) -> Result<Review, TrustError> {
+///
+/// A plugin id belongs to the key that signed its approved version (and data kept from
+/// a removed plugin to the key that signed it): a bundle signed by another key is
+/// refused, rated high, unless `accept_signer` names that key.
+pub fn review(
+    runtime: &Runtime,
+    dir: &Path,
+    allow_downgrade: bool,
+    accept_signer: Option<KeyId>,
+) -> Result<Review, TrustError> {
     let bundle = Bundle::read(dir)?;
     let home = runtime.home();
     let trust = TrustStore::load(home)?;
@@ -285,6 +312,49 @@ pub fn review(runtime: &Runtime, dir: &Path, allow_downgrade: bool) -> Result<Re
             changes,
         }
     });
+    // Whose the id is: the approved version's key, or the key of a removed plugin
+    // whose data was kept.
+    let owner = match &state {
+        Some(s) => Some((Some(s.active.key_id), s.active.signer.clone())),
+        None => crate::install::kept(home, manifest.plugin.id.as_str())
+            .map_err(|e| TrustError::Refused(e.to_string()))?
+            .map(|k| (k.key_id, k.signer)),
+    };
+    let signer_change = match (owner, signature.key_id) {
+        (Some((from_key, from_signer)), Some(to_key)) if from_key != Some(to_key) => {
+            let accepted = accept_signer == Some(to_key);
+            let owned = match from_key {
+                Some(k) => format!("key {k} ({from_signer})"),
+                None => "an unrecorded key".to_owned(),
+            };
+            let what = if state.is_some() {
+                "its installed version was signed by"
+            } else {
+                "the data kept from its removed version belongs to"
+            };
+            let line = format!(
+                "it is signed by key {to_key}, but {what} {owned}: a plugin id belongs to the key that signed its approved version"
+            );
+            if accepted {
+                reasons.push(format!(
+                    "warning: {line}; the new signer is accepted (--accept-signer {to_key})"
+                ));
+            } else {
+                reasons.push(format!(
+                    "{line}. If the publisher moved to a new key, accept it with `pincer install {} --accept-signer {to_key}`",
+                    dir.display()
+                ));
+            }
+            Some(SignerChange {
+                from_key,
+                from_signer,
+                to_key,
+                accepted,
+            })
+        }
+        _ => None,
+    };
+
     if let Some(d) = &installed {
         match d.relation {
             "downgrade" if !allow_downgrade => reasons.push(format!(
@@ -316,8 +386,9 @@ pub fn review(runtime: &Runtime, dir: &Path, allow_downgrade: bool) -> Result<Re
         && digest_ok
         && imports.ok)
         .then(|| review_tools(runtime, &bundle));
+    let refusing = reasons.iter().any(|r| !r.starts_with("warning:"));
     let outcome = match &installed {
-        _ if !reasons.is_empty() => "refused",
+        _ if refusing => "refused",
         None => "install",
         Some(d) if d.relation == "same" => match damaged {
             Some(e) => {
@@ -338,6 +409,10 @@ pub fn review(runtime: &Runtime, dir: &Path, allow_downgrade: bool) -> Result<Re
     };
     // Poisoning findings warn and raise the risk; they never refuse (see `tools_warning`).
     let mut overall = risk::overall(&capabilities);
+    // Another publisher's code taking over an id, its secrets and its data.
+    if signer_change.is_some() {
+        overall = overall.max(Risk::High);
+    }
     if let Some(t) = &tools {
         overall = t.findings.iter().map(|f| f.risk).fold(overall, Risk::max);
         reasons.extend(tools_warning(t));
@@ -363,6 +438,7 @@ pub fn review(runtime: &Runtime, dir: &Path, allow_downgrade: bool) -> Result<Re
         grants_digest: grants.digest(),
         imports,
         installed,
+        signer_change,
         verdict: Verdict { outcome, reasons },
         tools,
         grants,

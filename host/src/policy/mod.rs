@@ -244,8 +244,17 @@ impl Policy {
         Ok(())
     }
 
-    /// Bind the root `name` to the directory `dir` (made absolute and resolved).
-    pub fn bind_root(&mut self, name: &str, dir: &Path) -> Result<PathBuf, PolicyError> {
+    /// Bind the root `name` to the directory `dir`, made absolute and resolved to its
+    /// real path once, here: plugins mounting the root see that directory, and a link
+    /// that appears in that path later refuses their load instead of being followed. A
+    /// directory that is `home`, inside it or holds it is refused: a plugin mounting
+    /// it could read the host's keys or forge its state.
+    pub fn bind_root(
+        &mut self,
+        name: &str,
+        dir: &Path,
+        home: &Home,
+    ) -> Result<PathBuf, PolicyError> {
         let bad = |reason: String| PolicyError::BadRoot {
             name: name.to_owned(),
             reason,
@@ -263,6 +272,13 @@ impl Policy {
             .map_err(|e| bad(format!("{}: {e}", dir.display())))?;
         if !resolved.is_dir() {
             return Err(bad(format!("{} is not a directory", resolved.display())));
+        }
+        if resolved.starts_with(home.path()) || home.path().starts_with(&resolved) {
+            return Err(bad(format!(
+                "{} overlaps Pincer's home directory {}, which holds its keys and every plugin's state; bind a directory outside it",
+                resolved.display(),
+                home.path().display()
+            )));
         }
         self.roots.insert(name.to_owned(), resolved.clone());
         Ok(resolved)
@@ -309,23 +325,48 @@ mod tests {
     #[test]
     fn binds_roots_to_existing_directories_only() {
         let dir = tempfile::tempdir().unwrap();
+        let home_dir = tempfile::tempdir().unwrap();
+        let home = Home::open_at(home_dir.path()).unwrap();
         let mut policy = Policy::default();
-        policy.bind_root("workspace", dir.path()).unwrap();
-        assert!(policy.bind_root("plugin-data", dir.path()).is_err());
-        assert!(policy.bind_root("Work Space", dir.path()).is_err());
+        policy.bind_root("workspace", dir.path(), &home).unwrap();
+        assert!(policy.bind_root("plugin-data", dir.path(), &home).is_err());
+        assert!(policy.bind_root("Work Space", dir.path(), &home).is_err());
         assert!(
             policy
-                .bind_root("docs", &dir.path().join("missing"))
+                .bind_root("docs", &dir.path().join("missing"), &home)
                 .is_err()
         );
     }
 
     #[test]
+    fn refuses_a_root_that_overlaps_the_home_directory() {
+        let outer = tempfile::tempdir().unwrap();
+        let home = Home::open_at(&outer.path().join("home")).unwrap();
+        std::fs::create_dir(home.path().join("data")).unwrap();
+        let mut policy = Policy::default();
+        for dir in [
+            home.path().to_path_buf(),
+            home.path().join("data"),
+            outer.path().to_path_buf(),
+        ] {
+            let err = policy.bind_root("workspace", &dir, &home).unwrap_err();
+            assert!(
+                err.to_string().contains("overlaps Pincer's home directory"),
+                "{err}"
+            );
+        }
+        assert!(policy.roots.is_empty());
+    }
+
+    #[test]
     fn round_trips_through_the_home_directory() {
         let tmp = tempfile::tempdir().unwrap();
+        let workspace = tempfile::tempdir().unwrap();
         let home = Home::open_at(tmp.path()).unwrap();
         let mut policy = Policy::default();
-        policy.bind_root("workspace", tmp.path()).unwrap();
+        policy
+            .bind_root("workspace", workspace.path(), &home)
+            .unwrap();
         policy.save(&home).unwrap();
         assert_eq!(Policy::load(&home).unwrap(), policy);
     }

@@ -27,7 +27,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use crate::audit::{Audit, Event};
 use crate::caps::approval::{ApprovalState, Approver, NoApprover};
 use crate::caps::config::{ConfigError, ConfigState, ConfigStore};
-use crate::caps::filesystem::{MountError, ResolvedMount, add_preopens, resolve_mounts};
+use crate::caps::filesystem::{MountError, ResolvedMount, resolve_mounts};
 use crate::caps::http::HttpRules;
 use crate::caps::http::client::{HttpClient, HttpState};
 use crate::caps::kv::{KvState, KvStore};
@@ -49,7 +49,9 @@ pub use imports::{ComponentReport, ImportProblem};
 /// Per-instance state: everything one call's store holds.
 pub struct InstanceState {
     wasi: WasiCtx,
-    table: ResourceTable,
+    pub(crate) table: ResourceTable,
+    /// The plugin's mounts, opened at load: this instance's preopens.
+    pub(crate) mounts: Arc<[ResolvedMount]>,
     limiter: MemoryLimiter,
     pub(crate) log: LogState,
     pub(crate) secrets: SecretsState,
@@ -386,7 +388,7 @@ pub struct Plugin {
     /// An MCP server instance made ahead of the next tool call (see
     /// [`Plugin::prepare_tool_call`]).
     pub(crate) ready_mcp: std::sync::Mutex<Option<crate::kinds::mcp::ReadyMcp>>,
-    mounts: Vec<ResolvedMount>,
+    mounts: Arc<[ResolvedMount]>,
     limits: Limits,
     permits: Arc<Semaphore>,
     report: ComponentReport,
@@ -798,7 +800,7 @@ impl Runtime {
             kind_pre,
             live_recorder: tokio::sync::Mutex::new(None),
             ready_mcp: std::sync::Mutex::new(None),
-            mounts,
+            mounts: mounts.into(),
             permits: Arc::new(Semaphore::new(limits.concurrency as usize)),
             limits,
             report,
@@ -976,12 +978,12 @@ impl Plugin {
         let stderr = OutputCapture::new();
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(stdout.clone()).stderr(stderr.clone());
-        add_preopens(&mut wasi, &self.mounts)?;
         let clock = CallClock::starting_now(self.limits.timeout);
         let redact = self.redactor.for_call();
         let state = InstanceState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
+            mounts: self.mounts.clone(),
             limiter: MemoryLimiter {
                 limit: usize::try_from(self.limits.memory_bytes).unwrap_or(usize::MAX),
                 used: 0,

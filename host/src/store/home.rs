@@ -4,7 +4,11 @@
 //! This module owns the layout of the home directory and every write into it. All
 //! access goes through one cap-std [`Dir`] opened on the home directory, so a path bug
 //! elsewhere in the host cannot reach outside it. It never follows a path that a
-//! plugin or a manifest supplied.
+//! plugin or a manifest supplied, and it follows no symlink when it opens, creates,
+//! empties or removes a directory ([`super::beneath`]): plugins write into `data/`,
+//! `tmp/` and `recordings/`, and a link one of them planted there must not lead the
+//! host's own work elsewhere in the home. Everything it creates is private to the user:
+//! directories 0700 (the home itself too), files with the mode their caller names.
 //!
 //! Layout:
 //!
@@ -20,12 +24,15 @@
 //! | `plugins/<plugin-id>/` | an installed plugin: `state.json` and its verified bundles |
 //! | `audit/` | the HMAC-chained audit log and its chain head (`keys/audit.key`) |
 
+use std::ffi::OsStr;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt, Permissions, PermissionsExt};
 use rand::RngCore;
+
+use super::beneath::{self, BeneathError, Missing};
 
 /// The environment variable that names the home directory.
 pub const HOME_ENV: &str = "PINCER_HOME";
@@ -54,6 +61,9 @@ pub enum HomeError {
         /// Its permission bits.
         mode: u32,
     },
+    /// A directory could not be opened without following a link, or is not one.
+    #[error(transparent)]
+    Beneath(#[from] BeneathError),
     /// A secret key file has the wrong length.
     #[error("{path} is not a {expected}-byte key; remove it to have Pincer make a new one")]
     KeyMalformed {
@@ -89,10 +99,15 @@ impl Home {
 
     /// Open (and create if needed) the home directory at `path`.
     pub fn open_at(path: &Path) -> Result<Self, HomeError> {
-        std::fs::create_dir_all(path).map_err(|source| HomeError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        use std::os::unix::fs::DirBuilderExt as _;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path)
+            .map_err(|source| HomeError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
         let path = path.canonicalize().map_err(|source| HomeError::Io {
             path: path.to_path_buf(),
             source,
@@ -102,6 +117,18 @@ impl Home {
                 path: path.clone(),
                 source,
             })?;
+        // It holds keys and every plugin's data: nobody else may even list it. (A home
+        // made by an older Pincer, or by hand, is tightened here.)
+        if let Ok(meta) = dir.dir_metadata()
+            && cap_std::fs::MetadataExt::mode(&meta) & 0o077 != 0
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let private = std::fs::Permissions::from_mode(0o700);
+            std::fs::set_permissions(&path, private).map_err(|source| HomeError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        }
         Ok(Home { path, dir })
     }
 
@@ -121,10 +148,34 @@ impl Home {
         move |source| HomeError::Io { path, source }
     }
 
-    /// Create the directory `rel` and its parents inside the home directory.
+    /// Create the directory `rel` and its parents inside the home directory (mode
+    /// 0700), following no symlink on the way.
     pub fn create_dir_all(&self, rel: impl AsRef<Path>) -> Result<(), HomeError> {
-        let rel = rel.as_ref();
-        self.dir.create_dir_all(rel).map_err(self.io(rel))
+        self.open_dir(rel, Missing::Create).map(drop)
+    }
+
+    /// Open the directory `rel` inside the home directory as a handle, following no
+    /// symlink at any component; missing ones are created (mode 0700) or refused, as
+    /// `missing` says.
+    pub fn open_dir(&self, rel: impl AsRef<Path>, missing: Missing) -> Result<Dir, HomeError> {
+        beneath::open_dir(&self.dir, rel.as_ref(), missing)
+            .map_err(|e| HomeError::Beneath(e.under(&self.path)))
+    }
+
+    /// The directory holding `rel`, opened without following a link, and `rel`'s last
+    /// component; `None` if that directory does not exist.
+    fn parent_of<'a>(&self, rel: &'a Path) -> Result<Option<(Dir, &'a OsStr)>, HomeError> {
+        let Some(name) = rel.file_name() else {
+            return Err(HomeError::Beneath(BeneathError::NotPlain {
+                path: self.join(rel),
+            }));
+        };
+        let parent = rel.parent().unwrap_or(Path::new(""));
+        match beneath::open_dir(&self.dir, parent, Missing::Fail) {
+            Ok(dir) => Ok(Some((dir, name))),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(HomeError::Beneath(e.under(&self.path))),
+        }
     }
 
     /// Read the file `rel`, or `None` if it does not exist.
@@ -146,13 +197,11 @@ impl Home {
         }
     }
 
-    /// Empty the directory `rel` (creating it if needed).
+    /// Empty the directory `rel` (creating it if needed), following no symlink: a link
+    /// in its place or inside it is removed, not followed.
     pub fn reset_dir(&self, rel: impl AsRef<Path>) -> Result<(), HomeError> {
         let rel = rel.as_ref();
-        match self.dir.remove_dir_all(rel) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(self.io(rel)(e)),
-            _ => {}
-        }
+        self.remove_dir_all(rel)?;
         self.create_dir_all(rel)
     }
 
@@ -178,9 +227,19 @@ impl Home {
     }
 
     /// Remove the directory `rel` and everything in it; a missing one is not an error.
+    /// No symlink is followed: not on the way to `rel` (refused), not at `rel` itself
+    /// (the link is removed), not inside it (links are removed, their targets kept).
     pub fn remove_dir_all(&self, rel: impl AsRef<Path>) -> Result<(), HomeError> {
         let rel = rel.as_ref();
-        match self.dir.remove_dir_all(rel) {
+        let Some((parent, name)) = self.parent_of(rel)? else {
+            return Ok(());
+        };
+        let removed = match parent.symlink_metadata(name) {
+            Ok(meta) if meta.is_symlink() || !meta.is_dir() => parent.remove_file(name),
+            Ok(_) => parent.remove_dir_all(name),
+            Err(e) => Err(e),
+        };
+        match removed {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(self.io(rel)(e)),
             _ => Ok(()),
         }

@@ -4,7 +4,9 @@
 //! Nothing here decides what a plugin may do; it only keeps the bytes that were
 //! verified and approved elsewhere, and swaps them in atomically.
 
+pub mod beneath;
 mod home;
 pub mod plugins;
 
+pub use beneath::Missing;
 pub use home::{Home, HomeError};
