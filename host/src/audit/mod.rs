@@ -9,6 +9,15 @@
 //! `audit/head.json`, written after every append: a log shorter than its head was
 //! truncated.
 //!
+//! A missing or damaged head beside a non-empty log is never healed silently: the
+//! next append first writes a `repair` record that names the gap (the chain continues
+//! after the last record that verifies, and records after it may have been cut), and
+//! [`Audit::verify`] fails on it until an admin acknowledges it
+//! ([`Audit::acknowledge`]), an audited record that `verify` reports from then on.
+//! What stays undetectable without a copy of the head kept elsewhere (the whole log
+//! and head deleted, or cut back together with a head saved earlier) is caught by
+//! checking against such a copy ([`Audit::head`], [`Audit::verify_against`]).
+//!
 //! This module owns the log's format, appending (under a lock shared by every Pincer
 //! process on the home), verification and reading. It never records a secret's value.
 
@@ -68,6 +77,19 @@ pub enum AuditError {
     /// The home directory failed.
     #[error(transparent)]
     Home(#[from] HomeError),
+    /// The chain head is damaged or forged.
+    #[error("the audit chain head {} is damaged or forged (its seal does not verify under this home's audit key)", .0.display())]
+    HeadInvalid(PathBuf),
+    /// `acknowledge` named a record that is no open gap.
+    #[error(
+        "record {seq} names no gap to acknowledge (open gaps: {open}); `pincer audit verify` names them"
+    )]
+    NoSuchGap {
+        /// The record given.
+        seq: u64,
+        /// The open gaps.
+        open: String,
+    },
     /// A file operation on the log failed.
     #[error("audit log {}: {source}", path.display())]
     Io {
@@ -104,8 +126,10 @@ pub enum Event {
     /// A plugin faulted (trap, timeout, memory).
     Fault,
     /// A torn record left by a crash was cut off the end of the log, or the chain head
-    /// was missing or damaged.
+    /// was missing or damaged (a gap that `verify` reports until acknowledged).
     Repair,
+    /// An admin acknowledged a gap that a `repair` record named.
+    AuditAcknowledge,
     /// A plugin read a secret (its name only).
     SecretRead,
     /// An admin set a secret (its name only).
@@ -169,11 +193,14 @@ struct Unsigned<'a> {
 /// The chain head: the last record's sequence number and MAC, sealed with the audit
 /// key so it cannot be set back to an earlier record without the key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Head {
-    seq: u64,
-    mac: String,
+pub struct Head {
+    /// The last record's sequence number.
+    pub seq: u64,
+    /// Its MAC.
+    pub mac: String,
+    /// HMAC of both under the audit key.
     #[serde(default)]
-    seal: String,
+    pub seal: String,
 }
 
 /// What `audit/head.json` holds.
@@ -539,6 +566,8 @@ impl Audit {
                 };
                 repairs.push(serde_json::json!({
                     "reason": format!("the chain head was {what}; the chain continues after record {}, the last one that verifies", end.seq),
+                    "gap": format!("head-{}", if what == "missing" { "missing" } else { "damaged" }),
+                    "after": end.seq,
                 }));
                 return Ok((end, repairs));
             }
@@ -776,6 +805,7 @@ impl Audit {
                             ),
                         )),
                         torn,
+                        gaps: Vec::new(),
                     });
                 }
                 HeadState::Missing => None,
@@ -823,13 +853,172 @@ impl Audit {
                 }
             };
         }
+        // Gaps the log itself names: each fails verification until acknowledged.
+        let records: Vec<&Record> = parsed.iter().filter_map(|(_, r)| r.as_ref()).collect();
+        let gaps = gaps(&records);
+        if problem.is_none()
+            && let Some(gap) = gaps.iter().find(|g| g.acknowledged_by.is_none())
+        {
+            problem = Some(Problem::at(
+                ProblemKind::Gap,
+                gap.repair,
+                0,
+                format!(
+                    "record {} says the chain head was {} when it was written: records after {} may have been cut off, and the log alone cannot tell. Check it against a copy of the head kept elsewhere (`pincer audit verify --head FILE`), then acknowledge it with `pincer audit acknowledge {} --reason TEXT`",
+                    gap.repair,
+                    gap.kind.trim_start_matches("head-"),
+                    gap.after,
+                    gap.repair
+                ),
+            ));
+        }
         Ok(VerifyReport {
             ok: problem.is_none(),
             records: count,
             problem,
             torn,
+            gaps,
         })
     }
+
+    /// The chain head as it stands (after writing what is queued): for an admin to keep
+    /// a copy elsewhere and check the log against later ([`Audit::verify_against`]).
+    pub fn head(&self) -> Result<Option<Head>, AuditError> {
+        self.flush();
+        match self.read_head()? {
+            HeadState::Valid(h) => Ok(Some(h)),
+            HeadState::Missing => Ok(None),
+            HeadState::Invalid => Err(AuditError::HeadInvalid(self.home.join(HEAD))),
+        }
+    }
+
+    /// [`verify`](Self::verify), and check that the log still holds the record that
+    /// `kept` (a head saved earlier, [`Audit::head`]) names: not cut below it, not
+    /// replaced. A copy whose seal does not verify under this home's audit key is
+    /// refused.
+    pub fn verify_against(&self, kept: &Head) -> Result<VerifyReport, AuditError> {
+        if self.sealed(kept.seq, kept.mac.clone()) != *kept {
+            return Err(AuditError::HeadInvalid(PathBuf::from("the head given")));
+        }
+        let mut report = self.verify()?;
+        if report.problem.is_some() {
+            return Ok(report);
+        }
+        let (records, _) = self.read()?;
+        let problem = match records.iter().find(|r| r.seq == kept.seq) {
+            Some(r) if r.mac == kept.mac => None,
+            Some(_) => Some(Problem::at(
+                ProblemKind::Edited,
+                kept.seq,
+                0,
+                format!(
+                    "record {} is not the one the kept head names: the log was replaced from there on",
+                    kept.seq
+                ),
+            )),
+            None => Some(Problem::at(
+                ProblemKind::Truncated,
+                report.records + 1,
+                0,
+                format!(
+                    "the log ends at record {} but the kept head names record {}: records {} to {} were cut off the end",
+                    report.records,
+                    kept.seq,
+                    report.records + 1,
+                    kept.seq
+                ),
+            )),
+        };
+        report.ok = problem.is_none();
+        report.problem = problem;
+        Ok(report)
+    }
+
+    /// Acknowledge the gap that `repair` (a `repair` record's sequence number) names,
+    /// for `reason`: an audited record, after which `verify` reports the gap as
+    /// acknowledged instead of failing on it.
+    pub fn acknowledge(&self, actor: &str, repair: u64, reason: &str) -> Result<u64, AuditError> {
+        let (records, _) = self.read()?;
+        let refs: Vec<&Record> = records.iter().collect();
+        let gaps = gaps(&refs);
+        let Some(gap) = gaps.iter().find(|g| g.repair == repair) else {
+            let open: Vec<String> = gaps
+                .iter()
+                .filter(|g| g.acknowledged_by.is_none())
+                .map(|g| g.repair.to_string())
+                .collect();
+            return Err(AuditError::NoSuchGap {
+                seq: repair,
+                open: if open.is_empty() {
+                    "none".into()
+                } else {
+                    open.join(", ")
+                },
+            });
+        };
+        if let Some(by) = gap.acknowledged_by {
+            return Err(AuditError::NoSuchGap {
+                seq: repair,
+                open: format!("none: record {by} acknowledged it already"),
+            });
+        }
+        self.record(
+            actor,
+            Event::AuditAcknowledge,
+            None,
+            serde_json::json!({ "repair": repair, "gap": gap.kind, "after": gap.after, "reason": reason }),
+        )
+    }
+}
+
+/// A gap in the chain that a `repair` record names (a head found missing or damaged).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Gap {
+    /// The `repair` record.
+    pub repair: u64,
+    /// `head-missing` or `head-damaged`.
+    pub kind: String,
+    /// The last record that verified then; records after it may have been cut.
+    pub after: u64,
+    /// The `audit-acknowledge` record, once an admin acknowledged it.
+    pub acknowledged_by: Option<u64>,
+    /// The admin's reason.
+    pub reason: Option<String>,
+}
+
+/// The gaps that `records` name, with their acknowledgements.
+fn gaps(records: &[&Record]) -> Vec<Gap> {
+    let mut gaps: Vec<Gap> = records
+        .iter()
+        .filter(|r| r.event == Event::Repair)
+        .filter_map(|r| {
+            Some(Gap {
+                repair: r.seq,
+                kind: r.details.get("gap")?.as_str()?.to_owned(),
+                after: r.details.get("after")?.as_u64()?,
+                acknowledged_by: None,
+                reason: None,
+            })
+        })
+        .collect();
+    for ack in records
+        .iter()
+        .filter(|r| r.event == Event::AuditAcknowledge)
+    {
+        let repair = ack.details.get("repair").and_then(|v| v.as_u64());
+        if let Some(gap) = gaps
+            .iter_mut()
+            .find(|g| Some(g.repair) == repair && g.acknowledged_by.is_none() && ack.seq > g.repair)
+        {
+            gap.acknowledged_by = Some(ack.seq);
+            gap.reason = ack
+                .details
+                .get("reason")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned);
+        }
+    }
+    gaps
 }
 
 /// A last line cut short by a crash.
@@ -859,6 +1048,9 @@ pub enum ProblemKind {
     Damaged,
     /// The chain head is missing or behind.
     HeadMissing,
+    /// A `repair` record names a gap (a head found missing or damaged) that no admin
+    /// acknowledged.
+    Gap,
 }
 
 /// The first problem `verify` found.
@@ -896,6 +1088,9 @@ pub struct VerifyReport {
     pub problem: Option<Problem>,
     /// A torn last line, if any.
     pub torn: Option<Torn>,
+    /// Gaps the log names, acknowledged or not.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gaps: Vec<Gap>,
 }
 
 /// Parse `--since`: an RFC 3339 time, or a duration before now such as `2h` or `7d`.

@@ -190,8 +190,6 @@ fn a_missing_head_is_recorded_not_papered_over() {
     audit
         .record("admin:test", Event::Remove, None, serde_json::json!({}))
         .unwrap();
-    let report = audit.verify().unwrap();
-    assert!(report.ok, "{report:?}");
     let (records, _) = audit.read().unwrap();
     assert_eq!(records[3].event, Event::Repair);
     assert!(
@@ -201,6 +199,89 @@ fn a_missing_head_is_recorded_not_papered_over() {
             .contains("missing")
     );
     assert_eq!(records[4].seq, 5);
+    // The chain goes on, but verification fails on the gap until it is acknowledged.
+    let p = problem(&audit);
+    assert_eq!((p.kind, p.seq), (ProblemKind::Gap, 4), "{p:?}");
+    assert!(
+        p.message.contains("pincer audit acknowledge 4"),
+        "{}",
+        p.message
+    );
+}
+
+#[test]
+fn a_tail_cut_with_the_head_deleted_fails_until_an_admin_acknowledges_it() {
+    // The attack: no key needed, cut the log's tail and delete the head.
+    let (tmp, audit) = trail(6);
+    write_lines(&tmp, &lines(&tmp)[..3]);
+    std::fs::remove_file(tmp.path().join(HEAD)).unwrap();
+    // The next audited action continues the chain, and says where it was cut.
+    audit
+        .record("admin:test", Event::Install, None, serde_json::json!({}))
+        .unwrap();
+    let p = problem(&audit);
+    assert_eq!((p.kind, p.seq), (ProblemKind::Gap, 4), "{p:?}");
+    assert!(
+        p.message.contains("records after 3 may have been cut"),
+        "{}",
+        p.message
+    );
+    // Acknowledging something else is refused; the gap itself is accepted once.
+    assert!(matches!(
+        audit.acknowledge("admin:test", 2, "x"),
+        Err(AuditError::NoSuchGap { .. })
+    ));
+    let ack = audit
+        .acknowledge("admin:test", 4, "checked against the off-site head")
+        .unwrap();
+    assert!(matches!(
+        audit.acknowledge("admin:test", 4, "again"),
+        Err(AuditError::NoSuchGap { .. })
+    ));
+    let report = audit.verify().unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.gaps.len(), 1);
+    assert_eq!(report.gaps[0].acknowledged_by, Some(ack));
+    assert_eq!(report.gaps[0].after, 3);
+    assert_eq!(
+        report.gaps[0].reason.as_deref(),
+        Some("checked against the off-site head")
+    );
+}
+
+#[test]
+fn a_head_kept_elsewhere_catches_a_log_cut_back_with_its_head() {
+    let (tmp, audit) = trail(3);
+    let kept = audit.head().unwrap().unwrap();
+    assert!(audit.verify_against(&kept).unwrap().ok);
+    let head_then = std::fs::read(tmp.path().join(HEAD)).unwrap();
+    for _ in 0..3 {
+        audit
+            .record("admin:test", Event::Install, None, serde_json::json!({}))
+            .unwrap();
+    }
+    let later = audit.head().unwrap().unwrap();
+    // Cut back to three records together with the head saved then: the log alone
+    // verifies, the later copy does not.
+    write_lines(&tmp, &lines(&tmp)[..3]);
+    std::fs::write(tmp.path().join(HEAD), head_then).unwrap();
+    assert!(audit.verify().unwrap().ok);
+    let report = audit.verify_against(&later).unwrap();
+    let p = report.problem.unwrap();
+    assert_eq!((p.kind, p.seq), (ProblemKind::Truncated, 4), "{p:?}");
+    // Everything deleted: only the copy can tell.
+    std::fs::remove_file(tmp.path().join(LOG)).unwrap();
+    std::fs::remove_file(tmp.path().join(HEAD)).unwrap();
+    assert!(!audit.verify_against(&later).unwrap().ok);
+    // A forged copy is refused.
+    let forged = Head {
+        seq: 1,
+        ..later.clone()
+    };
+    assert!(matches!(
+        audit.verify_against(&forged),
+        Err(AuditError::HeadInvalid(_))
+    ));
 }
 
 #[test]

@@ -605,8 +605,25 @@ pub(super) fn cmd_remove(
 pub(super) fn cmd_audit(home: &Home, command: &AuditCommand) -> Result<(), Failure> {
     let audit = Audit::open(home)?;
     match command {
-        AuditCommand::Verify { json } => {
-            let report = audit.verify()?;
+        AuditCommand::Verify { head, json } => {
+            let report = match head {
+                None => audit.verify()?,
+                Some(file) => {
+                    let text = std::fs::read(file).map_err(|e| {
+                        Failure::new(2, format!("cannot read {}: {e}", file.display()))
+                    })?;
+                    let kept: crate::audit::Head = serde_json::from_slice(&text).map_err(|e| {
+                        Failure::new(
+                            2,
+                            format!(
+                                "{} is not a chain head as `pincer audit head` prints it: {e}",
+                                file.display()
+                            ),
+                        )
+                    })?;
+                    audit.verify_against(&kept)?
+                }
+            };
             if *json {
                 print_json(&serde_json::to_value(&report).expect("reports serialise"));
             } else {
@@ -620,6 +637,16 @@ pub(super) fn cmd_audit(home: &Home, command: &AuditCommand) -> Result<(), Failu
                     None => println!("ok: {} records, chain and head intact", report.records),
                     Some(p) => println!("TAMPERED: {}", p.message),
                 }
+                for gap in report.gaps.iter().filter(|g| g.acknowledged_by.is_some()) {
+                    println!(
+                        "acknowledged gap: record {} found the chain head {} (records after {} may have been cut); acknowledged by record {}: {}",
+                        gap.repair,
+                        gap.kind.trim_start_matches("head-"),
+                        gap.after,
+                        gap.acknowledged_by.unwrap_or_default(),
+                        crate::caps::approval::printable(gap.reason.as_deref().unwrap_or(""))
+                    );
+                }
             }
             if let Some(p) = report.problem {
                 return Err(Failure::new(
@@ -627,6 +654,19 @@ pub(super) fn cmd_audit(home: &Home, command: &AuditCommand) -> Result<(), Failu
                     format!("the audit trail does not verify: {}", p.message),
                 ));
             }
+        }
+        AuditCommand::Head => match audit.head()? {
+            Some(head) => println!("{}", serde_json::to_string(&head).expect("heads serialise")),
+            None => {
+                return Err(Failure::new(
+                    3,
+                    "the audit trail has no chain head yet (no record was written, or it was deleted: `pincer audit verify` says which)",
+                ));
+            }
+        },
+        AuditCommand::Acknowledge { seq, reason } => {
+            let ack = audit.acknowledge(&cli_actor(), *seq, reason)?;
+            println!("acknowledged the gap named by record {seq} (record {ack})");
         }
         AuditCommand::Show {
             plugin,

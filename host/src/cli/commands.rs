@@ -103,7 +103,13 @@ impl From<crate::caps::config::ConfigError> for Failure {
 
 impl From<crate::audit::AuditError> for Failure {
     fn from(e: crate::audit::AuditError) -> Self {
-        Failure::new(1, e.to_string())
+        use crate::audit::AuditError as E;
+        let code = match e {
+            E::HeadInvalid(_) => 3,
+            E::NoSuchGap { .. } => 2,
+            _ => 1,
+        };
+        Failure::new(code, e.to_string())
     }
 }
 

@@ -556,11 +556,30 @@ pub enum ConfigCommand {
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Check the HMAC chain; report the first record edited, deleted, reordered or
-    /// inserted, and records cut off the end
+    /// inserted, records cut off the end, and gaps nobody acknowledged
+    ///
+    /// With --head FILE (a copy of `pincer audit head` kept elsewhere), also check
+    /// that the log still holds the record that copy names: the one check that sees
+    /// a log and head cut back together, or deleted.
     Verify {
+        /// A chain head saved earlier with `pincer audit head`
+        #[arg(long, value_name = "FILE")]
+        head: Option<PathBuf>,
         /// Print JSON instead of text
         #[arg(long)]
         json: bool,
+    },
+    /// Print the chain head (JSON), to keep a copy outside this machine's reach and
+    /// check against later with `pincer audit verify --head FILE`
+    Head,
+    /// Acknowledge a gap that `audit verify` reports (a chain head found missing or
+    /// damaged): an audited record, after which verify reports it as acknowledged
+    Acknowledge {
+        /// The `repair` record that names the gap, as `audit verify` shows it
+        seq: u64,
+        /// Why it is acknowledged (what was checked), kept in the record
+        #[arg(long)]
+        reason: String,
     },
     /// Show audit records
     Show {
