@@ -16,5 +16,6 @@ pub mod mcp;
 pub mod policy;
 pub mod runtime;
 pub mod store;
+pub mod text;
 pub mod trust;
 pub mod vault;

@@ -20,6 +20,7 @@ use super::redact::{CallRedactor, Place};
 use super::{CallClock, Denials};
 use crate::audit::{Audit, Event};
 use crate::policy::{ApprovalPolicy, ApprovalRule};
+use crate::text::printable;
 
 use crate::manifest::Invalid;
 
@@ -100,27 +101,6 @@ impl Approver for TerminalApprover {
             _ => Answer::Reject("a person said no".into()),
         })
     }
-}
-
-/// `s` as a person should see it: control characters escaped (`\u{1b}`, `\r`), and so
-/// are invisible, direction-changing and line-separator characters (zero-width, bidi
-/// overrides, U+2028, tag characters), so that a plugin's text cannot disguise or
-/// reorder the question it is part of.
-pub(crate) fn printable(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            let invisible = matches!(c as u32,
-                0x00AD | 0x061C | 0x180E | 0x200B..=0x200F | 0x2028..=0x202E
-                | 0x2060..=0x206F | 0xFEFF | 0xFFF9..=0xFFFB | 0xE0000..=0xE007F);
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else if invisible {
-                c.escape_unicode().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
 }
 
 /// What one instance may ask: its plugin's declared actions, under the admin's policy.
@@ -265,17 +245,5 @@ impl Host for ApprovalState {
             }),
         );
         Ok(decision)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::printable;
-
-    #[test]
-    fn control_characters_from_a_plugin_are_shown_escaped() {
-        assert_eq!(printable("ok\rDELETE"), "ok\\rDELETE");
-        assert_eq!(printable("\u{1b}[2Jclear"), "\\u{1b}[2Jclear");
-        assert_eq!(printable("Grüße"), "Grüße");
     }
 }

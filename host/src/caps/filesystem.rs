@@ -96,6 +96,10 @@ impl FilesystemGrant {
         let mut guests = BTreeSet::new();
         for mount in &self.mounts {
             let m = mount.get_ref();
+            crate::manifest::plain(&m.guest, "guest")?;
+            if let Some(sub) = &m.subdir {
+                crate::manifest::plain(sub, "subdir")?;
+            }
             let guest = m.guest.get_ref();
             if !guest.starts_with('/') {
                 return Err(Invalid::at(

@@ -60,7 +60,7 @@ impl Host for LogState {
         self.lines += 1;
         // Redacted whole, then cut: a cut value would leak its first part.
         let message = self.redact.text(&message, Place::Log);
-        let message = truncate(&message, MAX_LINE_CHARS);
+        let message = crate::text::printable(truncate(&message, MAX_LINE_CHARS));
         let plugin = &*self.plugin;
         match level {
             Level::Trace => tracing::trace!(target: "plugin", plugin, "{message}"),
@@ -120,7 +120,8 @@ impl OutputCapture {
         let text = self.text();
         let text = redact.text(&text, place);
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            tracing::info!(target: "plugin", plugin, stream, "{}", truncate(line, MAX_LINE_CHARS));
+            let line = crate::text::printable(truncate(line, MAX_LINE_CHARS));
+            tracing::info!(target: "plugin", plugin, stream, "{line}");
         }
         let dropped = self.inner.lock().map(|c| c.dropped).unwrap_or(0);
         if dropped > 0 {

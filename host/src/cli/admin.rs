@@ -25,7 +25,9 @@ fn wrapped(indent: &str, text: &str) {
     let opts = textwrap::Options::new(WIDTH)
         .initial_indent(indent)
         .subsequent_indent(indent);
-    for line in textwrap::wrap(text, opts) {
+    // Review texts carry the manifest's and the plugin's words.
+    let text = crate::text::printable_lines(text);
+    for line in textwrap::wrap(&text, opts) {
         println!("{line}");
     }
 }
@@ -36,7 +38,8 @@ fn field(label: &str, text: &str) {
     let opts = textwrap::Options::new(WIDTH)
         .initial_indent(&first)
         .subsequent_indent("            ");
-    for line in textwrap::wrap(text, opts) {
+    let text = crate::text::printable_lines(text);
+    for line in textwrap::wrap(&text, opts) {
         println!("{line}");
     }
 }
@@ -644,7 +647,7 @@ pub(super) fn cmd_audit(home: &Home, command: &AuditCommand) -> Result<(), Failu
                         gap.kind.trim_start_matches("head-"),
                         gap.after,
                         gap.acknowledged_by.unwrap_or_default(),
-                        crate::caps::approval::printable(gap.reason.as_deref().unwrap_or(""))
+                        crate::text::printable(gap.reason.as_deref().unwrap_or(""))
                     );
                 }
             }

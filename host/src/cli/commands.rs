@@ -152,7 +152,8 @@ pub(super) fn run(cli: Cli) -> ExitCode {
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("error: {}", f.message);
+            // Errors carry plugin and manifest text (faults, panics, names).
+            eprintln!("error: {}", crate::text::printable_lines(&f.message));
             ExitCode::from(f.code)
         }
     }
@@ -488,7 +489,7 @@ fn cmd_chat(
             Ok(())
         }
         Ok(reply) => {
-            println!("{}", reply.message.content);
+            println!("{}", crate::text::printable_lines(&reply.message.content));
             Ok(())
         }
         Err(ChatFailure::InvalidRequest(why)) => {
@@ -555,7 +556,7 @@ fn print_tool_output(
     } else {
         for item in &output.content {
             match item {
-                ContentItem::Text { text } => println!("{text}"),
+                ContentItem::Text { text } => println!("{}", crate::text::printable_lines(text)),
                 ContentItem::Image {
                     bytes, mime_type, ..
                 } => {
@@ -592,7 +593,11 @@ fn cmd_tools(
             print_json(&serde_json::to_value(&tools).expect("tools serialise"));
         } else {
             for t in &tools {
-                println!("{:<24} {}", t.name, t.description);
+                println!(
+                    "{:<24} {}",
+                    crate::text::printable(&t.name),
+                    crate::text::printable_lines(&t.description)
+                );
             }
         }
     });

@@ -239,7 +239,7 @@ fn watch_and_run(
 /// Print a run's error as `pincer` prints any; keep its exit code.
 fn shown(outcome: Result<(), Failure>) -> Result<(), u8> {
     outcome.map_err(|f| {
-        eprintln!("error: {}", f.message);
+        eprintln!("error: {}", crate::text::printable_lines(&f.message));
         eprintln!("waiting for a change (or Enter) to run again");
         f.code
     })

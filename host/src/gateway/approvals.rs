@@ -15,8 +15,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiError, App, Body};
-use crate::caps::approval::{Answer, Approver, printable};
+use crate::caps::approval::{Answer, Approver};
 use crate::caps::bindings::pincer::plugin::approval::Request;
+use crate::text::printable;
 
 /// One question waiting for a person.
 struct Pending {

@@ -328,13 +328,34 @@ fn non_empty(s: &Spanned<String>, field: &str, max: usize) -> Result<String, Inv
             format!("`{field}` is longer than {max} characters"),
         ));
     }
-    if v.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(Invalid::at(
-            s.span(),
-            format!("`{field}` contains control characters"),
-        ));
+    // A description may run over lines; nothing else may hold even a newline.
+    let keep_newlines = field == "description";
+    if let Some(c) = v
+        .chars()
+        .find(|&c| crate::text::is_deceptive(c) && !(keep_newlines && c == '\n'))
+    {
+        return Err(deceptive(s.span(), field, c));
     }
     Ok(v.to_owned())
+}
+
+/// Refuse `s` if it holds a control or invisible character ([`crate::text::is_deceptive`]):
+/// for identifiers and paths, which are shown to the admin who reviews them.
+pub(crate) fn plain(s: &Spanned<String>, field: &str) -> Result<(), Invalid> {
+    match s.get_ref().chars().find(|&c| crate::text::is_deceptive(c)) {
+        Some(c) => Err(deceptive(s.span(), field, c)),
+        None => Ok(()),
+    }
+}
+
+fn deceptive(span: Range<usize>, field: &str, c: char) -> Invalid {
+    Invalid::at(
+        span,
+        format!(
+            "`{field}` contains the control or invisible character U+{:04X}; remove it (such characters can rewrite or disguise what the admin's terminal shows)",
+            c as u32
+        ),
+    )
 }
 
 impl Manifest {
@@ -387,6 +408,7 @@ impl Manifest {
         };
 
         let c = raw.component.into_inner();
+        plain(&c.file, "component file")?;
         let file = c.file.get_ref();
         let file_ok = !file.is_empty()
             && !file.starts_with('/')

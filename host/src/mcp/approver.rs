@@ -14,8 +14,9 @@ use rmcp::model::{ElicitRequestParams, ElicitResult, ElicitationAction, Elicitat
 use rmcp::service::{ElicitationMode, Peer, RoleServer, ServiceError};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::caps::approval::{Answer, Approver, printable};
+use crate::caps::approval::{Answer, Approver};
 use crate::caps::bindings::pincer::plugin::approval::Request;
+use crate::text::printable;
 
 /// The longest summary and details shown, in characters: a plugin cannot push the
 /// host's line out of view.
