@@ -75,7 +75,7 @@ impl ConfigStore {
     /// Write the settings atomically.
     pub fn save(&self, home: &Home) -> Result<(), ConfigError> {
         let bytes = serde_json::to_vec_pretty(self).expect("settings serialise");
-        home.write_atomic(FILE, &bytes, 0o644)?;
+        home.write_atomic(FILE, &bytes, 0o600)?;
         Ok(())
     }
 

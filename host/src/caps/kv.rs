@@ -76,7 +76,11 @@ fn storage(e: rusqlite::Error) -> Error {
 /// Open (creating) a store with the settings every store uses.
 pub fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
     if let Some(parent) = path.parent() {
-        let _ = std::fs::create_dir_all(parent);
+        use std::os::unix::fs::DirBuilderExt as _;
+        let _ = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent);
     }
     // Only the host's user may read a plugin's data.
     {

@@ -240,7 +240,7 @@ impl Policy {
         let text = format!(
             "# Pincer's admin policy. Edit with `pincer root bind|unbind`, or by hand.\n{text}"
         );
-        home.write_atomic(POLICY_FILE, text.as_bytes(), 0o644)?;
+        home.write_atomic(POLICY_FILE, text.as_bytes(), 0o600)?;
         Ok(())
     }
 

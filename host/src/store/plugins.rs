@@ -212,15 +212,15 @@ impl<'h> PluginStore<'h> {
         self.home.write_new(
             format!("{staging}/{MANIFEST_FILE}"),
             &bundle.manifest_bytes,
-            0o644,
+            0o600,
         )?;
         self.home.write_new(
             format!("{staging}/{SIGNATURE_FILE}"),
             signature.as_bytes(),
-            0o644,
+            0o600,
         )?;
         self.home
-            .write_new(format!("{staging}/{component}"), &bundle.component, 0o644)?;
+            .write_new(format!("{staging}/{component}"), &bundle.component, 0o600)?;
         self.home.create_dir_all(format!("{ROOT}/{id}/v"))?;
         // Not named by the state: a leftover of a killed install. Named (and being
         // replaced): a damaged copy that no longer loads anyway.
@@ -233,7 +233,7 @@ impl<'h> PluginStore<'h> {
     pub fn commit(&self, installed: &Installed) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec_pretty(installed).expect("install records serialise");
         self.home
-            .write_atomic(Self::state_path(&installed.id), &bytes, 0o644)?;
+            .write_atomic(Self::state_path(&installed.id), &bytes, 0o600)?;
         self.collect_garbage(&installed.id)
     }
 

@@ -60,7 +60,7 @@ impl TrustStore {
     /// Write the trust store atomically.
     pub fn save(&self, home: &Home) -> Result<(), TrustError> {
         let text = serde_json::to_vec_pretty(self).expect("the trust store serialises");
-        home.write_atomic(FILE, &text, 0o644)?;
+        home.write_atomic(FILE, &text, 0o600)?;
         Ok(())
     }
 

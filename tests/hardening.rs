@@ -1,0 +1,96 @@
+//! Exhaustion and robustness: what one plugin, a remote server or a damaged file could
+//! otherwise use to take the host down or widen what it holds.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use pincer_test_support::{Pincer, fixture};
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Every directory under `dir`, and every file outside the plugins' own roots, with
+/// permission bits for group or others.
+fn open_to_others(dir: &Path, home: &Path, found: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let meta = entry.path().symlink_metadata().unwrap();
+        let mode = meta.permissions().mode() & 0o777;
+        let rel = entry.path().strip_prefix(home).unwrap().to_path_buf();
+        let plugins_own = ["data", "tmp", "recordings"]
+            .iter()
+            .any(|root| rel.starts_with(root));
+        if meta.is_dir() {
+            if mode & 0o077 != 0 {
+                found.push(format!("{} {mode:o}", rel.display()));
+            }
+            open_to_others(&entry.path(), home, found);
+        } else if meta.is_file() && !plugins_own && mode & 0o077 != 0 {
+            found.push(format!("{} {mode:o}", rel.display()));
+        }
+    }
+}
+
+#[test]
+fn the_home_and_what_plugins_keep_are_private_to_the_user() {
+    let p = Pincer::new(env!("CARGO_BIN_EXE_pincer"));
+    // A home that exists already, as an admin (or an older Pincer) made it.
+    std::fs::set_permissions(p.home.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let key = p.trusted_key("admin");
+    let mounts = r#"
+[[capabilities.filesystem.mounts]]
+guest = "/data"
+root = "plugin-data"
+access = "read-write"
+
+[[capabilities.filesystem.mounts]]
+guest = "/tmp"
+root = "temp"
+subdir = "scratch"
+access = "read-write"
+
+[[capabilities.filesystem.mounts]]
+guest = "/recordings"
+root = "recordings"
+subdir = "mine"
+access = "read-write"
+"#;
+    let bundle = p.bundle(
+        &fixture("fs-probe"),
+        "com.example.probe",
+        "1.0.0",
+        mounts,
+        &key,
+    );
+    p.ok(&["install", s(&bundle), "--yes"]);
+    let kv = p.bundle(
+        &fixture("kv-probe"),
+        "com.example.kv",
+        "1.0.0",
+        "[capabilities.kv]\nquota_bytes = 10000\n",
+        &key,
+    );
+    p.ok(&["install", s(&kv), "--yes"]);
+    p.call(
+        "com.example.probe",
+        "write",
+        r#"{"path":"/data/f","text":"x"}"#,
+    );
+    p.call("com.example.kv", "set", r#"{"key":"a","value":"b"}"#);
+    p.ok(&["config", "list", "com.example.probe"]);
+    let home = p.home.path().canonicalize().unwrap();
+    let mode = std::fs::metadata(&home).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "the home");
+    let mut found = Vec::new();
+    open_to_others(&home, &home, &mut found);
+    assert!(found.is_empty(), "readable by others: {found:?}");
+    for dir in [
+        "data/com.example.probe",
+        "tmp/com.example.probe/scratch",
+        "recordings/mine",
+        "kv",
+    ] {
+        assert!(home.join(dir).is_dir(), "{dir}");
+    }
+}
