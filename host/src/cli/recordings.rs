@@ -53,6 +53,46 @@ fn viewer_failed(e: crate::kinds::recording::ViewerFailure) -> Failure {
     Failure::new(5, e.to_string())
 }
 
+/// The most frames one export holds.
+const MAX_EXPORT_FRAMES: u32 = 20_000;
+/// The most JPEG bytes one export holds, all frames together.
+const MAX_EXPORT_BYTES: usize = 512 << 20;
+
+/// The `count` frames that `fetch` gives, index by index. `count` is the viewer's word,
+/// so nothing is allocated from it up front, and an export over [`MAX_EXPORT_FRAMES`]
+/// frames or `max_bytes` bytes ([`MAX_EXPORT_BYTES`]) is refused rather than attempted.
+fn fetch_frames(
+    count: u32,
+    max_bytes: usize,
+    mut fetch: impl FnMut(u32) -> Result<Frame, Failure>,
+) -> Result<Vec<Frame>, Failure> {
+    if count > MAX_EXPORT_FRAMES {
+        return Err(Failure::new(
+            5,
+            format!(
+                "the viewer reports {count} frames; an export holds at most {MAX_EXPORT_FRAMES}: export a shorter recording"
+            ),
+        ));
+    }
+    let mut frames = Vec::new();
+    let mut bytes = 0usize;
+    for index in 0..count {
+        let frame = fetch(index)?;
+        bytes = bytes.saturating_add(frame.jpeg.len());
+        if bytes > max_bytes {
+            return Err(Failure::new(
+                5,
+                format!(
+                    "the recording's frames pass {} MiB at frame {index}; an export holds at most that",
+                    max_bytes >> 20
+                ),
+            ));
+        }
+        frames.push(frame);
+    }
+    Ok(frames)
+}
+
 /// Write recording `id` as HTML to `out`.
 pub(super) fn cmd_export(
     runtime: &Runtime,
@@ -63,12 +103,10 @@ pub(super) fn cmd_export(
     let plugin = viewer(runtime, viewer_id)?;
     let info = block_on(plugin.recording_info(id))?.map_err(viewer_failed)?;
     let steps = block_on(plugin.timeline(id))?.map_err(viewer_failed)?;
-    let mut frames = Vec::with_capacity(info.frames as usize);
-    for index in 0..info.frames {
+    let frames = fetch_frames(info.frames, MAX_EXPORT_BYTES, |index| {
         eprint!("\rframe {}/{}", index + 1, info.frames);
-        frames
-            .push(block_on(plugin.frame(id, FrameSelector::Index(index)))?.map_err(viewer_failed)?);
-    }
+        block_on(plugin.frame(id, FrameSelector::Index(index)))?.map_err(viewer_failed)
+    })?;
     if info.frames > 0 {
         eprintln!();
     }
@@ -192,6 +230,40 @@ window.addEventListener("load", () => {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_viewer_that_reports_a_huge_frame_count_is_refused_before_anything_is_fetched() {
+        let mut fetched = 0;
+        let err = fetch_frames(u32::MAX, MAX_EXPORT_BYTES, |_| {
+            fetched += 1;
+            unreachable!("nothing is fetched")
+        })
+        .err()
+        .expect("refused");
+        assert_eq!(fetched, 0);
+        assert!(err.message.contains("at most 20000"), "{}", err.message);
+        // Frames too big together stop the export at the frame that passes the cap.
+        let err = fetch_frames(100, 3 << 20, |index| {
+            Ok(Frame {
+                index,
+                time_ms: 0,
+                jpeg: vec![0; 1 << 20],
+            })
+        })
+        .err()
+        .expect("refused");
+        assert!(err.message.contains("at frame 3"), "{}", err.message);
+        let ok = fetch_frames(3, MAX_EXPORT_BYTES, |index| {
+            Ok(Frame {
+                index,
+                time_ms: 0,
+                jpeg: vec![1],
+            })
+        })
+        .ok()
+        .expect("three small frames export");
+        assert_eq!(ok.len(), 3);
+    }
 
     #[test]
     fn escapes_the_plugins_text_and_links_steps_to_frames() {
