@@ -534,14 +534,73 @@ fn credentials_do_not_follow_a_redirect_to_another_origin() {
         &p,
         serde_json::json!({
             "url": first.url(&format!("/redirect?to={to}")),
-            "headers": { "Authorization": "Bearer s3cret", "X-Trace": "1" }
+            "headers": { "Authorization": "Bearer s3cret", "X-Trace": "1",
+                         "X-Api-Key": "k3y", "Accept-Language": "en" }
         }),
     );
     assert!(!is_error, "{text}");
     let text = text.to_lowercase();
-    assert!(text.contains("x-trace: 1"), "{text}");
+    // Only a short list of harmless headers crosses origins: not a credential under
+    // any name.
+    assert!(text.contains("accept-language: en"), "{text}");
     assert!(
         !text.contains("authorization") && !text.contains("s3cret"),
         "{text}"
     );
+    assert!(
+        !text.contains("x-api-key") && !text.contains("k3y"),
+        "{text}"
+    );
+    assert!(!text.contains("x-trace"), "{text}");
+}
+
+#[test]
+fn a_redirect_that_changes_the_method_or_carries_a_body_elsewhere_is_checked_again() {
+    let first = TestServer::start();
+    let second = TestServer::start();
+    // POST is allowed, GET is not: a 303 turns the POST into a GET.
+    let p = plugin(
+        &format!(
+            "origins = [\"http://127.0.0.1:{}\", \"http://127.0.0.1:{}\"]\nmethods = [\"POST\"]\nprivate_networks = true\n",
+            first.port, second.port
+        ),
+        ALLOW_PRIVATE,
+    );
+    let (is_error, text) = fetch(
+        &p,
+        serde_json::json!({
+            "url": first.url(&format!("/see-other?to={}", first.url("/headers"))),
+            "method": "POST",
+            "body": "payload",
+        }),
+    );
+    assert!(is_error, "{text}");
+    assert!(text.contains("method GET is not allowed"), "{text}");
+    // A 307 to another origin would resend the body there: refused, not sent.
+    let before = second.requests();
+    let (is_error, text) = fetch(
+        &p,
+        serde_json::json!({
+            "url": first.url(&format!("/temporary?to={}", second.url("/headers"))),
+            "method": "POST",
+            "body": "secret payload",
+        }),
+    );
+    assert!(is_error, "{text}");
+    assert!(text.contains("would send the request body there"), "{text}");
+    assert_eq!(
+        second.requests(),
+        before,
+        "the body reached the other origin"
+    );
+    // Within the origin a 307 keeps its method and body.
+    let (is_error, text) = fetch(
+        &p,
+        serde_json::json!({
+            "url": first.url(&format!("/temporary?to={}", first.url("/headers"))),
+            "method": "POST",
+            "body": "payload",
+        }),
+    );
+    assert!(!is_error, "{text}");
 }

@@ -23,7 +23,7 @@ impl TestServer {
     ///
     /// Routes: `/bytes/N` (N bytes of `x`), `/chunked/N` (the same, chunked, no length),
     /// `/slow/MS` (answers after MS milliseconds, at most 60000), `/redirect?to=URL`
-    /// (302 to URL), `/hops/N` (N redirects, then `/bytes/2`), `/headers` (the request's
+    /// (302 to URL), `/see-other?to=URL` (303), `/temporary?to=URL` (307), `/hops/N` (N redirects, then `/bytes/2`), `/headers` (the request's
     /// headers as the body), `/article.html` (a small HTML page with a script).
     pub fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1");
@@ -132,9 +132,10 @@ fn respond(target: &str, headers: &[String], port: u16) -> Vec<u8> {
         r.extend(body);
         r
     };
-    let redirect = |to: &str| {
-        format!("HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\n\r\n").into_bytes()
+    let redirect_with = |status: &str, to: &str| {
+        format!("HTTP/1.1 {status}\r\nLocation: {to}\r\nContent-Length: 0\r\n\r\n").into_bytes()
     };
+    let redirect = |to: &str| redirect_with("302 Found", to);
     let path = target.split('?').next().unwrap_or(target);
     let number = |prefix: &str| {
         path.strip_prefix(prefix)
@@ -159,6 +160,12 @@ fn respond(target: &str, headers: &[String], port: u16) -> Vec<u8> {
     }
     if let Some(to) = target.strip_prefix("/redirect?to=") {
         return redirect(to);
+    }
+    if let Some(to) = target.strip_prefix("/see-other?to=") {
+        return redirect_with("303 See Other", to);
+    }
+    if let Some(to) = target.strip_prefix("/temporary?to=") {
+        return redirect_with("307 Temporary Redirect", to);
     }
     if let Some(n) = number("/hops/") {
         return if n == 0 {

@@ -260,8 +260,16 @@ fn clip(s: &str) -> String {
     crate::audit::clipped(s, MAX_AUDIT_FIELD)
 }
 
-/// Headers a redirect to another origin must not carry along.
-const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
+/// The only headers a plugin set that follow a redirect to another origin: none that
+/// can carry a credential, whatever its name.
+const CROSS_ORIGIN_HEADERS: [&str; 6] = [
+    "accept",
+    "accept-language",
+    "cache-control",
+    "content-language",
+    "pragma",
+    "user-agent",
+];
 
 impl Host for HttpState {
     async fn fetch(&mut self, request: Request) -> Result<Response, Error> {
@@ -374,9 +382,29 @@ impl Host for HttpState {
                         http_method = reqwest::Method::GET;
                         body = None;
                     }
+                    // Every hop is a request of its own: its method must be allowed too.
+                    if !rules.methods.iter().any(|m| m == http_method.as_str()) {
+                        return Err(Error::Denied(format!(
+                            "redirect to {}: method {} is not allowed; add it to the manifest: [capabilities.http] methods = [\"{}\"]",
+                            strip_query(&next),
+                            http_method,
+                            http_method
+                        )));
+                    }
                     if next.origin() != url.origin() {
+                        // A 307 or 308 would resend the body to an origin it was not
+                        // written for.
+                        if body.is_some() {
+                            return Err(Error::Denied(format!(
+                                "a {} redirect to another origin ({}) would send the request body there; Pincer follows such a redirect only within the origin",
+                                status.as_u16(),
+                                origin_of(&next)
+                            )));
+                        }
+                        // What the plugin set for one origin (credentials under any
+                        // name, such as X-Api-Key) does not go to another.
                         headers.retain(|(n, _)| {
-                            !CREDENTIAL_HEADERS.contains(&n.to_ascii_lowercase().as_str())
+                            CROSS_ORIGIN_HEADERS.contains(&n.to_ascii_lowercase().as_str())
                         });
                     }
                     url = next;
