@@ -94,3 +94,96 @@ access = "read-write"
         assert!(home.join(dir).is_dir(), "{dir}");
     }
 }
+
+/// How many file descriptors process `pid` holds.
+fn descriptors(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+#[test]
+fn an_instance_that_opens_files_without_end_is_stopped_and_the_server_goes_on() {
+    use std::io::{BufRead, BufReader, Write};
+    let p = Pincer::new(env!("CARGO_BIN_EXE_pincer"));
+    let key = p.trusted_key("admin");
+    let bundle = p.bundle(
+        &fixture("fs-probe"),
+        "com.example.probe",
+        "1.0.0",
+        "[[capabilities.filesystem.mounts]]\nguest = \"/data\"\nroot = \"plugin-data\"\naccess = \"read-write\"\n",
+        &key,
+    );
+    p.ok(&["install", s(&bundle), "--yes"]);
+    assert_eq!(
+        p.call(
+            "com.example.probe",
+            "write",
+            r#"{"path":"/data/f","text":"x"}"#
+        ),
+        (false, "written".into())
+    );
+    // Through the command line: a fault naming the limit, not a crash.
+    let out = p.run(&[
+        "call",
+        "com.example.probe",
+        "hoard",
+        "--args",
+        r#"{"path":"/data/f","count":100000}"#,
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("held more than 1024 open resources"), "{err}");
+    // In a server: it stops the instance, gives every descriptor back, and serves on.
+    let mut child = p
+        .command(&["mcp"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut ask = |id: u64, method: &str, params: serde_json::Value| {
+        let line =
+            serde_json::json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
+        writeln!(stdin, "{line}").unwrap();
+        loop {
+            let answer: serde_json::Value =
+                serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+            if answer["id"] == id {
+                return answer;
+            }
+        }
+    };
+    ask(
+        1,
+        "initialize",
+        serde_json::json!({ "protocolVersion": "2025-06-18", "capabilities": {},
+                            "clientInfo": { "name": "hardening", "version": "1" } }),
+    );
+    let before = descriptors(child.id());
+    for id in 2..4 {
+        let hoard = ask(
+            id,
+            "tools/call",
+            serde_json::json!({ "name": "probe__hoard",
+                                "arguments": { "path": "/data/f", "count": 100000 } }),
+        );
+        assert_eq!(hoard["result"]["isError"], true, "{hoard}");
+        assert!(hoard.to_string().contains("1024"), "{hoard}");
+    }
+    let after = descriptors(child.id());
+    assert!(
+        after <= before + 8,
+        "descriptors before {before}, after {after}"
+    );
+    let read = ask(
+        9,
+        "tools/call",
+        serde_json::json!({ "name": "probe__read", "arguments": { "path": "/data/f" } }),
+    );
+    assert_eq!(read["result"]["content"][0]["text"], "x", "{read}");
+    drop(stdin);
+    child.wait().unwrap();
+}

@@ -618,6 +618,21 @@ pub enum RootCommand {
     },
 }
 
+/// Let the process open as many files as the system allows it (the soft limit up to
+/// the hard one): each instance may hold up to [`crate::runtime::MAX_RESOURCES`], and
+/// a server runs several at once. Failing to raise it is not fatal.
+fn raise_open_file_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        let raised = rustix::process::Rlimit {
+            current: limit.maximum,
+            ..limit
+        };
+        let _ = setrlimit(Resource::Nofile, raised);
+    }
+}
+
 /// Run the command line; returns the process's exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -632,6 +647,7 @@ pub fn main() -> ExitCode {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         }
     }
+    raise_open_file_limit();
     commands::init_logging(cli.verbose);
     commands::run(cli)
 }

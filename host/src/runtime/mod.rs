@@ -258,6 +258,15 @@ pub enum Fault {
         /// The panic message from its stderr.
         message: String,
     },
+    /// The plugin held more resources at once (open files and directories, streams)
+    /// than an instance may.
+    #[error(
+        "held more than {limit} open resources at once (files, directories, streams) and was stopped"
+    )]
+    TooManyResources {
+        /// The limit.
+        limit: usize,
+    },
     /// Any other trap.
     #[error("trapped: {message}")]
     Trap {
@@ -815,6 +824,11 @@ impl Runtime {
     }
 }
 
+/// The most resources (open files and directories, streams, pollables) one instance
+/// holds at once. Past it the call traps ([`Fault::TooManyResources`]): each open file
+/// is a host file descriptor, and one plugin must not run the host out of them.
+pub const MAX_RESOURCES: usize = 1024;
+
 /// A store for one call, and what the call needs to explain a fault afterwards.
 pub(crate) struct CallStore {
     pub store: Store<InstanceState>,
@@ -982,7 +996,11 @@ impl Plugin {
         let redact = self.redactor.for_call();
         let state = InstanceState {
             wasi: wasi.build(),
-            table: ResourceTable::new(),
+            table: {
+                let mut table = ResourceTable::new();
+                table.set_max_capacity(MAX_RESOURCES);
+                table
+            },
             mounts: self.mounts.clone(),
             limiter: MemoryLimiter {
                 limit: usize::try_from(self.limits.memory_bytes).unwrap_or(usize::MAX),
@@ -1030,6 +1048,16 @@ impl Plugin {
             return Fault::OutOfMemory {
                 limit,
                 requested: requested as u64,
+            };
+        }
+        if e.chain().any(|c| {
+            matches!(
+                c.downcast_ref::<wasmtime::component::ResourceTableError>(),
+                Some(wasmtime::component::ResourceTableError::Full)
+            )
+        }) {
+            return Fault::TooManyResources {
+                limit: MAX_RESOURCES,
             };
         }
         match e.downcast_ref::<Trap>() {
