@@ -101,7 +101,7 @@ pub enum AuditError {
 }
 
 /// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Event {
     /// A publisher key was trusted.
@@ -130,6 +130,9 @@ pub enum Event {
     Repair,
     /// An admin acknowledged a gap that a `repair` record named.
     AuditAcknowledge,
+    /// Records of one kind from one plugin past [`LIMITED_PER_WINDOW`] in a window,
+    /// counted instead of written.
+    AuditSuppressed,
     /// A plugin read a secret (its name only).
     SecretRead,
     /// An admin set a secret (its name only).
@@ -215,6 +218,25 @@ pub struct Audit {
     home: Home,
     key: [u8; 32],
     queue: std::sync::Mutex<Option<Queue>>,
+    /// The windows of [`Audit::enqueue_limited`], by plugin and event.
+    limits: std::sync::Mutex<std::collections::HashMap<(Option<String>, Event), Window>>,
+}
+
+/// At most this many records of one kind that a plugin or a remote server can cause
+/// at will (`http-denied`, `tool-withheld`) are written per plugin in a
+/// [`LIMIT_WINDOW`]; the rest are counted into one `audit-suppressed` record.
+pub const LIMITED_PER_WINDOW: u32 = 30;
+
+/// The window of [`LIMITED_PER_WINDOW`].
+pub const LIMIT_WINDOW: Duration = Duration::from_secs(60);
+
+/// One plugin's records of one kind in the current window.
+struct Window {
+    started: std::time::Instant,
+    written: u32,
+    suppressed: u64,
+    /// When the first suppressed one happened.
+    since: Option<String>,
 }
 
 /// The background writer of [`Audit::enqueue`].
@@ -260,7 +282,79 @@ impl Audit {
             home: Home::open_at(home.path())?,
             key,
             queue: std::sync::Mutex::new(None),
+            limits: Default::default(),
         })
+    }
+
+    /// [`enqueue`](Self::enqueue) a record of a kind that a plugin or a remote server
+    /// can cause at will, at most [`LIMITED_PER_WINDOW`] of one kind per plugin in a
+    /// [`LIMIT_WINDOW`]. The rest are counted, and the count is written as one
+    /// `audit-suppressed` record (event, plugin, how many, since when) when the window
+    /// closes, or at [`flush`](Self::flush) at the latest.
+    pub fn enqueue_limited(
+        &self,
+        actor: &str,
+        event: Event,
+        plugin: Option<&str>,
+        details: serde_json::Value,
+    ) {
+        if self.admit(event, plugin) {
+            self.enqueue(actor, event, plugin, details);
+        }
+    }
+
+    /// [`record`](Self::record) under the limit of [`enqueue_limited`](Self::enqueue_limited);
+    /// `None` when the record was counted instead of written.
+    pub fn record_limited(
+        &self,
+        actor: &str,
+        event: Event,
+        plugin: Option<&str>,
+        details: serde_json::Value,
+    ) -> Result<Option<u64>, AuditError> {
+        if self.admit(event, plugin) {
+            self.record(actor, event, plugin, details).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Whether one more `event` of `plugin` fits its window; a window that closed with
+    /// records suppressed has its count enqueued first.
+    fn admit(&self, event: Event, plugin: Option<&str>) -> bool {
+        let (admit, summary) = {
+            let mut limits = self.limits.lock().unwrap_or_else(|p| p.into_inner());
+            let key = (plugin.map(str::to_owned), event);
+            let now = std::time::Instant::now();
+            let window = limits.entry(key).or_insert_with(|| Window {
+                started: now,
+                written: 0,
+                suppressed: 0,
+                since: None,
+            });
+            let mut summary = None;
+            if now.duration_since(window.started) >= LIMIT_WINDOW {
+                summary = suppressed_details(event, window);
+                *window = Window {
+                    started: now,
+                    written: 0,
+                    suppressed: 0,
+                    since: None,
+                };
+            }
+            let admit = window.written < LIMITED_PER_WINDOW;
+            if admit {
+                window.written += 1;
+            } else {
+                window.suppressed += 1;
+                window.since.get_or_insert_with(now_rfc3339);
+            }
+            (admit, summary)
+        };
+        if let Some(summary) = summary {
+            self.enqueue("host", Event::AuditSuppressed, plugin, summary);
+        }
+        admit
     }
 
     /// Append a record from a background writer, so a hot path (an outbound request)
@@ -322,6 +416,7 @@ impl Audit {
             home,
             key: self.key,
             queue: std::sync::Mutex::new(None),
+            limits: Default::default(),
         });
         let pending = shared.clone();
         let thread = std::thread::spawn(move || {
@@ -364,8 +459,23 @@ impl Audit {
         Queue { shared, thread }
     }
 
-    /// Wait until every enqueued record is written.
+    /// Wait until every enqueued record is written, the counts of suppressed ones too.
     pub fn flush(&self) {
+        let summaries: Vec<(Option<String>, serde_json::Value)> = {
+            let mut limits = self.limits.lock().unwrap_or_else(|p| p.into_inner());
+            limits
+                .iter_mut()
+                .filter_map(|((plugin, event), window)| {
+                    let summary = suppressed_details(*event, window)?;
+                    window.suppressed = 0;
+                    window.since = None;
+                    Some((plugin.clone(), summary))
+                })
+                .collect()
+        };
+        for (plugin, summary) in summaries {
+            self.enqueue("host", Event::AuditSuppressed, plugin.as_deref(), summary);
+        }
         let queue = self.queue.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(Queue { shared, thread }) = queue {
             shared
@@ -969,6 +1079,18 @@ impl Audit {
             serde_json::json!({ "repair": repair, "gap": gap.kind, "after": gap.after, "reason": reason }),
         )
     }
+}
+
+/// The details of an `audit-suppressed` record for `window`, if it suppressed any.
+fn suppressed_details(event: Event, window: &Window) -> Option<serde_json::Value> {
+    (window.suppressed > 0).then(|| {
+        serde_json::json!({
+            "event": event,
+            "suppressed": window.suppressed,
+            "since": window.since,
+            "limit": format!("{LIMITED_PER_WINDOW} per {} s", LIMIT_WINDOW.as_secs()),
+        })
+    })
 }
 
 /// A gap in the chain that a `repair` record names (a head found missing or damaged).

@@ -338,3 +338,57 @@ fn clipped_texts_keep_whole_characters_and_say_where_they_were_cut() {
     assert_eq!(super::clipped("héllo", 2), "hé…");
     assert_eq!(super::clipped("", 0), "");
 }
+
+#[test]
+fn records_a_plugin_can_cause_at_will_are_bounded_and_counted() {
+    let (_tmp, audit) = trail(0);
+    for i in 0..1000 {
+        audit.enqueue_limited(
+            "host",
+            Event::HttpDenied,
+            Some("com.example.noisy"),
+            serde_json::json!({ "i": i }),
+        );
+    }
+    for i in 0..100 {
+        audit
+            .record_limited(
+                "host",
+                Event::ToolWithheld,
+                Some("com.example.remote"),
+                serde_json::json!({ "i": i }),
+            )
+            .unwrap();
+    }
+    // Another plugin has a window of its own.
+    audit.enqueue_limited(
+        "host",
+        Event::HttpDenied,
+        Some("com.example.quiet"),
+        serde_json::json!({}),
+    );
+    audit.flush();
+    let (records, _) = audit.read().unwrap();
+    let count = |event: Event, plugin: &str| {
+        records
+            .iter()
+            .filter(|r| r.event == event && r.plugin.as_deref() == Some(plugin))
+            .count()
+    };
+    let limit = LIMITED_PER_WINDOW as usize;
+    assert_eq!(count(Event::HttpDenied, "com.example.noisy"), limit);
+    assert_eq!(count(Event::ToolWithheld, "com.example.remote"), limit);
+    assert_eq!(count(Event::HttpDenied, "com.example.quiet"), 1);
+    let suppressed: Vec<&Record> = records
+        .iter()
+        .filter(|r| r.event == Event::AuditSuppressed)
+        .collect();
+    assert_eq!(suppressed.len(), 2, "{suppressed:?}");
+    let noisy = suppressed
+        .iter()
+        .find(|r| r.plugin.as_deref() == Some("com.example.noisy"))
+        .unwrap();
+    assert_eq!(noisy.details["event"], "http-denied");
+    assert_eq!(noisy.details["suppressed"], 1000 - limit as u64);
+    assert!(audit.verify().unwrap().ok);
+}

@@ -76,7 +76,7 @@ pub fn audit_withheld(
     checked: &Checked,
 ) -> Result<(), InstallError> {
     for w in &checked.withheld {
-        runtime.audit().record(
+        runtime.audit().record_limited(
             actor,
             Event::ToolWithheld,
             Some(id),

@@ -669,7 +669,8 @@ impl Server {
             audited.insert(key, (w.sha256.clone(), now));
             tracing::warn!("{}", entry.explain(name));
             let details = crate::install::tools::withheld_details(name, w);
-            if let Err(e) = self.shared.runtime.audit().record(
+            // A remote server can change its tools at will: bounded per plugin.
+            if let Err(e) = self.shared.runtime.audit().record_limited(
                 "host",
                 crate::audit::Event::ToolWithheld,
                 Some(&entry.plugin),

@@ -227,8 +227,14 @@ impl HttpState {
                 }
             }
         }
-        self.audit
-            .enqueue("host", event, Some(&self.plugin), details);
+        if event == Event::HttpDenied {
+            // A plugin can be refused as often as it likes: bounded.
+            self.audit
+                .enqueue_limited("host", event, Some(&self.plugin), details);
+        } else {
+            self.audit
+                .enqueue("host", event, Some(&self.plugin), details);
+        }
     }
 
     fn denied(&self, method: &str, url: &str, why: String) -> Error {
