@@ -173,7 +173,19 @@ fn an_instance_that_opens_files_without_end_is_stopped_and_the_server_goes_on() 
         assert_eq!(hoard["result"]["isError"], true, "{hoard}");
         assert!(hoard.to_string().contains("1024"), "{hoard}");
     }
-    let after = descriptors(child.id());
+    // At most one instance's worth is ever held, and the spent instance gives them
+    // back once the server has answered (it drops it after writing the answer).
+    let held = descriptors(child.id());
+    assert!(
+        held <= before + 1024 + 16,
+        "descriptors before {before}, then {held}"
+    );
+    let started = std::time::Instant::now();
+    let mut after = held;
+    while after > before + 8 && started.elapsed() < std::time::Duration::from_secs(60) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        after = descriptors(child.id());
+    }
     assert!(
         after <= before + 8,
         "descriptors before {before}, after {after}"
@@ -186,4 +198,45 @@ fn an_instance_that_opens_files_without_end_is_stopped_and_the_server_goes_on() 
     assert_eq!(read["result"]["content"][0]["text"], "x", "{read}");
     drop(stdin);
     child.wait().unwrap();
+}
+
+#[test]
+fn the_policy_caps_kv_quotas_whatever_the_manifest_asks_and_review_rates_them() {
+    let p = Pincer::new(env!("CARGO_BIN_EXE_pincer"));
+    let key = p.trusted_key("admin");
+    // The manifest asks for a 1 GiB store; the admin allows 64 bytes.
+    let kv = p.bundle(
+        &fixture("kv-probe"),
+        "com.example.kv",
+        "1.0.0",
+        &format!("[capabilities.kv]\nquota_bytes = {}\n", 1u64 << 30),
+        &key,
+    );
+    // Rated: a store that large can fill the disk.
+    let review: serde_json::Value =
+        serde_json::from_str(&p.ok(&["review", s(&kv), "--json"])).unwrap();
+    let quota = review["capabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["capability"] == "kv")
+        .unwrap()
+        .clone();
+    assert_eq!(quota["risk"], "medium", "{quota}");
+    p.ok(&["install", s(&kv), "--yes"]);
+    std::fs::write(
+        p.home.path().join("policy.toml"),
+        "[limits]\nmax_kv_quota_bytes = 64\n",
+    )
+    .unwrap();
+    assert_eq!(
+        p.call("com.example.kv", "set", r#"{"key":"a","value":"small"}"#),
+        (false, "ok".into())
+    );
+    let (is_error, text) = p.call(
+        "com.example.kv",
+        "set",
+        &serde_json::json!({ "key": "b", "value": "x".repeat(200) }).to_string(),
+    );
+    assert!(is_error && text.to_lowercase().contains("quota"), "{text}");
 }

@@ -604,3 +604,21 @@ fn a_redirect_that_changes_the_method_or_carries_a_body_elsewhere_is_checked_aga
     );
     assert!(!is_error, "{text}");
 }
+
+#[test]
+fn the_policy_caps_the_response_size_whatever_the_manifest_asks() {
+    let server = TestServer::start();
+    let p = plugin(
+        &format!(
+            "origins = [\"http://127.0.0.1:{}\"]\nprivate_networks = true\nmax_response_bytes = 1000000\n",
+            server.port
+        ),
+        &format!("[limits]\nmax_response_bytes = 1000\n\n{ALLOW_PRIVATE}"),
+    );
+    let (is_error, text) = get(&p, &server.url("/bytes/900"));
+    assert!(!is_error, "{text}");
+    assert_eq!(
+        get(&p, &server.url("/bytes/2000")),
+        (true, "TooLarge(1000)".into())
+    );
+}

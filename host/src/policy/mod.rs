@@ -132,6 +132,12 @@ pub struct LimitCaps {
     pub max_timeout_ms: u64,
     /// Instances of one plugin at once. Default 64.
     pub max_concurrency: u32,
+    /// The largest HTTP answer a plugin reads, in bytes (its `max_response_bytes`).
+    /// Default 256 MiB.
+    pub max_response_bytes: u64,
+    /// The largest key-value store of one plugin, in bytes (its `quota_bytes`).
+    /// Default 1 GiB.
+    pub max_kv_quota_bytes: u64,
 }
 
 impl Default for LimitCaps {
@@ -140,6 +146,25 @@ impl Default for LimitCaps {
             max_memory_mib: 1024,
             max_timeout_ms: 300_000,
             max_concurrency: 64,
+            max_response_bytes: 256 << 20,
+            max_kv_quota_bytes: 1 << 30,
+        }
+    }
+}
+
+impl LimitCaps {
+    /// `asked` of the capability setting `what`, cut to `max`; the line for the load
+    /// report when it was cut.
+    pub fn cap_bytes(what: &str, asked: u64, max: u64) -> (u64, Option<String>) {
+        if asked > max {
+            (
+                max,
+                Some(format!(
+                    "{what} {asked} is above the policy's cap, using {max}"
+                )),
+            )
+        } else {
+            (asked, None)
         }
     }
 }
@@ -310,6 +335,7 @@ mod tests {
             max_memory_mib: 128,
             max_timeout_ms: 1000,
             max_concurrency: 2,
+            ..LimitCaps::default()
         };
         let got = caps.apply(&LimitsRequest {
             memory_mib: Some(512),

@@ -14,13 +14,18 @@
 //! | methods that write (`POST`, `PUT`, `PATCH`, `DELETE`) | medium |
 //! | private networks (`private_networks = true`) | high: the local network, this host's services, cloud metadata |
 //! | a secret | medium: a credential, usable against its service |
-//! | a key-value store, approvals, config keys | low |
+//! | a key-value store up to 100 MiB, approvals, config keys | low |
+//! | a key-value quota above 100 MiB | medium: can fill the disk |
+//! | a response cap above 10 MiB (the default) | medium: large downloads into memory |
 //! | limits above 256 MiB, 60 s or 16 instances | medium: can hog the machine |
 
 use serde::Serialize;
 
 use super::grants::GrantSet;
 use crate::caps::filesystem::Access;
+
+/// The largest key-value quota rated low.
+const KV_QUOTA_LOW: u64 = 100 << 20;
 
 /// How much an admin should look at a grant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -117,6 +122,17 @@ pub fn assess(grants: &GrantSet) -> Vec<Finding> {
             };
             add("http", format!("origin {origin}"), meaning, risk);
         }
+        if http.max_response_bytes > crate::caps::http::DEFAULT_MAX_RESPONSE_BYTES {
+            add(
+                "http",
+                format!("response cap {} bytes", http.max_response_bytes),
+                format!(
+                    "reads answers of up to {} MiB each into memory",
+                    http.max_response_bytes >> 20
+                ),
+                Risk::Medium,
+            );
+        }
         if http.private_networks {
             add(
                 "http",
@@ -156,12 +172,18 @@ pub fn assess(grants: &GrantSet) -> Vec<Finding> {
         );
     }
     if let Some(q) = grants.kv_quota_bytes {
-        add(
-            "kv",
-            format!("quota {q} bytes"),
-            "keeps its own key-value data".to_owned(),
-            Risk::Low,
-        );
+        let (meaning, risk) = if q > KV_QUOTA_LOW {
+            (
+                format!(
+                    "keeps its own key-value data, up to {} MiB of your disk",
+                    q >> 20
+                ),
+                Risk::Medium,
+            )
+        } else {
+            ("keeps its own key-value data".to_owned(), Risk::Low)
+        };
+        add("kv", format!("quota {q} bytes"), meaning, risk);
     }
     for action in &grants.approval_actions {
         add(
@@ -255,6 +277,27 @@ mod tests {
                 "docs/admin-guide.md lacks: | {rule}"
             );
         }
+    }
+
+    #[test]
+    fn large_kv_quotas_and_response_caps_are_medium() {
+        let kv = |q: u64| risk_of(&format!("[capabilities.kv]\nquota_bytes = {q}\n"), "quota");
+        assert_eq!(kv(100 << 20), Risk::Low);
+        assert_eq!(kv((100 << 20) + 1), Risk::Medium);
+        let http = "[capabilities.http]\norigins = [\"https://api.example.com\"]\n";
+        assert!(
+            !findings(http)
+                .iter()
+                .any(|f| f.grant.starts_with("response cap")),
+            "the default cap is not pointed out"
+        );
+        assert_eq!(
+            risk_of(
+                &format!("{http}max_response_bytes = {}\n", 64 << 20),
+                "response cap"
+            ),
+            Risk::Medium
+        );
     }
 
     #[test]

@@ -37,7 +37,7 @@ use crate::caps::secrets::SecretsState;
 use crate::caps::{CallClock, Denials};
 use crate::manifest::{Manifest, ManifestError, PluginKind};
 use crate::policy::grants::GrantSet;
-use crate::policy::{Limits, Policy, PolicyError};
+use crate::policy::{LimitCaps, Limits, Policy, PolicyError};
 use crate::store::plugins::PluginStore;
 use crate::store::{Home, HomeError};
 use crate::trust::{Bundle, TrustStore};
@@ -760,10 +760,18 @@ impl Runtime {
             config_values,
             denials.clone(),
         );
+        let caps = &self.policy.limits;
         let kv = match grants.kv_quota_bytes {
-            Some(quota) => KvState::new(
+            Some(asked) => KvState::new(
                 Arc::new(KvStore::new(self.home.join(format!("kv/{id}.sqlite")))),
-                quota,
+                {
+                    let (quota, capped) =
+                        LimitCaps::cap_bytes("quota_bytes", asked, caps.max_kv_quota_bytes);
+                    if let Some(line) = capped {
+                        tracing::warn!(plugin = %id, "{line}");
+                    }
+                    quota
+                },
                 denials.clone(),
             ),
             None => KvState::none(denials.clone()),
@@ -783,7 +791,16 @@ impl Runtime {
                     .http
                     .get(&*id)
                     .is_some_and(|p| p.allow_private_networks);
-                let rules = HttpRules::new(grant, allow_private);
+                let mut rules = HttpRules::new(grant, allow_private);
+                let (cap, capped) = LimitCaps::cap_bytes(
+                    "max_response_bytes",
+                    rules.max_response_bytes,
+                    caps.max_response_bytes,
+                );
+                if let Some(line) = capped {
+                    tracing::warn!(plugin = %id, "{line}");
+                }
+                rules.max_response_bytes = cap;
                 Some(Arc::new(HttpClient::new(rules).map_err(|message| {
                     LoadError::Link {
                         plugin: plugin.clone(),
