@@ -149,8 +149,30 @@ impl Server {
 
 #[test]
 fn a_running_server_keeps_the_mount_it_opened_when_the_link_is_planted() {
+    // Through /data the plugin swaps its /cache for ../.. (to $PINCER_HOME).
+    served_instances_keep_their_mount(DATA_AND_CACHE, "/data", "cache", "/cache", "../..");
+}
+
+#[test]
+fn a_running_server_keeps_a_temp_subdir_mount_it_opened_when_the_link_is_planted() {
+    // temp is emptied when the plugin loads, not for every instance a server makes.
+    let mounts = "[[capabilities.filesystem.mounts]]\nguest = \"/tmp\"\nroot = \"temp\"\naccess = \"read-write\"\n\n\
+                  [[capabilities.filesystem.mounts]]\nguest = \"/scratch\"\nroot = \"temp\"\nsubdir = \"scratch\"\naccess = \"read-write\"\n";
+    served_instances_keep_their_mount(mounts, "/tmp", "scratch", "/scratch", "../..");
+}
+
+/// In one `pincer mcp`, the plugin installed with `mounts` replaces `path` in the mount
+/// `through` with a link to `target`; the mount at `guest` of every later instance is
+/// still the directory opened at load, so the canary in the home stays out of reach.
+fn served_instances_keep_their_mount(
+    mounts: &str,
+    through: &str,
+    path: &str,
+    guest: &str,
+    target: &str,
+) {
     let p = Pincer::new(env!("CARGO_BIN_EXE_pincer"));
-    install(&p, PROBE, DATA_AND_CACHE);
+    install(&p, PROBE, mounts);
     let canary = canary(p.home.path().join("canary.txt"));
     let mut child = p
         .command(&["mcp"])
@@ -171,18 +193,18 @@ fn a_running_server_keeps_the_mount_it_opened_when_the_link_is_planted() {
     );
     let planted = server.call(
         "plant",
-        json!({ "mount": "/data", "path": "cache", "target": "../.." }),
+        json!({ "mount": through, "path": path, "target": target }),
     );
     assert_eq!(planted["content"][0]["text"], "planted", "{planted}");
     // Every later instance of this server gets the directory opened at load, which
     // the link did not replace: the canary is not there.
     for _ in 0..3 {
-        let read = server.call("read", json!({ "path": "/cache/canary.txt" }));
+        let read = server.call("read", json!({ "path": format!("{guest}/canary.txt") }));
         assert_eq!(read["isError"], true, "{read}");
         assert!(!read.to_string().contains("canary: nobody"), "{read}");
         let write = server.call(
             "write",
-            json!({ "path": "/cache/canary.txt", "text": "overwritten" }),
+            json!({ "path": format!("{guest}/canary.txt"), "text": "overwritten" }),
         );
         assert!(!write.to_string().contains("canary: nobody"), "{write}");
     }

@@ -63,10 +63,10 @@ fn what_a_plugin_writes_reaches_the_terminal_escaped() {
     let shown = String::from_utf8(out.stdout).unwrap();
     assert_no_raw_controls("the tool output", &shown);
     assert!(
-        shown.contains("ok\\u{1b}[2J\\u{1b}[1A\\rApprove?"),
+        shown.contains("ok\\u{001B}[2J\\u{001B}[1A\\rApprove?"),
         "{shown}"
     );
-    assert!(shown.contains("\\u{202e}"), "{shown}");
+    assert!(shown.contains("\\u{202E}"), "{shown}");
     // Its error messages too (they name the path it was given).
     let out = p.run(&[
         "call",
@@ -82,7 +82,7 @@ fn what_a_plugin_writes_reaches_the_terminal_escaped() {
     );
     assert_no_raw_controls("the error result", &stdout);
     assert_no_raw_controls("stderr", &stderr);
-    assert!(stdout.contains("\\u{1b}[2Jmissing"), "{stdout}");
+    assert!(stdout.contains("\\u{001B}[2Jmissing"), "{stdout}");
     // And the JSON form keeps the bytes, escaped as JSON does.
     let json = p.run(&[
         "call",

@@ -10,47 +10,51 @@
 //! must never drop a character silently: what was escaped stays visible.
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+/// Every character that is escaped: controls, default-ignorable code points (zero-width,
+/// soft hyphen, tag characters, variation selectors), bidi controls, the line and
+/// paragraph separators and the interlinear annotation characters.
+static HIDDEN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"[\p{Cc}\p{Default_Ignorable_Code_Point}\p{Bidi_Control}\u{2028}\u{2029}\u{FFF9}-\u{FFFB}]",
+    )
+    .expect("a valid pattern")
+});
 
 /// Whether `c` could change how the text around it looks rather than show itself:
 /// a control character, or an invisible or direction-changing one.
 pub fn is_deceptive(c: char) -> bool {
-    c.is_control() || is_invisible(c)
-}
-
-fn is_invisible(c: char) -> bool {
-    matches!(c as u32,
-        0x00AD | 0x061C | 0x180E | 0x200B..=0x200F | 0x2028..=0x202E
-        | 0x2060..=0x206F | 0xFEFF | 0xFFF9..=0xFFFB | 0xE0000..=0xE007F)
+    let mut buf = [0; 4];
+    HIDDEN.is_match(c.encode_utf8(&mut buf))
 }
 
 /// `s` on one line as a person should see it: every [`is_deceptive`] character
-/// escaped, newlines and tabs included.
+/// escaped, tab, line feed and carriage return as `\t`, `\n`, `\r`, the rest as
+/// `\u{XXXX}`.
 pub fn printable(s: &str) -> String {
     escape(s, false).into_owned()
 }
 
-/// `s` as a person should see it, keeping its lines: like [`printable`], but a newline
-/// or a tab stays one (a carriage return does not: it would overwrite the line).
+/// `s` as a person should see it, keeping its lines: like [`printable`], but a line
+/// feed or a tab stays one (a carriage return does not: it would overwrite the line).
 pub fn printable_lines(s: &str) -> Cow<'_, str> {
     escape(s, true)
 }
 
 fn escape(s: &str, keep_lines: bool) -> Cow<'_, str> {
-    let kept = |c: char| keep_lines && matches!(c, '\n' | '\t');
-    if !s.chars().any(|c| is_deceptive(c) && !kept(c)) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        if kept(c) || !is_deceptive(c) {
-            out.push(c);
-        } else if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.extend(c.escape_unicode());
+    HIDDEN.replace_all(s, |caps: &regex::Captures| {
+        let c = caps[0].chars().next().expect("a match holds a character");
+        match c {
+            '\n' | '\t' if keep_lines => c.to_string(),
+            '\t' => "\\t".to_owned(),
+            '\n' => "\\n".to_owned(),
+            '\r' => "\\r".to_owned(),
+            c => format!("\\u{{{:04X}}}", c as u32),
         }
-    }
-    Cow::Owned(out)
+    })
 }
 
 #[cfg(test)]
@@ -60,7 +64,7 @@ mod tests {
     #[test]
     fn control_characters_from_a_plugin_are_shown_escaped() {
         assert_eq!(printable("ok\rDELETE"), "ok\\rDELETE");
-        assert_eq!(printable("\u{1b}[2Jclear"), "\\u{1b}[2Jclear");
+        assert_eq!(printable("\u{1b}[2Jclear"), "\\u{001B}[2Jclear");
         assert_eq!(printable("Grüße"), "Grüße");
         assert_eq!(printable("a\nb"), "a\\nb");
     }
@@ -70,10 +74,11 @@ mod tests {
         assert_eq!(printable_lines("a\n\tb"), "a\n\tb");
         assert_eq!(
             printable_lines("/cache\u{1b}[1A\u{1b}[2K"),
-            "/cache\\u{1b}[1A\\u{1b}[2K"
+            "/cache\\u{001B}[1A\\u{001B}[2K"
         );
         assert_eq!(printable_lines("ok\rfake"), "ok\\rfake");
-        assert_eq!(printable_lines("\u{202e}evil"), "\\u{202e}evil");
+        assert_eq!(printable_lines("\u{202e}evil"), "\\u{202E}evil");
+        assert_eq!(printable("tag\u{E0041}"), "tag\\u{E0041}");
         assert!(matches!(printable_lines("plain text"), Cow::Borrowed(_)));
     }
 }

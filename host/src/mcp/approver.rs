@@ -148,8 +148,8 @@ mod tests {
 
     #[test]
     fn invisible_and_direction_characters_are_shown_escaped() {
-        assert_eq!(shown("ok\u{202E}evil"), "ok\\u{202e}evil");
-        assert_eq!(shown("a\u{2028}b\u{200B}"), "a\\u{2028}b\\u{200b}");
+        assert_eq!(shown("ok\u{202E}evil"), "ok\\u{202E}evil");
+        assert_eq!(shown("a\u{2028}b\u{200B}"), "a\\u{2028}b\\u{200B}");
         assert_eq!(shown("line\nbreak"), "line\\nbreak");
         assert!(shown(&"x".repeat(5000)).chars().count() <= super::MAX_SHOWN + 1);
     }

@@ -177,21 +177,9 @@ pub fn scan(tools: &[ToolInfo]) -> Vec<Finding> {
 
 /// `text` with every invisible, direction-changing, tag and control character shown as
 /// `\u{XXXX}` (and tab, line feed and carriage return as `\t`, `\n`, `\r`), so that it
-/// prints on one line and shows what a model would read.
+/// prints on one line and shows what a model would read: [`crate::text::printable`].
 pub fn escape_hidden(text: &str) -> String {
-    HIDDEN
-        .replace_all(text, |caps: &regex::Captures| {
-            caps[0]
-                .chars()
-                .map(|c| match c {
-                    '\t' => "\\t".to_owned(),
-                    '\n' => "\\n".to_owned(),
-                    '\r' => "\\r".to_owned(),
-                    c => format!("\\u{{{:04X}}}", c as u32),
-                })
-                .collect::<String>()
-        })
-        .into_owned()
+    crate::text::printable(text)
 }
 
 /// A finding in one text, before it is given its tool and field.
@@ -203,12 +191,6 @@ struct Hit {
     end: usize,
     message: String,
 }
-
-/// What [`escape_hidden`] escapes.
-static HIDDEN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"[\p{Default_Ignorable_Code_Point}\p{Cc}\p{Bidi_Control}\u{2028}\u{2029}]+")
-        .expect("a valid pattern")
-});
 
 /// Runs of invisible characters: default-ignorable code points and controls, except
 /// what the bidi and tag rules report, and tab and line breaks.
@@ -902,7 +884,7 @@ fn excerpt(text: &str, start: usize, end: usize) -> String {
     // A long span, or one of many hidden characters (each shown as ten), is cut.
     let mut hidden = 0;
     let cut = (start..end).find(|&i| {
-        hidden += usize::from(HIDDEN.is_match(chars[i].encode_utf8(&mut [0u8; 4])));
+        hidden += usize::from(crate::text::is_deceptive(chars[i]));
         i - start == SPAN_SHOWN || hidden > HIDDEN_SHOWN
     });
     if let Some(cut) = cut {
