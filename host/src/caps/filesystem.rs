@@ -217,24 +217,31 @@ pub enum MountError {
     /// A symlink sits on the way to a mount, below the directory the admin named.
     #[error(
         "plugin `{plugin}` is refused: its mount `{guest}` would pass through the symbolic link `{}`, and Pincer follows none below {}; remove the link (it may have been planted to reach outside the mount){}",
-        link.display(),
-        base.display(),
-        if *bound { format!(", or bind root `{root}` again with `pincer root bind {root} DIR`") } else { String::new() }
+        found.link.display(),
+        found.base.display(),
+        if found.bound { format!(", or bind root `{0}` again with `pincer root bind {0} DIR`", found.root) } else { String::new() }
     )]
     Symlink {
         /// The plugin.
         plugin: String,
         /// Where the plugin wanted it.
         guest: String,
-        /// The root's name.
-        root: String,
-        /// The link.
-        link: PathBuf,
-        /// The directory the admin named (the home, or the bound root).
-        base: PathBuf,
-        /// Whether the root is an admin-bound one.
-        bound: bool,
+        /// Where the link is.
+        found: Box<LinkFound>,
     },
+}
+
+/// Where [`MountError::Symlink`] found a link.
+#[derive(Debug)]
+pub struct LinkFound {
+    /// The root's name.
+    pub root: String,
+    /// The link.
+    pub link: PathBuf,
+    /// The directory the admin named (the home, or the bound root).
+    pub base: PathBuf,
+    /// Whether the root is an admin-bound one.
+    pub bound: bool,
 }
 
 /// Resolve each mount and open it: built-in roots under the home directory (created as
@@ -263,10 +270,12 @@ pub fn resolve_mounts(
             BeneathError::Symlink { path } => MountError::Symlink {
                 plugin: plugin.to_string(),
                 guest: guest.clone(),
-                root: root.to_owned(),
-                link: path,
-                base: base.to_path_buf(),
-                bound,
+                found: Box::new(LinkFound {
+                    root: root.to_owned(),
+                    link: path,
+                    base: base.to_path_buf(),
+                    bound,
+                }),
             },
             BeneathError::NotADirectory { path } => not_dir(&path, "it is not a directory".into()),
             BeneathError::NotPlain { path } => not_dir(&path, "not a plain path".into()),

@@ -238,8 +238,7 @@ mod tests {
             fetched += 1;
             unreachable!("nothing is fetched")
         })
-        .err()
-        .expect("refused");
+        .expect_err("refused");
         assert_eq!(fetched, 0);
         assert!(err.message.contains("at most 20000"), "{}", err.message);
         // Frames too big together stop the export at the frame that passes the cap.
@@ -250,8 +249,7 @@ mod tests {
                 jpeg: vec![0; 1 << 20],
             })
         })
-        .err()
-        .expect("refused");
+        .expect_err("refused");
         assert!(err.message.contains("at frame 3"), "{}", err.message);
         let ok = fetch_frames(3, MAX_EXPORT_BYTES, |index| {
             Ok(Frame {
