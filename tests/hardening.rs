@@ -4,7 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use pincer_test_support::{Pincer, fixture};
+use pincer_test_support::{McpStdio, Pincer, fixture};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -104,7 +104,6 @@ fn descriptors(pid: u32) -> usize {
 
 #[test]
 fn an_instance_that_opens_files_without_end_is_stopped_and_the_server_goes_on() {
-    use std::io::{BufRead, BufReader, Write};
     let p = Pincer::new(env!("CARGO_BIN_EXE_pincer"));
     let key = p.trusted_key("admin");
     let bundle = p.bundle(
@@ -135,47 +134,19 @@ fn an_instance_that_opens_files_without_end_is_stopped_and_the_server_goes_on() 
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("held more than 1024 open resources"), "{err}");
     // In a server: it stops the instance, gives every descriptor back, and serves on.
-    let mut child = p
-        .command(&["mcp"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut ask = |id: u64, method: &str, params: serde_json::Value| {
-        let line =
-            serde_json::json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
-        writeln!(stdin, "{line}").unwrap();
-        loop {
-            let answer: serde_json::Value =
-                serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
-            if answer["id"] == id {
-                return answer;
-            }
-        }
-    };
-    ask(
-        1,
-        "initialize",
-        serde_json::json!({ "protocolVersion": "2025-06-18", "capabilities": {},
-                            "clientInfo": { "name": "hardening", "version": "1" } }),
-    );
-    let before = descriptors(child.id());
-    for id in 2..4 {
-        let hoard = ask(
-            id,
-            "tools/call",
-            serde_json::json!({ "name": "probe__hoard",
-                                "arguments": { "path": "/data/f", "count": 100000 } }),
+    let mut server = McpStdio::start(&p);
+    let before = descriptors(server.pid());
+    for _ in 0..2 {
+        let hoard = server.call(
+            "probe__hoard",
+            serde_json::json!({ "path": "/data/f", "count": 100000 }),
         );
-        assert_eq!(hoard["result"]["isError"], true, "{hoard}");
+        assert_eq!(hoard["isError"], true, "{hoard}");
         assert!(hoard.to_string().contains("1024"), "{hoard}");
     }
     // At most one instance's worth is ever held, and the spent instance gives them
     // back once the server has answered (it drops it after writing the answer).
-    let held = descriptors(child.id());
+    let held = descriptors(server.pid());
     assert!(
         held <= before + 1024 + 16,
         "descriptors before {before}, then {held}"
@@ -184,20 +155,14 @@ fn an_instance_that_opens_files_without_end_is_stopped_and_the_server_goes_on() 
     let mut after = held;
     while after > before + 8 && started.elapsed() < std::time::Duration::from_secs(60) {
         std::thread::sleep(std::time::Duration::from_millis(50));
-        after = descriptors(child.id());
+        after = descriptors(server.pid());
     }
     assert!(
         after <= before + 8,
         "descriptors before {before}, after {after}"
     );
-    let read = ask(
-        9,
-        "tools/call",
-        serde_json::json!({ "name": "probe__read", "arguments": { "path": "/data/f" } }),
-    );
-    assert_eq!(read["result"]["content"][0]["text"], "x", "{read}");
-    drop(stdin);
-    child.wait().unwrap();
+    let read = server.call("probe__read", serde_json::json!({ "path": "/data/f" }));
+    assert_eq!(read["content"][0]["text"], "x", "{read}");
 }
 
 #[test]

@@ -6,11 +6,10 @@
 //! own work (emptying `temp`, removing a plugin's data) must not follow a planted link
 //! either.
 
-use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
-use pincer_test_support::{Pincer, fixture};
+use pincer_test_support::{McpStdio, Pincer, fixture};
 use serde_json::{Value, json};
 
 const PROBE: &str = "com.example.probe";
@@ -119,34 +118,6 @@ fn a_plugin_cannot_turn_its_own_subdir_mount_into_the_home_directory() {
     assert_canary_intact(&canary);
 }
 
-/// `pincer mcp` on stdio, spoken to line by line.
-struct Server {
-    stdin: std::process::ChildStdin,
-    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
-    id: u64,
-}
-
-impl Server {
-    fn request(&mut self, method: &str, params: Value) -> Value {
-        self.id += 1;
-        let line = json!({ "jsonrpc": "2.0", "id": self.id, "method": method, "params": params });
-        writeln!(self.stdin, "{line}").unwrap();
-        loop {
-            let line = self.lines.next().expect("pincer mcp ended").unwrap();
-            let answer: Value = serde_json::from_str(&line).unwrap();
-            if answer["id"] == self.id {
-                return answer;
-            }
-        }
-    }
-
-    /// The result of the probe's tool `tool`.
-    fn call(&mut self, tool: &str, args: Value) -> Value {
-        let name = format!("probe__{tool}");
-        self.request("tools/call", json!({ "name": name, "arguments": args }))["result"].clone()
-    }
-}
-
 #[test]
 fn a_running_server_keeps_the_mount_it_opened_when_the_link_is_planted() {
     // Through /data the plugin swaps its /cache for ../.. (to $PINCER_HOME).
@@ -174,42 +145,28 @@ fn served_instances_keep_their_mount(
     let p = Pincer::new(env!("CARGO_BIN_EXE_pincer"));
     install(&p, PROBE, mounts);
     let canary = canary(p.home.path().join("canary.txt"));
-    let mut child = p
-        .command(&["mcp"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut server = Server {
-        stdin: child.stdin.take().unwrap(),
-        lines: BufReader::new(child.stdout.take().unwrap()).lines(),
-        id: 0,
-    };
-    server.request(
-        "initialize",
-        json!({ "protocolVersion": "2025-06-18", "capabilities": {},
-                "clientInfo": { "name": "mount-links", "version": "1" } }),
-    );
+    let mut server = McpStdio::start(&p);
     let planted = server.call(
-        "plant",
+        "probe__plant",
         json!({ "mount": through, "path": path, "target": target }),
     );
     assert_eq!(planted["content"][0]["text"], "planted", "{planted}");
     // Every later instance of this server gets the directory opened at load, which
     // the link did not replace: the canary is not there.
     for _ in 0..3 {
-        let read = server.call("read", json!({ "path": format!("{guest}/canary.txt") }));
+        let read = server.call(
+            "probe__read",
+            json!({ "path": format!("{guest}/canary.txt") }),
+        );
         assert_eq!(read["isError"], true, "{read}");
         assert!(!read.to_string().contains("canary: nobody"), "{read}");
         let write = server.call(
-            "write",
+            "probe__write",
             json!({ "path": format!("{guest}/canary.txt"), "text": "overwritten" }),
         );
         assert!(!write.to_string().contains("canary: nobody"), "{write}");
     }
     drop(server);
-    child.wait().unwrap();
     assert_canary_intact(&canary);
 }
 

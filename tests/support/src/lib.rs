@@ -330,3 +330,80 @@ pub fn server_started(
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// `pincer mcp` on stdio, spoken to one JSON-RPC line at a time (initialized with
+/// protocol 2025-06-18); it ends when dropped (its stdin closes) and is waited for.
+pub struct McpStdio {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+    id: u64,
+}
+
+impl McpStdio {
+    /// Start `pincer mcp` on `p`'s home and initialize it.
+    pub fn start(p: &Pincer) -> Self {
+        use std::io::BufRead;
+        let mut child = p
+            .command(&["mcp"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting pincer mcp");
+        let mut server = McpStdio {
+            stdin: child.stdin.take(),
+            lines: std::io::BufReader::new(child.stdout.take().expect("a piped stdout")).lines(),
+            child,
+            id: 0,
+        };
+        server.request(
+            "initialize",
+            serde_json::json!({ "protocolVersion": "2025-06-18", "capabilities": {},
+                                "clientInfo": { "name": "pincer-tests", "version": "1" } }),
+        );
+        server
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Send request `method` with `params`; its answer (skipping notifications).
+    pub fn request(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        use std::io::Write;
+        self.id += 1;
+        let line = serde_json::json!({ "jsonrpc": "2.0", "id": self.id, "method": method, "params": params });
+        let stdin = self.stdin.as_mut().expect("open until dropped");
+        writeln!(stdin, "{line}").expect("writing to pincer mcp");
+        loop {
+            let line = self
+                .lines
+                .next()
+                .expect("pincer mcp ended")
+                .expect("reading pincer mcp");
+            let answer: serde_json::Value =
+                serde_json::from_str(&line).expect("pincer mcp writes JSON lines");
+            if answer["id"] == self.id {
+                return answer;
+            }
+        }
+    }
+
+    /// The result of calling the tool `name` with `args`.
+    pub fn call(&mut self, name: &str, args: serde_json::Value) -> serde_json::Value {
+        self.request(
+            "tools/call",
+            serde_json::json!({ "name": name, "arguments": args }),
+        )["result"]
+            .clone()
+    }
+}
+
+impl Drop for McpStdio {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.wait();
+    }
+}
