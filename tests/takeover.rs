@@ -166,3 +166,27 @@ fn kept_data_passes_only_to_the_same_key_or_an_accepted_one() {
     assert!(!p.home.path().join(format!("data/{ID}")).exists());
     p.ok(&["install", s(&takeover), "--yes"]);
 }
+
+#[test]
+fn data_without_a_record_goes_to_the_first_install_and_remove_deletes_it() {
+    // Such as `pincer dev` leaves in the same home.
+    let p = Pincer::new(env!("CARGO_BIN_EXE_pincer"));
+    let key = p.trusted_key("Alice");
+    let data = p.home.path().join(format!("data/{ID}"));
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("notes.txt"), "from a dev run").unwrap();
+    // Not installed, nothing recorded: `remove` deletes it.
+    let out = p.ok(&["remove", ID]);
+    assert!(out.contains("removed the data kept for it"), "{out}");
+    assert!(!data.exists());
+    p.fails(2, &["remove", ID]);
+    // Made again, it is the first install's.
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("notes.txt"), "from a dev run").unwrap();
+    let bundle = p.bundle(&fixture("fs-probe"), ID, "1.0.0", SECTIONS, &key);
+    p.ok(&["install", s(&bundle), "--yes"]);
+    assert_eq!(
+        p.call(ID, "read", r#"{"path":"/data/notes.txt"}"#),
+        (false, "from a dev run".into())
+    );
+}

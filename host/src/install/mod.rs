@@ -125,26 +125,30 @@ fn kept_path(id: &str) -> String {
     format!("kept/{id}.json")
 }
 
-/// The record of data kept for the id `id`, which is not installed: from `pincer
-/// remove --keep-data`, or, for a data directory or key-value store left without a
-/// record (by an older Pincer), whose-unknown. `None` if nothing is kept. Secrets set
-/// for an id before it is installed are the admin's provisioning, not kept data.
+/// The record of data kept for the id `id`, which is not installed (`pincer remove
+/// --keep-data`), or `None`. Data without a record (made by `pincer dev` in the same
+/// home, or left by an older Pincer) is bound to no key; nor are secrets set for an id
+/// before it is installed, which are the admin's provisioning.
 pub fn kept(home: &crate::store::Home, id: &str) -> Result<Option<Kept>, StoreError> {
-    if let Some(bytes) = home.read_optional(kept_path(id))? {
-        return serde_json::from_slice(&bytes)
+    match home.read_optional(kept_path(id))? {
+        None => Ok(None),
+        Some(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|e| StoreError::Damaged {
                 path: home.join(kept_path(id)),
                 why: e.to_string(),
-            });
+            }),
     }
-    let left =
-        home.join(format!("data/{id}")).exists() || home.join(format!("kv/{id}.sqlite")).exists();
-    Ok(left.then(|| Kept {
-        key_id: None,
-        signer: "unknown".into(),
-        version: "unknown".into(),
-    }))
+}
+
+/// Whether anything is kept for `id` outside the store: a record, data, temp or a
+/// key-value store.
+fn leftovers(home: &crate::store::Home, id: &str) -> Result<bool, StoreError> {
+    Ok(kept(home, id)?.is_some()
+        || ["data", "tmp"]
+            .iter()
+            .any(|dir| home.join(format!("{dir}/{id}")).symlink_metadata().is_ok())
+        || home.join(format!("kv/{id}.sqlite")).exists())
 }
 
 /// Install the bundle in `dir`. `confirm` sees the review and says whether the admin
@@ -506,7 +510,7 @@ pub fn remove(
     let store = PluginStore::new(home);
     let _lock = store.lock()?;
     let state = store.get(id)?;
-    if state.is_none() && kept(home, id)?.is_none() {
+    if state.is_none() && !leftovers(home, id)? {
         return Err(InstallError::NotInstalled(id.to_owned()));
     }
     if let Some(state) = &state {

@@ -325,7 +325,7 @@ pub fn review(
             let accepted = accept_signer == Some(to_key);
             let owned = match from_key {
                 Some(k) => format!("key {k} ({from_signer})"),
-                None => "an unrecorded key".to_owned(),
+                None => "a key nobody recorded".to_owned(),
             };
             let what = if state.is_some() {
                 "its installed version was signed by"
