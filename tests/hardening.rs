@@ -205,3 +205,34 @@ fn the_policy_caps_kv_quotas_whatever_the_manifest_asks_and_review_rates_them() 
     );
     assert!(is_error && text.to_lowercase().contains("quota"), "{text}");
 }
+
+#[test]
+fn a_server_goes_on_using_temp_after_another_process_empties_it() {
+    let p = Pincer::new(env!("CARGO_BIN_EXE_pincer"));
+    let key = p.trusted_key("admin");
+    let bundle = p.bundle(
+        &fixture("fs-probe"),
+        "com.example.probe",
+        "1.0.0",
+        "[[capabilities.filesystem.mounts]]\nguest = \"/tmp\"\nroot = \"temp\"\naccess = \"read-write\"\n",
+        &key,
+    );
+    p.ok(&["install", s(&bundle), "--yes"]);
+    let mut server = McpStdio::start(&p);
+    let write = |server: &mut McpStdio, name: &str| {
+        server.call(
+            "probe__write",
+            serde_json::json!({ "path": format!("/tmp/{name}"), "text": "x" }),
+        )
+    };
+    assert_eq!(write(&mut server, "a")["content"][0]["text"], "written");
+    // Another process loads the plugin: its temp is emptied (removed and made again).
+    assert_eq!(
+        p.call("com.example.probe", "list", r#"{"path":"/tmp"}"#),
+        (false, String::new())
+    );
+    // The server's next instance gets the temp directory that is there now.
+    let again = write(&mut server, "b");
+    assert_eq!(again["content"][0]["text"], "written", "{again}");
+    assert!(p.home.path().join("tmp/com.example.probe/b").exists());
+}

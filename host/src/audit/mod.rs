@@ -659,7 +659,11 @@ impl Audit {
             HeadState::Valid(h) => h,
             state if len == 0 => {
                 if matches!(state, HeadState::Invalid) {
-                    repairs.push(serde_json::json!({ "reason": "the chain head was damaged and the log empty" }));
+                    repairs.push(serde_json::json!({
+                        "reason": "the chain head was damaged and the log empty",
+                        "gap": "head-damaged",
+                        "after": 0,
+                    }));
                 }
                 Head {
                     seq: 0,
@@ -1011,9 +1015,12 @@ impl Audit {
             return Err(AuditError::HeadInvalid(PathBuf::from("the head given")));
         }
         let mut report = self.verify()?;
-        if report.problem.is_some() {
-            return Ok(report);
-        }
+        // An unacknowledged gap is what a kept head is for: check against it anyway.
+        let gap = match &report.problem {
+            Some(p) if p.kind == ProblemKind::Gap => report.problem.take(),
+            Some(_) => return Ok(report),
+            None => None,
+        };
         let (records, _) = self.read()?;
         let problem = match records.iter().find(|r| r.seq == kept.seq) {
             Some(r) if r.mac == kept.mac => None,
@@ -1038,6 +1045,17 @@ impl Audit {
                     kept.seq
                 ),
             )),
+        };
+        let problem = match (problem, gap) {
+            (Some(p), _) => Some(p),
+            (None, Some(mut gap)) => {
+                gap.message = format!(
+                    "{} (the kept head's record {} is in the log, unchanged: nothing up to it was cut)",
+                    gap.message, kept.seq
+                );
+                Some(gap)
+            }
+            (None, None) => None,
         };
         report.ok = problem.is_none();
         report.problem = problem;

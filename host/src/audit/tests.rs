@@ -212,7 +212,14 @@ fn a_missing_head_is_recorded_not_papered_over() {
 #[test]
 fn a_tail_cut_with_the_head_deleted_fails_until_an_admin_acknowledges_it() {
     // The attack: no key needed, cut the log's tail and delete the head.
-    let (tmp, audit) = trail(6);
+    let (tmp, audit) = trail(3);
+    let kept_at_3 = audit.head().unwrap().unwrap();
+    for _ in 0..3 {
+        audit
+            .record("admin:test", Event::Install, None, serde_json::json!({}))
+            .unwrap();
+    }
+    let kept_at_6 = audit.head().unwrap().unwrap();
     write_lines(&tmp, &lines(&tmp)[..3]);
     std::fs::remove_file(tmp.path().join(HEAD)).unwrap();
     // The next audited action continues the chain, and says where it was cut.
@@ -231,6 +238,18 @@ fn a_tail_cut_with_the_head_deleted_fails_until_an_admin_acknowledges_it() {
         audit.acknowledge("admin:test", 2, "x"),
         Err(AuditError::NoSuchGap { .. })
     ));
+    // A copy of the head kept from before the cut shows what was lost; one from after
+    // it (record 3) shows nothing up to it was.
+    let report = audit.verify_against(&kept_at_6).unwrap();
+    assert_eq!(report.problem.unwrap().kind, ProblemKind::Truncated);
+    let report = audit.verify_against(&kept_at_3).unwrap();
+    let p = report.problem.unwrap();
+    assert_eq!(p.kind, ProblemKind::Gap);
+    assert!(
+        p.message.contains("record 3 is in the log"),
+        "{}",
+        p.message
+    );
     let ack = audit
         .acknowledge("admin:test", 4, "checked against the off-site head")
         .unwrap();

@@ -5,7 +5,8 @@
 //! MCP servers bring their own), and the host side of `pincer:plugin/approval`. The
 //! admin's policy answers first (`allow`, `deny` or `ask`, per plugin, tool or action);
 //! `ask` waits for a person, never past the call's deadline, and no answer means
-//! rejected. Every request and answer is audited. A request's text is shown to a person
+//! rejected. Every request and answer is audited (at most 30 of each a minute per
+//! plugin; the rest are counted into one `audit-suppressed` record). A request's text is shown to a person
 //! and audited, so any secret value in it is redacted first.
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -156,9 +157,10 @@ impl ApprovalState {
     }
 
     fn audit(&self, event: Event, details: serde_json::Value) {
+        // A plugin may ask in a loop (answered by policy at once): bounded per plugin.
         if let Err(e) = self
             .audit
-            .record("host", event, Some(&self.plugin), details)
+            .record_limited("host", event, Some(&self.plugin), details)
         {
             tracing::error!(plugin = %self.plugin, "cannot audit an approval: {e}");
         }
@@ -182,7 +184,7 @@ impl Host for ApprovalState {
             Event::ApprovalRequest,
             serde_json::json!({
                 "action": request.action,
-                "summary": request.summary,
+                "summary": crate::audit::clipped(&request.summary, 512),
                 "tool": tool,
                 "rule": rule,
             }),

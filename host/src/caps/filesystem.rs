@@ -174,6 +174,33 @@ pub struct ResolvedMount {
     pub access: Access,
     /// The directory as opened at load, handed to every instance.
     dir: WasiDir,
+    /// For a built-in root, how to open it again if it is removed while the plugin is
+    /// loaded (another process loading it empties `temp`): the home and the path in it.
+    reopen: Option<std::sync::Arc<(cap_std::fs::Dir, PathBuf)>>,
+}
+
+impl ResolvedMount {
+    /// This mount as an instance should get it: the directory opened at load, or, if
+    /// that directory has been removed since (its link count is 0), the one now at its
+    /// path, opened again the same way (no link followed, created if missing).
+    pub fn current(&self) -> Option<ResolvedMount> {
+        let reopen = self.reopen.as_ref()?;
+        let removed = rustix::fs::fstat(&*self.dir.dir).is_ok_and(|st| st.st_nlink == 0);
+        if !removed {
+            return None;
+        }
+        let (home, rel) = &**reopen;
+        let dir = beneath::open_dir(home, rel, Missing::Create).ok()?;
+        Some(ResolvedMount {
+            dir: WasiDir::new(
+                dir.into_std_file(),
+                self.dir.perms,
+                self.dir.open_mode,
+                false,
+            ),
+            ..self.clone()
+        })
+    }
 }
 
 impl std::fmt::Debug for ResolvedMount {
@@ -281,6 +308,7 @@ pub fn resolve_mounts(
             BeneathError::NotPlain { path } => not_dir(&path, "not a plain path".into()),
             BeneathError::Io { path, source } => not_dir(&path, source.to_string()),
         };
+        let mut reopen = None;
         let (host, dir) = match root {
             "plugin-data" | "temp" | "recordings" => {
                 let rel = match root {
@@ -307,6 +335,10 @@ pub fn resolve_mounts(
                     HomeError::Beneath(e) => refused(home.path(), false, e),
                     e => not_dir(&home.join(&rel), e.to_string()),
                 })?;
+                let handle = home
+                    .handle()
+                    .map_err(|e| not_dir(&home.join(&rel), e.to_string()))?;
+                reopen = Some(std::sync::Arc::new((handle, rel.clone())));
                 (home.join(&rel), dir)
             }
             bound => {
@@ -317,6 +349,16 @@ pub fn resolve_mounts(
                         guest,
                     });
                 };
+                // `root bind` refuses these; a policy edited by hand may not have.
+                if base.starts_with(home.path()) || home.path().starts_with(base) {
+                    return Err(not_dir(
+                        base,
+                        format!(
+                            "it overlaps Pincer's home directory {}; bind root `{bound}` to a directory outside it",
+                            home.path().display()
+                        ),
+                    ));
+                }
                 // The real path the admin was shown at bind time: a link in it now is
                 // a change nobody reviewed. A subdirectory must already exist.
                 let opened = beneath::open_absolute(base).and_then(|dir| match sub {
@@ -340,6 +382,7 @@ pub fn resolve_mounts(
             host,
             access: m.access,
             dir: WasiDir::new(dir.into_std_file(), perms, mode, false),
+            reopen,
         });
     }
     Ok(resolved)

@@ -64,11 +64,14 @@ impl CallClock {
     }
 
     /// What a wait leaves to the plugin to hear the outcome and act on it: a quarter of
-    /// the limit, at least 250 ms and at most 2 s. A fixed sliver would be eaten by a
+    /// the limit, at least 250 ms and at most 2 s, but never more than half the limit
+    /// (so a short limit still leaves time to wait). A fixed sliver would be eaten by a
     /// loaded machine's scheduling and an audit write's fsync, and the call would fault
     /// instead of being told the outcome.
     pub fn reserve(&self) -> Duration {
-        (self.limit / 4).clamp(Duration::from_millis(250), Duration::from_secs(2))
+        (self.limit / 4)
+            .clamp(Duration::from_millis(250), Duration::from_secs(2))
+            .min(self.limit / 2)
     }
 }
 
@@ -220,7 +223,8 @@ mod tests {
     fn a_wait_leaves_the_plugin_a_quarter_of_its_limit_within_bounds() {
         let ms = Duration::from_millis;
         let reserve = |limit| CallClock::starting_now(limit).reserve();
-        assert_eq!(reserve(ms(400)), ms(250));
+        assert_eq!(reserve(ms(400)), ms(200));
+        assert_eq!(reserve(ms(1000)), ms(250));
         assert_eq!(reserve(ms(1500)), ms(375));
         assert_eq!(reserve(ms(10_000)), ms(2000));
         assert_eq!(reserve(ms(300_000)), ms(2000));
@@ -235,7 +239,8 @@ mod tests {
             "{left:?}"
         );
         assert_eq!(CallClock::expired().wait_left(), Duration::ZERO);
+        // A short limit keeps half of itself for waiting.
         let short = CallClock::starting_now(Duration::from_millis(100));
-        assert_eq!(short.wait_left(), Duration::ZERO);
+        assert!(short.wait_left() <= Duration::from_millis(50));
     }
 }

@@ -87,7 +87,8 @@ impl Host for SecretsState {
             }
             Err(e) => return Err(Error::NotSet(e.to_string())),
         };
-        if let Err(e) = self.audit.record(
+        // A plugin may read its secret in a loop: bounded per plugin.
+        if let Err(e) = self.audit.record_limited(
             "host",
             Event::SecretRead,
             Some(plugin),

@@ -701,7 +701,8 @@ pub(super) fn cmd_audit(home: &Home, command: &AuditCommand) -> Result<(), Failu
                         .as_deref()
                         .map(|p| format!("{p}  "))
                         .unwrap_or_default(),
-                    r.details
+                    // Details carry plugin text (faults, tool definitions, reasons).
+                    crate::text::printable(&r.details.to_string())
                 );
             }
             if let Some(torn) = torn {

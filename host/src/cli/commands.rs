@@ -507,7 +507,10 @@ fn print_denials(plugin: &Plugin) {
             1 => String::new(),
             n => format!(" ({n} times)"),
         };
-        eprintln!("denied{times}: {}", denial.reason);
+        eprintln!(
+            "denied{times}: {}",
+            crate::text::printable_lines(&denial.reason)
+        );
     }
 }
 
@@ -565,10 +568,8 @@ fn print_tool_output(
             }
         }
         if let Some(s) = &output.structured_content {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(s).expect("JSON values serialise")
-            );
+            let pretty = serde_json::to_string_pretty(s).expect("JSON values serialise");
+            println!("{}", crate::text::printable_lines(&pretty));
         }
     }
     if output.is_error {

@@ -514,17 +514,17 @@ pub fn remove(
         return Err(InstallError::NotInstalled(id.to_owned()));
     }
     if let Some(state) = &state {
+        // Bound to the key first, whatever happens next: a removal that fails half way
+        // leaves what is left bound, not free for any publisher's install of this id.
+        let record = Kept {
+            key_id: Some(state.active.key_id),
+            signer: state.active.signer.clone(),
+            version: state.active.version.clone(),
+        };
+        let bytes = serde_json::to_vec_pretty(&record).expect("a record serialises");
+        home.create_dir_all("kept")?;
+        home.write_atomic(kept_path(id), &bytes, 0o600)?;
         store.remove(id)?;
-        if keep_data {
-            let record = Kept {
-                key_id: Some(state.active.key_id),
-                signer: state.active.signer.clone(),
-                version: state.active.version.clone(),
-            };
-            let bytes = serde_json::to_vec_pretty(&record).expect("a record serialises");
-            home.create_dir_all("kept")?;
-            home.write_atomic(kept_path(id), &bytes, 0o600)?;
-        }
     }
     let deleted = if keep_data {
         Vec::new()

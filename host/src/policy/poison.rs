@@ -125,6 +125,28 @@ pub struct Finding {
 /// [`MAX_SCANNED_BYTES`] of each text (a longer description is flagged as long anyway).
 /// No text makes it panic.
 pub fn scan(tools: &[ToolInfo]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    // What is not reviewed is said, high: a remote server could hide text past a cap.
+    let unreviewed = |tool: &str, field: &str, message: String| Finding {
+        tool: tool.to_owned(),
+        field: field.to_owned(),
+        rule: Rule::LongDescription,
+        risk: Risk::High,
+        start: 0,
+        end: 0,
+        excerpt: String::new(),
+        message,
+    };
+    if tools.len() > MAX_SCANNED_TOOLS {
+        out.push(unreviewed(
+            &tools[MAX_SCANNED_TOOLS].name,
+            "",
+            format!(
+                "the plugin lists {} tools; only the first {MAX_SCANNED_TOOLS} are reviewed",
+                tools.len()
+            ),
+        ));
+    }
     let tools = &tools[..tools.len().min(MAX_SCANNED_TOOLS)];
     let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
     let all_siblings = sibling_patterns(&names);
@@ -132,7 +154,6 @@ pub fn scan(tools: &[ToolInfo]) -> Vec<Finding> {
         .iter()
         .map(|t| t.description.chars().count())
         .collect();
-    let mut out = Vec::new();
     for (i, tool) in tools.iter().enumerate() {
         let siblings: Vec<&(String, Regex)> = all_siblings
             .iter()
@@ -147,8 +168,29 @@ pub fn scan(tools: &[ToolInfo]) -> Vec<Finding> {
         if let Some(schema) = &tool.output_schema {
             walk(schema, &mut "output_schema".into(), &mut texts);
         }
-        texts.truncate(MAX_SCANNED_TEXTS);
+        if texts.len() > MAX_SCANNED_TEXTS {
+            out.push(unreviewed(
+                &tool.name,
+                "",
+                format!(
+                    "the tool has {} texts (title, description, schema strings and keys); only the first {MAX_SCANNED_TEXTS} are reviewed",
+                    texts.len()
+                ),
+            ));
+            texts.truncate(MAX_SCANNED_TEXTS);
+        }
         for (field, text) in texts {
+            if text.len() > MAX_SCANNED_BYTES && field != "description" {
+                out.push(unreviewed(
+                    &tool.name,
+                    &field,
+                    format!(
+                        "the text is {} bytes; only the first {} KiB are reviewed",
+                        text.len(),
+                        MAX_SCANNED_BYTES >> 10
+                    ),
+                ));
+            }
             let mut found = scan_text(prefix(text, MAX_SCANNED_BYTES), &siblings);
             if field == "description" {
                 let peers: Vec<usize> = lengths
@@ -943,6 +985,13 @@ mod tests {
             "the start of the text is still reviewed"
         );
         assert!(findings.iter().any(|f| f.rule == Rule::LongDescription));
+        // What was cut is said, high: past the tool count, the text count.
+        assert!(findings.iter().any(
+            |f| f.risk == Risk::High && f.message.contains("only the first 1000 are reviewed")
+        ));
+        assert!(findings.iter().any(|f| f.tool == "wide"
+            && f.risk == Risk::High
+            && f.message.contains("only the first 10000")));
         assert!(
             findings
                 .iter()

@@ -1054,6 +1054,8 @@ impl Plugin {
         let redact = self.redactor.for_call();
         state.approval = self.approval.for_call(clock, &redact);
         state.http = self.http.for_call(clock, &redact);
+        // A store made ahead of the call: its plugin asks for its preopens only now.
+        state.mounts = current_mounts(&self.mounts);
         state.log.redact = redact.clone();
         state.redact = redact;
         set_deadline(&mut cs.store, clock.deadline);
@@ -1122,6 +1124,20 @@ where
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
+}
+
+/// The mounts an instance gets: the ones opened at load, each replaced by its
+/// directory opened again if it was removed since ([`ResolvedMount::current`]).
+fn current_mounts(mounts: &Arc<[ResolvedMount]>) -> Arc<[ResolvedMount]> {
+    let fresh: Vec<Option<ResolvedMount>> = mounts.iter().map(ResolvedMount::current).collect();
+    if fresh.iter().all(Option::is_none) {
+        return mounts.clone();
+    }
+    mounts
+        .iter()
+        .zip(fresh)
+        .map(|(old, new)| new.unwrap_or_else(|| old.clone()))
+        .collect()
 }
 
 /// Interrupt wasm code in `store` at `deadline`, checking at every epoch tick.

@@ -101,13 +101,15 @@ impl BeneathError {
 /// `rel` opens `base` again.
 pub fn open_dir(base: &Dir, rel: &Path, missing: Missing) -> Result<Dir, BeneathError> {
     let names = plain_names(rel)?;
+    let last = names.len();
     let mut current: Option<OwnedFd> = None;
     let mut walked = PathBuf::new();
-    for name in names {
+    for (i, name) in names.into_iter().enumerate() {
         walked.push(name);
+        let final_one = i + 1 == last;
         let next = match &current {
-            Some(fd) => open_one(fd, name, missing, &walked)?,
-            None => open_one(base, name, missing, &walked)?,
+            Some(fd) => open_one(fd, name, missing, &walked, final_one)?,
+            None => open_one(base, name, missing, &walked, final_one)?,
         };
         current = Some(next);
     }
@@ -151,13 +153,20 @@ fn plain_names(rel: &Path) -> Result<Vec<&OsStr>, BeneathError> {
 
 /// Open the directory `name` (one component) in `dir` without following a link,
 /// creating it first if it is missing and `missing` says so. `walked` names it in errors.
+/// Only the `last` component is opened for reading; the ones on the way are opened as
+/// paths (Linux `O_PATH`), which needs only search permission, as a path lookup does.
 fn open_one(
     dir: impl AsFd,
     name: &OsStr,
     missing: Missing,
     walked: &Path,
+    last: bool,
 ) -> Result<OwnedFd, BeneathError> {
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    #[cfg(target_os = "linux")]
+    let access = if last { OFlags::RDONLY } else { OFlags::PATH };
+    #[cfg(not(target_os = "linux"))]
+    let access = OFlags::RDONLY;
+    let flags = access | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let io = |e: Errno| BeneathError::Io {
         path: walked.to_path_buf(),
         source: e.into(),

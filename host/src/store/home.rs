@@ -119,8 +119,10 @@ impl Home {
             })?;
         // It holds keys and every plugin's data: nobody else may even list it. (A home
         // made by an older Pincer, or by hand, is tightened here.)
+        // Only the owner's own home: another account's shared one is theirs to set.
         if let Ok(meta) = dir.dir_metadata()
             && cap_std::fs::MetadataExt::mode(&meta) & 0o077 != 0
+            && cap_std::fs::MetadataExt::uid(&meta) == rustix::process::geteuid().as_raw()
         {
             use std::os::unix::fs::PermissionsExt as _;
             let private = std::fs::Permissions::from_mode(0o700);
@@ -160,6 +162,11 @@ impl Home {
     pub fn open_dir(&self, rel: impl AsRef<Path>, missing: Missing) -> Result<Dir, HomeError> {
         beneath::open_dir(&self.dir, rel.as_ref(), missing)
             .map_err(|e| HomeError::Beneath(e.under(&self.path)))
+    }
+
+    /// A handle of its own on the home directory, for opening beneath it later.
+    pub fn handle(&self) -> Result<Dir, HomeError> {
+        self.dir.try_clone().map_err(self.io(Path::new("")))
     }
 
     /// The directory holding `rel`, opened without following a link, and `rel`'s last
