@@ -308,6 +308,10 @@ pub fn resolve_mounts(
             BeneathError::NotPlain { path } => not_dir(&path, "not a plain path".into()),
             BeneathError::Io { path, source } => not_dir(&path, source.to_string()),
         };
+        let home_refused = |rel: &Path, e: HomeError| match e {
+            HomeError::Beneath(e) => refused(home.path(), false, e),
+            e => not_dir(&home.join(rel), e.to_string()),
+        };
         let mut reopen = None;
         let (host, dir) = match root {
             "plugin-data" | "temp" | "recordings" => {
@@ -325,19 +329,13 @@ pub fn resolve_mounts(
                 if root == "temp" && !temp_reset {
                     temp_reset = true;
                     let temp = Path::new("tmp").join(plugin.as_str());
-                    home.reset_dir(&temp).map_err(|e| match e {
-                        HomeError::Beneath(e) => refused(home.path(), false, e),
-                        e => not_dir(&home.join(&temp), e.to_string()),
-                    })?;
+                    home.reset_dir(&temp).map_err(|e| home_refused(&temp, e))?;
                 }
                 // A subdirectory is created inside built-in roots.
-                let dir = home.open_dir(&rel, Missing::Create).map_err(|e| match e {
-                    HomeError::Beneath(e) => refused(home.path(), false, e),
-                    e => not_dir(&home.join(&rel), e.to_string()),
-                })?;
-                let handle = home
-                    .handle()
-                    .map_err(|e| not_dir(&home.join(&rel), e.to_string()))?;
+                let dir = home
+                    .open_dir(&rel, Missing::Create)
+                    .map_err(|e| home_refused(&rel, e))?;
+                let handle = home.handle().map_err(|e| home_refused(&rel, e))?;
                 reopen = Some(std::sync::Arc::new((handle, rel.clone())));
                 (home.join(&rel), dir)
             }

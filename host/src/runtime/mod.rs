@@ -761,17 +761,18 @@ impl Runtime {
             denials.clone(),
         );
         let caps = &self.policy.limits;
+        // A capability setting above the policy's cap is cut to it, with a warning.
+        let cap_setting = |what: &str, asked: u64, max: u64| {
+            let (value, line) = LimitCaps::cap_bytes(what, asked, max);
+            if let Some(line) = line {
+                tracing::warn!(plugin = %id, "{line}");
+            }
+            value
+        };
         let kv = match grants.kv_quota_bytes {
             Some(asked) => KvState::new(
                 Arc::new(KvStore::new(self.home.join(format!("kv/{id}.sqlite")))),
-                {
-                    let (quota, capped) =
-                        LimitCaps::cap_bytes("quota_bytes", asked, caps.max_kv_quota_bytes);
-                    if let Some(line) = capped {
-                        tracing::warn!(plugin = %id, "{line}");
-                    }
-                    quota
-                },
+                cap_setting("quota_bytes", asked, caps.max_kv_quota_bytes),
                 denials.clone(),
             ),
             None => KvState::none(denials.clone()),
@@ -792,15 +793,11 @@ impl Runtime {
                     .get(&*id)
                     .is_some_and(|p| p.allow_private_networks);
                 let mut rules = HttpRules::new(grant, allow_private);
-                let (cap, capped) = LimitCaps::cap_bytes(
+                rules.max_response_bytes = cap_setting(
                     "max_response_bytes",
                     rules.max_response_bytes,
                     caps.max_response_bytes,
                 );
-                if let Some(line) = capped {
-                    tracing::warn!(plugin = %id, "{line}");
-                }
-                rules.max_response_bytes = cap;
                 Some(Arc::new(HttpClient::new(rules).map_err(|message| {
                     LoadError::Link {
                         plugin: plugin.clone(),

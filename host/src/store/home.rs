@@ -117,9 +117,9 @@ impl Home {
                 path: path.clone(),
                 source,
             })?;
-        // It holds keys and every plugin's data: nobody else may even list it. (A home
-        // made by an older Pincer, or by hand, is tightened here.)
-        // Only the owner's own home: another account's shared one is theirs to set.
+        // It holds keys and every plugin's data: nobody else may even list it. A home
+        // made by an older Pincer, or by hand, is tightened here, by its owner only (a
+        // home another account shares is that account's to set).
         if let Ok(meta) = dir.dir_metadata()
             && cap_std::fs::MetadataExt::mode(&meta) & 0o077 != 0
             && cap_std::fs::MetadataExt::uid(&meta) == rustix::process::geteuid().as_raw()
