@@ -4,7 +4,7 @@
 //! `egress` lists each origin that an installed plugin's HTTP grant names, for an IT
 //! team's firewall allowlist; `review --all` summarises every plugin's grants, tools and
 //! risk on one screen. Both print JSON with `--json`, whose fields `docs/admin-guide.md`
-//! documents; `tests/egress.rs` keeps a snapshot of `egress --json`.
+//! documents; `tests/all/egress.rs` keeps a snapshot of `egress --json`.
 
 use std::collections::BTreeMap;
 

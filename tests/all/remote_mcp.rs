@@ -1,7 +1,7 @@
 //! An MCP server on 127.0.0.1 for the `remote` adapter to reach, in its own thread and
 //! runtime: tools that the test may change at any moment (as a remote server can), an
 //! optional bearer token, and a count of the requests it refused for their token.
-//! Included by the tests that need it (`#[path = "common/remote_mcp.rs"] mod ...`).
+//! Shared by the tests that need it (`crate::remote_mcp`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -156,11 +156,6 @@ impl RemoteMcp {
     /// The server's MCP endpoint.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}/mcp", self.port)
-    }
-
-    /// List `tools` from now on.
-    pub fn set_tools(&self, tools: Vec<Tool>) {
-        *self.tools.lock().unwrap() = tools;
     }
 
     /// Change the tools listed from now on.

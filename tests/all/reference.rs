@@ -293,15 +293,11 @@ fn fetch_returns_markdown_page_by_page() {
     assert!(is_error);
 }
 
-#[path = "common/remote_mcp.rs"]
-#[allow(dead_code)]
-mod remote_mcp;
-
 const TOKEN: &str = "remote-token-5e1f";
 
 #[test]
 fn remote_adapter_vets_a_remote_mcp_server() {
-    let remote = remote_mcp::RemoteMcp::start(Some(TOKEN));
+    let remote = crate::remote_mcp::RemoteMcp::start(Some(TOKEN));
     let (port, refused) = (remote.port, remote.refused.clone());
     let p = Pincer::new(env!("CARGO_BIN_EXE_pincer"));
     let key = p.trusted_key("admin");
@@ -335,7 +331,7 @@ fn remote_adapter_vets_a_remote_mcp_server() {
             .success()
     );
     // The remote's tools were never approved: withheld until an admin approves them
-    // as they are (tests/pinning.rs shows the rest of that story).
+    // as they are (tests/all/pinning.rs shows the rest of that story).
     let refusal = p.fails(3, &["call", "dev.pincer.remote", "add", "--args", "{}"]);
     assert!(refusal.contains("withheld"), "{refusal}");
     p.ok(&["approve", "dev.pincer.remote", "--yes"]);

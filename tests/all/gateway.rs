@@ -263,7 +263,7 @@ fn lists_and_calls_tools_reads_the_audit_and_serves_its_openapi_document() {
     assert_eq!(doc["openapi"], "3.1.0");
     for (method, path) in pincer::gateway::openapi::ROUTES {
         assert!(doc["paths"][path][method].is_object(), "{method} {path}");
-        // (Recordings need a viewer, which this home lacks: tests/recordings.rs.)
+        // (Recordings need a viewer, which this home lacks: tests/all/recordings.rs.)
         if *method == "get" && !path.contains('{') && !path.starts_with("/v1/recordings") {
             assert_eq!(gw.get(path).send().unwrap().status(), 200, "GET {path}");
         }

@@ -8,7 +8,7 @@
 //!   directory and with the exported variables the previous command block left, and
 //!   must exit with 0, or with N for `sh exit=N`. `sh needs=TOOL` runs only where TOOL
 //!   is on `PATH` (or, for componentize-py, in `target/py-venv/bin`, where
-//!   `tests/python_plugin.rs` installs it), and is counted as skipped elsewhere.
+//!   `tests/all/python_plugin.rs` installs it), and is counted as skipped elsewhere.
 //!   `sh repo=DIR` runs in DIR of a scratch copy of this repository's `wit/` and DIR.
 //!   `sh skip-test` never runs; it is counted and printed.
 //! - `text output`: what the command block before it prints (stdout and stderr, as a
@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use pincer_test_support::repo_dir;
 
 /// The document, as this test was built with it.
-const DOC: &str = include_str!("../docs/plugin-authors.md");
+const DOC: &str = include_str!("../../docs/plugin-authors.md");
 const DOC_PATH: &str = "docs/plugin-authors.md";
 
 /// The longest a command block may run (the first build of a project is the longest).

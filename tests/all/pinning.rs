@@ -4,15 +4,11 @@
 //! withheld from an MCP client at once, audited, shown word by word by
 //! `pincer review ID --tools`, and served again only after `pincer approve ID`.
 
-#[path = "common/remote_mcp.rs"]
-#[allow(dead_code)]
-mod remote_mcp;
-
 use std::process::Stdio;
 use std::time::Duration;
 
 use pincer_test_support::Pincer;
-use remote_mcp::{RemoteMcp, tool};
+use crate::remote_mcp::{RemoteMcp, tool};
 use rmcp::model::{CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation};
 use rmcp::service::{NotificationContext, RunningService};
 use rmcp::transport::TokioChildProcess;
