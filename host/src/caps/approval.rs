@@ -16,10 +16,13 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::bindings::pincer::plugin::approval::{Decision, Error, Host, Request};
-use super::redact::{CallRedactor, Place};
-use super::{CallClock, Denials};
-use crate::audit::{Audit, Event};
+use wasmtime::component::{HasData, Linker};
+
+use super::bindings::pincer::plugin::approval::{self as wit, Decision, Error, Host, Request};
+use super::redact::Place;
+use super::{CapsView, LoadContext, View};
+use crate::audit::Event;
+use crate::policy::grants::GrantSet;
 use crate::policy::{ApprovalPolicy, ApprovalRule};
 use crate::text::printable;
 
@@ -107,79 +110,75 @@ impl Approver for TerminalApprover {
 /// What one instance may ask: its plugin's declared actions, under the admin's policy.
 #[derive(Clone)]
 pub struct ApprovalState {
-    plugin: Arc<str>,
     actions: Arc<[String]>,
     policy: Arc<ApprovalPolicy>,
     /// Who answers `ask`: the runtime's approver, or the one a call brought.
     pub(crate) approver: Arc<dyn Approver>,
-    audit: Arc<Audit>,
-    /// The tool being called, for tool rules.
-    pub(crate) tool: Option<Arc<str>>,
-    /// The call's time; a person is never waited for past what it leaves.
-    pub(crate) clock: CallClock,
-    denials: Denials,
-    /// Cleans the request's text of the call's secret values.
-    redact: CallRedactor,
 }
 
 impl ApprovalState {
-    /// The state for `plugin`, which may ask about `actions` (its manifest's), noting
-    /// each denial in `denials`. By default (no actions) every request is denied.
-    pub fn new(
-        plugin: Arc<str>,
-        actions: Vec<String>,
-        policy: ApprovalPolicy,
-        approver: Arc<dyn Approver>,
-        audit: Arc<Audit>,
-        denials: Denials,
-    ) -> Self {
+    /// The state of the plugin in `load`, which may ask about the actions of its
+    /// `grants`, under the admin's approval rules for it. With no actions every request
+    /// is denied.
+    pub fn new(grants: &GrantSet, load: &LoadContext<'_>) -> Self {
         ApprovalState {
-            plugin,
-            actions: actions.into(),
-            policy: Arc::new(policy),
-            approver,
-            audit,
-            tool: None,
-            clock: CallClock::expired(),
-            denials,
-            redact: CallRedactor::default(),
-        }
-    }
-
-    /// The state for one call timed by `clock`, its requests' text cleaned by
-    /// `redact`.
-    pub(crate) fn for_call(&self, clock: CallClock, redact: &CallRedactor) -> Self {
-        ApprovalState {
-            clock,
-            redact: redact.clone(),
-            ..self.clone()
-        }
-    }
-
-    fn audit(&self, event: Event, details: serde_json::Value) {
-        // A plugin may ask in a loop (answered by policy at once): bounded per plugin.
-        if let Err(e) = self
-            .audit
-            .record_limited("host", event, Some(&self.plugin), details)
-        {
-            tracing::error!(plugin = %self.plugin, "cannot audit an approval: {e}");
+            actions: grants.approval_actions.clone().into(),
+            policy: Arc::new(
+                load.policy
+                    .approvals
+                    .get(&**load.plugin)
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
+            approver: load.approver.clone(),
         }
     }
 }
 
-impl Host for ApprovalState {
+struct HasApproval;
+
+impl HasData for HasApproval {
+    type Data<'a> = View<'a, ApprovalState>;
+}
+
+/// Link `pincer:plugin/approval`.
+pub fn add_to_linker<T: CapsView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, HasApproval>(linker, |t| {
+        let caps = t.caps().caps;
+        View {
+            call: &caps.call,
+            state: &mut caps.approval,
+        }
+    })
+}
+
+impl View<'_, ApprovalState> {
+    fn audit(&self, event: Event, details: serde_json::Value) {
+        let plugin = &self.call.plugin;
+        // A plugin may ask in a loop (answered by policy at once): bounded per plugin.
+        if let Err(e) = self
+            .call
+            .audit
+            .record_limited("host", event, Some(plugin), details)
+        {
+            tracing::error!(plugin = %plugin, "cannot audit an approval: {e}");
+        }
+    }
+}
+
+impl Host for View<'_, ApprovalState> {
     async fn ask(&mut self, mut request: Request) -> Result<Decision, Error> {
-        if !self.actions.contains(&request.action) {
-            return Err(Error::Denied(self.denials.note(format!(
+        if !self.state.actions.contains(&request.action) {
+            return Err(Error::Denied(self.call.denials.note(format!(
                 "action `{}` is not declared; add it to the manifest: [capabilities.approval] actions = [\"{}\"]",
                 request.action, request.action
             ))));
         }
         // The person and the audit trail see the text without secret values.
-        self.redact.string(&mut request.summary, Place::Approval);
-        self.redact.option(&mut request.details, Place::Approval);
-        let tool = self.tool.as_deref();
-        let rule = self.policy.rule(&request.action, tool);
+        self.call.redact.string(&mut request.summary, Place::Approval);
+        self.call.redact.option(&mut request.details, Place::Approval);
+        let tool = self.call.tool.as_deref();
+        let rule = self.state.policy.rule(&request.action, tool);
         self.audit(
             Event::ApprovalRequest,
             serde_json::json!({
@@ -201,13 +200,13 @@ impl Host for ApprovalState {
             ApprovalRule::Ask => {
                 // Never wait past the point where the plugin could no longer act on
                 // the answer.
-                let left = self.clock.wait_left();
-                let clipped = left < self.policy.timeout();
-                let timeout = self.policy.timeout().min(left);
+                let left = self.call.clock.wait_left();
+                let clipped = left < self.state.policy.timeout();
+                let timeout = self.state.policy.timeout().min(left);
                 // The approver may block (a terminal read): run it off the runtime's
                 // threads, and stop waiting at the timeout whatever it does.
                 let (approver, plugin, asked) =
-                    (self.approver.clone(), self.plugin.clone(), request.clone());
+                    (self.state.approver.clone(), self.call.plugin.clone(), request.clone());
                 let answer = tokio::time::timeout(
                     timeout,
                     tokio::task::spawn_blocking(move || approver.ask(&plugin, &asked, timeout)),
@@ -224,7 +223,7 @@ impl Host for ApprovalState {
                     None if clipped => (
                         Decision::Rejected(format!(
                             "no answer before the call's time limit ({} ms) ran short, so it is denied",
-                            self.clock.limit.as_millis()
+                            self.call.clock.limit.as_millis()
                         )),
                         "timed out (the call's time limit)".into(),
                     ),

@@ -13,8 +13,7 @@ use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView as _};
 use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random};
 use wasmtime_wasi::random::WasiRandom;
 
-use crate::caps::filesystem::{Preopens, PreopensView};
-use crate::runtime::InstanceState;
+use super::CapsView;
 
 struct Io;
 
@@ -48,8 +47,7 @@ pub const BASE_INTERFACES: &[&str] = &[
 ];
 
 /// Add every interface of [`BASE_INTERFACES`] to `linker`.
-pub fn add_to_linker(l: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
-    type T = InstanceState;
+pub fn add_to_linker<T: WasiView + CapsView + 'static>(l: &mut Linker<T>) -> wasmtime::Result<()> {
     use wasmtime_wasi_io::bindings::wasi::io;
     io::error::add_to_linker::<T, Io>(l, |t| t.ctx().table)?;
     io::poll::add_to_linker::<T, Io>(l, |t| t.ctx().table)?;
@@ -71,9 +69,6 @@ pub fn add_to_linker(l: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
     cli::terminal_stderr::add_to_linker::<T, WasiCli>(l, T::cli)?;
     filesystem::types::add_to_linker::<T, WasiFilesystem>(l, T::filesystem)?;
     // The plugin's mounts as opened at load, not wasmtime-wasi's path-opened preopens.
-    filesystem::preopens::add_to_linker::<T, Preopens>(l, |t| PreopensView {
-        table: &mut t.table,
-        mounts: &t.mounts,
-    })?;
+    super::filesystem::add_preopens_to_linker(l)?;
     Ok(())
 }

@@ -17,14 +17,16 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 use toml::Spanned;
-use wasmtime::component::{HasData, Resource, ResourceTable};
+use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 use wasmtime_wasi::filesystem::{Descriptor, Dir as WasiDir};
 use wasmtime_wasi::p2::bindings::filesystem::preopens;
 use wasmtime_wasi::{FsPerms, OpenMode};
 
+use super::{CapsView, LoadContext};
 use crate::manifest::{Invalid, PluginId};
 use crate::policy::Policy;
 use crate::store::beneath::{self, BeneathError, Missing};
@@ -386,6 +388,42 @@ pub fn resolve_mounts(
     Ok(resolved)
 }
 
+/// The mounts of the plugin in `load`, opened now ([`resolve_mounts`]); none without
+/// a `[capabilities.filesystem]` grant.
+pub fn mounts(load: &LoadContext<'_>) -> Result<Vec<ResolvedMount>, MountError> {
+    match &load.manifest.capabilities.filesystem {
+        Some(grant) => resolve_mounts(grant, &load.manifest.plugin.id, load.home, load.policy),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The mounts an instance gets: the ones opened at load, each replaced by its
+/// directory opened again if it was removed since ([`ResolvedMount::current`]).
+pub fn current(mounts: &Arc<[ResolvedMount]>) -> Arc<[ResolvedMount]> {
+    let fresh: Vec<Option<ResolvedMount>> = mounts.iter().map(ResolvedMount::current).collect();
+    if fresh.iter().all(Option::is_none) {
+        return mounts.clone();
+    }
+    mounts
+        .iter()
+        .zip(fresh)
+        .map(|(old, new)| new.unwrap_or_else(|| old.clone()))
+        .collect()
+}
+
+/// Link `wasi:filesystem/preopens` to [`Preopens`]: the instance's mounts.
+pub fn add_preopens_to_linker<T: CapsView + 'static>(
+    linker: &mut Linker<T>,
+) -> wasmtime::Result<()> {
+    preopens::add_to_linker::<T, Preopens>(linker, |t| {
+        let view = t.caps();
+        PreopensView {
+            table: view.table,
+            mounts: &view.caps.mounts,
+        }
+    })
+}
+
 /// The `wasi:filesystem/preopens` host: each instance gets its plugin's mounts as they
 /// were opened at load ([`resolve_mounts`]), never a path to open again.
 pub struct Preopens;
@@ -412,5 +450,66 @@ impl preopens::Host for PreopensView<'_> {
                 Ok((fd, m.guest.clone()))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use wasmtime_wasi::p2::bindings::filesystem::preopens::Host as _;
+
+    use super::*;
+    use crate::caps::testing::{Fixture, PLUGIN};
+
+    fn preopens(f: &Fixture, sections: &str) -> Vec<String> {
+        let caps = f.instance(sections);
+        let mut table = ResourceTable::new();
+        let dirs = PreopensView {
+            table: &mut table,
+            mounts: &caps.mounts,
+        }
+        .get_directories()
+        .unwrap();
+        dirs.into_iter().map(|(_, guest)| guest).collect()
+    }
+
+    #[test]
+    fn granted_mounts_are_the_preopens_at_their_guest_paths_and_opened_at_load() {
+        let f = Fixture::new();
+        let sections = "[[capabilities.filesystem.mounts]]\nguest = \"/data\"\nroot = \"plugin-data\"\naccess = \"read-write\"\n\n[[capabilities.filesystem.mounts]]\nguest = \"/tmp\"\nroot = \"temp\"\naccess = \"read-write\"\n";
+        assert_eq!(preopens(&f, sections), ["/data", "/tmp"]);
+        let caps = f.try_caps(sections).unwrap();
+        let data = &caps.mounts()[0];
+        assert_eq!(data.access, Access::ReadWrite);
+        assert!(data.host.ends_with(format!("data/{PLUGIN}")), "{}", data.host.display());
+    }
+
+    #[test]
+    fn without_a_grant_there_is_no_preopen() {
+        let f = Fixture::new();
+        assert!(preopens(&f, "").is_empty());
+    }
+
+    #[test]
+    fn an_unbound_root_refuses_the_load_naming_the_command_that_binds_it() {
+        let f = Fixture::new();
+        let e = f
+            .try_caps("[[capabilities.filesystem.mounts]]\nguest = \"/w\"\nroot = \"workspace\"\naccess = \"read-only\"\n")
+            .err()
+            .expect("refused");
+        assert!(e.to_string().contains("pincer root bind workspace"), "{e}");
+    }
+
+    #[test]
+    fn a_full_resource_table_traps_instead_of_handing_out_a_descriptor() {
+        let f = Fixture::new();
+        let caps = f.try_caps("[[capabilities.filesystem.mounts]]\nguest = \"/data\"\nroot = \"plugin-data\"\naccess = \"read-only\"\n").unwrap();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(0);
+        let got = PreopensView {
+            table: &mut table,
+            mounts: caps.mounts(),
+        }
+        .get_directories();
+        assert!(got.is_err());
     }
 }

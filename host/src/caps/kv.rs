@@ -18,9 +18,12 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Deserialize;
 
-use super::Denials;
-use super::bindings::pincer::plugin::kv::{Error, Host};
+use wasmtime::component::{HasData, Linker};
+
+use super::bindings::pincer::plugin::kv::{self as wit, Error, Host};
+use super::{CapsView, LoadContext, View};
 use crate::manifest::Invalid;
+use crate::policy::grants::GrantSet;
 
 /// The longest key, in bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
@@ -103,35 +106,54 @@ pub fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
 }
 
 /// What one instance may do: its plugin's store, within the quota.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct KvState {
     quota: u64,
     store: Option<Arc<KvStore>>,
-    denials: Denials,
 }
 
 impl KvState {
-    /// No store: every call is denied (and noted in `denials`). The default.
-    pub fn none(denials: Denials) -> Self {
-        KvState {
-            quota: 0,
-            store: None,
-            denials,
+    /// The state of the plugin in `load`: its store
+    /// (`$PINCER_HOME/kv/<plugin-id>.sqlite`) with the quota of its `grants`, cut to
+    /// the policy's cap; without a grant, no store, and every call is denied.
+    pub fn new(grants: &GrantSet, load: &LoadContext<'_>) -> Self {
+        match grants.kv_quota_bytes {
+            Some(asked) => KvState {
+                quota: load.capped(
+                    "quota_bytes",
+                    asked,
+                    load.policy.limits.max_kv_quota_bytes,
+                ),
+                store: Some(Arc::new(KvStore::new(
+                    load.home.join(format!("kv/{}.sqlite", load.plugin)),
+                ))),
+            },
+            None => KvState::default(),
         }
     }
+}
 
-    /// The store `store`, holding at most `quota` bytes of keys and values.
-    pub fn new(store: Arc<KvStore>, quota: u64, denials: Denials) -> Self {
-        KvState {
-            quota,
-            store: Some(store),
-            denials,
+struct HasKv;
+
+impl HasData for HasKv {
+    type Data<'a> = View<'a, KvState>;
+}
+
+/// Link `pincer:plugin/kv`.
+pub fn add_to_linker<T: CapsView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, HasKv>(linker, |t| {
+        let caps = t.caps().caps;
+        View {
+            call: &caps.call,
+            state: &mut caps.kv,
         }
-    }
+    })
+}
 
+impl View<'_, KvState> {
     fn store(&self) -> Result<&KvStore, Error> {
-        self.store.as_deref().ok_or_else(|| {
-            Error::Denied(self.denials.note("no key-value store is granted; add [capabilities.kv] quota_bytes = N to the manifest".into()))
+        self.state.store.as_deref().ok_or_else(|| {
+            Error::Denied(self.call.denials.note("no key-value store is granted; add [capabilities.kv] quota_bytes = N to the manifest".into()))
         })
     }
 }
@@ -146,7 +168,7 @@ fn check_key(key: &str) -> Result<(), Error> {
     Ok(())
 }
 
-impl Host for KvState {
+impl Host for View<'_, KvState> {
     fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, Error> {
         let store = self.store()?;
         check_key(&key)?;
@@ -159,7 +181,7 @@ impl Host for KvState {
     fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), Error> {
         let store = self.store()?;
         check_key(&key)?;
-        let quota = self.quota;
+        let quota = self.state.quota;
         let size = (key.len() + value.len()) as u64;
         if size > quota {
             return Err(Error::QuotaExceeded(format!(
@@ -214,5 +236,104 @@ impl Host for KvState {
             stmt.query_map([&prefix], |r| r.get(0))?
                 .collect::<rusqlite::Result<Vec<String>>>()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::caps::InstanceCaps;
+    use crate::caps::testing::Fixture;
+
+    const GRANT: &str = "[capabilities.kv]\nquota_bytes = 64\n";
+
+    fn kv(caps: &mut InstanceCaps) -> View<'_, KvState> {
+        View {
+            call: &caps.call,
+            state: &mut caps.kv,
+        }
+    }
+
+    #[test]
+    fn a_granted_store_keeps_values_across_instances_and_lists_by_prefix() {
+        let f = Fixture::new();
+        let mut caps = f.instance(GRANT);
+        let mut store = kv(&mut caps);
+        store.set("note/1".into(), b"one".to_vec()).unwrap();
+        store.set("note/2".into(), b"two".to_vec()).unwrap();
+        store.set("other".into(), b"x".to_vec()).unwrap();
+        store.delete("note/2".into()).unwrap();
+        // Another instance of the same plugin sees what this one wrote.
+        let mut later = f.instance(GRANT);
+        let mut store = kv(&mut later);
+        assert_eq!(store.get("note/1".into()).unwrap(), Some(b"one".to_vec()));
+        assert_eq!(store.get("note/2".into()).unwrap(), None);
+        assert_eq!(store.list_keys("note/".into()).unwrap(), vec!["note/1"]);
+    }
+
+    #[test]
+    fn without_a_grant_every_operation_is_denied_naming_the_manifest_line() {
+        let f = Fixture::new();
+        let mut caps = f.instance("");
+        let mut store = kv(&mut caps);
+        for result in [
+            store.get("k".into()).map(|_| ()),
+            store.set("k".into(), b"v".to_vec()),
+            store.delete("k".into()),
+            store.list_keys(String::new()).map(|_| ()),
+        ] {
+            match result {
+                Err(Error::Denied(why)) => {
+                    assert!(why.contains("[capabilities.kv] quota_bytes"), "{why}")
+                }
+                other => panic!("expected a denial, got {other:?}"),
+            }
+        }
+        assert!(!f.home.join("kv").join(format!("{}.sqlite", crate::caps::testing::PLUGIN)).exists());
+    }
+
+    #[test]
+    fn malformed_keys_are_refused() {
+        let f = Fixture::new();
+        let mut caps = f.instance(GRANT);
+        let mut store = kv(&mut caps);
+        for key in [String::new(), "a\0b".into(), "k".repeat(MAX_KEY_BYTES + 1)] {
+            assert!(
+                matches!(store.set(key.clone(), b"v".to_vec()), Err(Error::InvalidKey(_))),
+                "{key:?}"
+            );
+            assert!(matches!(store.get(key), Err(Error::InvalidKey(_))));
+        }
+    }
+
+    #[test]
+    fn a_write_over_the_quota_changes_nothing_and_a_replacement_counts_once() {
+        let f = Fixture::new();
+        let mut caps = f.instance(GRANT);
+        let mut store = kv(&mut caps);
+        store.set("a".into(), vec![1; 40]).unwrap();
+        assert!(matches!(
+            store.set("b".into(), vec![2; 40]),
+            Err(Error::QuotaExceeded(_))
+        ));
+        assert_eq!(store.get("b".into()).unwrap(), None);
+        // Replacing `a` frees its old value first.
+        store.set("a".into(), vec![3; 60]).unwrap();
+        assert!(matches!(
+            store.set("big".into(), vec![0; 100]),
+            Err(Error::QuotaExceeded(_))
+        ));
+    }
+
+    #[test]
+    fn the_policy_caps_a_quota_above_its_maximum() {
+        let f = Fixture::with_policy("[limits]\nmax_kv_quota_bytes = 16\n");
+        let mut caps = f.instance("[capabilities.kv]\nquota_bytes = 1000000\n");
+        let mut store = kv(&mut caps);
+        store.set("k".into(), vec![0; 15]).unwrap();
+        assert!(matches!(
+            store.set("k".into(), vec![0; 16]),
+            Err(Error::QuotaExceeded(_))
+        ));
     }
 }

@@ -14,8 +14,11 @@ use bytes::Bytes;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
-use crate::caps::bindings::pincer::plugin::log::{Host, Level};
-use crate::caps::redact::{CallRedactor, Place};
+use wasmtime::component::{HasData, Linker};
+
+use super::bindings::pincer::plugin::log::{self as wit, Host, Level};
+use super::redact::{CallRedactor, Place};
+use super::{CapsView, View};
 
 /// Log calls per instance before further ones are dropped.
 pub const MAX_LINES: u32 = 1000;
@@ -24,44 +27,50 @@ pub const MAX_LINE_CHARS: usize = 4096;
 /// Bytes of stdout, and of stderr, kept per instance.
 pub const MAX_OUTPUT_BYTES: usize = 64 * 1024;
 
-/// Per-instance state of the log capability.
-#[derive(Debug)]
+/// Per-instance state of the log capability: how many lines it wrote and dropped.
+#[derive(Debug, Default)]
 pub struct LogState {
-    plugin: Arc<str>,
     lines: u32,
     dropped: u32,
-    pub(crate) redact: CallRedactor,
 }
 
 impl LogState {
-    /// A fresh state for one instance of `plugin`, whose lines `redact` cleans.
-    pub fn new(plugin: Arc<str>, redact: CallRedactor) -> Self {
-        LogState {
-            plugin,
-            lines: 0,
-            dropped: 0,
-            redact,
-        }
-    }
-
     /// Log calls dropped because the instance went over [`MAX_LINES`].
     pub fn dropped(&self) -> u32 {
         self.dropped
     }
 }
 
-impl Host for LogState {
+struct HasLog;
+
+impl HasData for HasLog {
+    type Data<'a> = View<'a, LogState>;
+}
+
+/// Link `pincer:plugin/log`.
+pub fn add_to_linker<T: CapsView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, HasLog>(linker, |t| {
+        let caps = t.caps().caps;
+        View {
+            call: &caps.call,
+            state: &mut caps.log,
+        }
+    })
+}
+
+impl Host for View<'_, LogState> {
     fn log(&mut self, level: Level, message: String) {
         // Always granted: there is no grant to check. The bound is the only gate.
-        if self.lines >= MAX_LINES {
-            self.dropped += 1;
+        let state = &mut *self.state;
+        if state.lines >= MAX_LINES {
+            state.dropped += 1;
             return;
         }
-        self.lines += 1;
+        state.lines += 1;
         // Redacted whole, then cut: a cut value would leak its first part.
-        let message = self.redact.text(&message, Place::Log);
+        let message = self.call.redact.text(&message, Place::Log);
         let message = crate::text::printable(truncate(&message, MAX_LINE_CHARS));
-        let plugin = &*self.plugin;
+        let plugin = &*self.call.plugin;
         match level {
             Level::Trace => tracing::trace!(target: "plugin", plugin, "{message}"),
             Level::Debug => tracing::debug!(target: "plugin", plugin, "{message}"),
@@ -206,10 +215,15 @@ mod tests {
 
     #[test]
     fn drops_log_lines_past_the_limit() {
-        let mut state = LogState::new("com.example.chatty".into(), CallRedactor::default());
+        let fixture = crate::caps::testing::Fixture::new();
+        let mut caps = fixture.instance("");
+        let mut view = View {
+            call: &caps.call,
+            state: &mut caps.log,
+        };
         for _ in 0..MAX_LINES + 5 {
-            state.log(Level::Trace, "line".into());
+            view.log(Level::Trace, "line".into());
         }
-        assert_eq!(state.dropped(), 5);
+        assert_eq!(caps.log_lines_dropped(), 5);
     }
 }

@@ -32,7 +32,6 @@ use base64::Engine as _;
 use zeroize::Zeroizing;
 
 use crate::audit::{Audit, Event};
-use crate::runtime::Fault;
 use crate::vault::Vault;
 
 /// Values shorter than this many bytes are not redacted: a secret of two or three
@@ -354,21 +353,6 @@ impl CallRedactor {
         }
     }
 
-    /// `fault` with its message redacted (a panic message is the plugin's stderr).
-    pub fn fault(&self, fault: Fault) -> Fault {
-        match fault {
-            Fault::Panic { mut message } => {
-                self.string(&mut message, Place::Fault);
-                Fault::Panic { message }
-            }
-            Fault::Trap { mut message } => {
-                self.string(&mut message, Place::Fault);
-                Fault::Trap { message }
-            }
-            other => other,
-        }
-    }
-
     /// Whether `haystack` holds a known value.
     fn finds(&self, haystack: &[u8]) -> bool {
         let Some(call) = &self.0 else { return false };
@@ -632,7 +616,7 @@ mod tests {
     }
 
     #[test]
-    fn redacts_raw_bytes_and_fault_messages() {
+    fn redacts_raw_bytes() {
         let f = fixture();
         let r = redactor(&f, &["token"]);
         r.handed("token", "s3cr3t-value");
@@ -640,15 +624,6 @@ mod tests {
         let mut blob = b"\x00\xffs3cr3t-value\x01".to_vec();
         call.bytes(&mut blob, Place::Resource);
         assert_eq!(blob, b"\x00\xff[redacted:token]\x01");
-        let fault = call.fault(Fault::Panic {
-            message: "leaked s3cr3t-value (at src/lib.rs:1:1)".into(),
-        });
-        assert_eq!(
-            fault,
-            Fault::Panic {
-                message: "leaked [redacted:token] (at src/lib.rs:1:1)".into()
-            }
-        );
     }
 
     #[test]

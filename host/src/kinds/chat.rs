@@ -142,7 +142,7 @@ impl Plugin {
                     .pincer_plugin_completion()
                     .call_complete(&mut cs.store, &wit_request)
                     .await?;
-                Ok((answer, cs.store.data().redact.clone()))
+                Ok((answer, cs.store.data().redact().clone()))
             })
             .await?;
         Ok(match answer {

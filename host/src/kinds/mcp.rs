@@ -146,7 +146,7 @@ impl Plugin {
                     .pincer_plugin_tools()
                     .call_list_tools(&mut cs.store)
                     .await?;
-                Ok((tools, cs.store.data().redact.clone()))
+                Ok((tools, cs.store.data().redact().clone()))
             })
             .await?;
         let place = Place::ToolList;
@@ -215,12 +215,8 @@ impl Plugin {
         let (name_owned, arguments) = (name.to_owned(), arguments.to_owned());
         let (result, spent) = self
             .run_in(store, async |cs| {
-                let approval = &mut cs.store.data_mut().approval;
                 // Approval rules may name the tool being called.
-                approval.tool = Some(name_owned.as_str().into());
-                if let Some(approver) = approver {
-                    approval.approver = approver;
-                }
+                cs.store.data_mut().caps.for_tool(&name_owned, approver);
                 let server = match server {
                     Some(server) => server,
                     None => pre.instantiate_async(&mut cs.store).await?,
@@ -229,7 +225,7 @@ impl Plugin {
                     .pincer_plugin_tools()
                     .call_call_tool(&mut cs.store, &name_owned, &arguments)
                     .await?;
-                Ok((result, cs.store.data().redact.clone()))
+                Ok((result, cs.store.data().redact().clone()))
             })
             .await;
         let spent = Spent { _store: spent };
@@ -349,7 +345,7 @@ impl Plugin {
                     .pincer_plugin_resources()
                     .call_list_resources(&mut cs.store)
                     .await?;
-                Ok((list, cs.store.data().redact.clone()))
+                Ok((list, cs.store.data().redact().clone()))
             })
             .await?;
         let place = Place::Resource;
@@ -384,7 +380,7 @@ impl Plugin {
                     .pincer_plugin_resources()
                     .call_read_resource(&mut cs.store, &uri)
                     .await?;
-                Ok((read, cs.store.data().redact.clone()))
+                Ok((read, cs.store.data().redact().clone()))
             })
             .await?;
         let place = Place::Resource;
@@ -414,7 +410,7 @@ impl Plugin {
                     .pincer_plugin_prompts()
                     .call_list_prompts(&mut cs.store)
                     .await?;
-                Ok((list, cs.store.data().redact.clone()))
+                Ok((list, cs.store.data().redact().clone()))
             })
             .await?;
         let place = Place::Prompt;
@@ -459,7 +455,7 @@ impl Plugin {
                     .pincer_plugin_prompts()
                     .call_get_prompt(&mut cs.store, &name, &arguments)
                     .await?;
-                Ok((got, cs.store.data().redact.clone()))
+                Ok((got, cs.store.data().redact().clone()))
             })
             .await?;
         let place = Place::Prompt;

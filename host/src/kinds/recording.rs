@@ -340,7 +340,7 @@ impl Plugin {
                         })
                     }),
                 };
-                Ok((answer, cs.store.data().redact.clone()))
+                Ok((answer, cs.store.data().redact().clone()))
             })
             .await;
         match outcome {
@@ -387,7 +387,7 @@ impl Plugin {
         };
         let (answer, redact) = self
             .run(async |cs| {
-                let redact = cs.store.data().redact.clone();
+                let redact = cs.store.data().redact().clone();
                 let viewer = pre.instantiate_async(&mut cs.store).await?;
                 let iface = viewer.pincer_plugin_playback();
                 let info = match iface.call_open(&mut cs.store, id).await? {

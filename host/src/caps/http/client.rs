@@ -19,10 +19,12 @@ use url::Url;
 
 use super::HttpRules;
 use super::addr::internal;
-use crate::audit::{Audit, Event};
-use crate::caps::bindings::pincer::plugin::http::{Error, Host, Request, Response};
-use crate::caps::redact::{CallRedactor, Place};
-use crate::caps::{CallClock, Denials};
+use wasmtime::component::{HasData, Linker};
+
+use crate::audit::Event;
+use crate::caps::bindings::pincer::plugin::http::{self as wit, Error, Host, Request, Response};
+use crate::caps::redact::Place;
+use crate::caps::{CapsError, CapsView, LoadContext, View};
 
 /// The most redirects a request follows.
 pub const MAX_REDIRECTS: usize = 5;
@@ -175,51 +177,61 @@ impl HttpClient {
 }
 
 /// What one instance may do: its plugin's client, until its call's deadline.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct HttpState {
-    plugin: Arc<str>,
     client: Option<Arc<HttpClient>>,
-    audit: Arc<Audit>,
-    /// The call's time; a request never waits past what it leaves.
-    pub(crate) clock: CallClock,
-    denials: Denials,
-    /// Cleans audit records of the call's secret values.
-    redact: CallRedactor,
 }
 
 impl HttpState {
-    /// The state for `plugin` with `client`, noting each denial in `denials`; `None`
-    /// denies every request (the default).
-    pub fn new(
-        plugin: Arc<str>,
-        client: Option<Arc<HttpClient>>,
-        audit: Arc<Audit>,
-        denials: Denials,
-    ) -> Self {
-        HttpState {
-            plugin,
-            client,
-            audit,
-            clock: CallClock::expired(),
-            denials,
-            redact: CallRedactor::default(),
-        }
+    /// The state of the plugin in `load`: a client for its `[capabilities.http]`
+    /// grant, under the admin's policy (private networks, the response cap); without
+    /// a grant, no client, and every request is denied.
+    pub fn new(load: &LoadContext<'_>) -> Result<Self, CapsError> {
+        let Some(grant) = &load.manifest.capabilities.http else {
+            return Ok(HttpState::default());
+        };
+        let policy = load.policy;
+        let allow_private = policy
+            .http
+            .get(&**load.plugin)
+            .is_some_and(|p| p.allow_private_networks);
+        let mut rules = HttpRules::new(grant, allow_private);
+        rules.max_response_bytes = load.capped(
+            "max_response_bytes",
+            rules.max_response_bytes,
+            policy.limits.max_response_bytes,
+        );
+        let client = HttpClient::new(rules).map_err(CapsError::Http)?;
+        Ok(HttpState {
+            client: Some(Arc::new(client)),
+        })
     }
+}
 
-    /// The state for one call timed by `clock`, its audit records cleaned by `redact`.
-    pub(crate) fn for_call(&self, clock: CallClock, redact: &CallRedactor) -> Self {
-        HttpState {
-            clock,
-            redact: redact.clone(),
-            ..self.clone()
+struct HasHttp;
+
+impl HasData for HasHttp {
+    type Data<'a> = View<'a, HttpState>;
+}
+
+/// Link `pincer:plugin/http`.
+pub fn add_to_linker<T: CapsView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, HasHttp>(linker, |t| {
+        let caps = t.caps().caps;
+        View {
+            call: &caps.call,
+            state: &mut caps.http,
         }
-    }
+    })
+}
 
+impl View<'_, HttpState> {
     /// Audit `event` with `details`, redacted (a URL's path may carry a secret value),
     /// then each text cut to [`MAX_AUDIT_FIELD`]: in that order, so that a value cut
     /// in two cannot slip past the redaction.
     fn record(&self, event: Event, mut details: serde_json::Value) {
-        self.redact.json(&mut details, Place::HttpAudit);
+        let call = self.call;
+        call.redact.json(&mut details, Place::HttpAudit);
         if let Some(fields) = details.as_object_mut() {
             for value in fields.values_mut() {
                 if let serde_json::Value::String(text) = value {
@@ -229,11 +241,10 @@ impl HttpState {
         }
         if event == Event::HttpDenied {
             // A plugin can be refused as often as it likes: bounded.
-            self.audit
-                .enqueue_limited("host", event, Some(&self.plugin), details);
+            call.audit
+                .enqueue_limited("host", event, Some(&call.plugin), details);
         } else {
-            self.audit
-                .enqueue("host", event, Some(&self.plugin), details);
+            call.audit.enqueue("host", event, Some(&call.plugin), details);
         }
     }
 
@@ -242,7 +253,7 @@ impl HttpState {
             Event::HttpDenied,
             serde_json::json!({ "method": method, "url": url, "reason": why }),
         );
-        Error::Denied(self.denials.note(why))
+        Error::Denied(self.call.denials.note(why))
     }
 }
 
@@ -277,10 +288,10 @@ const CROSS_ORIGIN_HEADERS: [&str; 6] = [
     "user-agent",
 ];
 
-impl Host for HttpState {
+impl Host for View<'_, HttpState> {
     async fn fetch(&mut self, request: Request) -> Result<Response, Error> {
-        let Some(http) = self.client.clone() else {
-            return Err(Error::Denied(self.denials.note(
+        let Some(http) = self.state.client.clone() else {
+            return Err(Error::Denied(self.call.denials.note(
                 "no HTTP access is granted; add [capabilities.http] origins = [...] to the manifest".into(),
             )));
         };
@@ -325,7 +336,7 @@ impl Host for HttpState {
         let mut http_method = reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|_| Error::InvalidRequest(format!("`{}` is not a method", clip(&method))))?;
         // Never outlive the call, and leave the plugin time to act on the outcome.
-        let left = self.clock.wait_left();
+        let left = self.call.clock.wait_left();
         let timeout = request
             .timeout_ms
             .map(|ms| Duration::from_millis(ms.into()))
@@ -492,4 +503,120 @@ fn classify(e: reqwest::Error) -> Error {
         source = s.source();
     }
     Error::Connection(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use pincer_test_support::http::TestServer;
+
+    use super::*;
+    use crate::caps::testing::{Fixture, PLUGIN};
+
+    fn fetch(f: &Fixture, sections: &str, request: Request) -> Result<Response, Error> {
+        let mut caps = f.instance(sections);
+        let mut view = View {
+            call: &caps.call,
+            state: &mut caps.http,
+        };
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(view.fetch(request))
+    }
+
+    fn get(url: &str) -> Request {
+        Request {
+            method: "GET".into(),
+            url: url.into(),
+            headers: Vec::new(),
+            body: None,
+            timeout_ms: None,
+        }
+    }
+
+    fn grant(origin: &str) -> String {
+        format!("[capabilities.http]\norigins = [\"{origin}\"]\nmethods = [\"GET\"]\nprivate_networks = true\n")
+    }
+
+    fn policy_allowing_private() -> Fixture {
+        Fixture::with_policy(&format!("[http.\"{PLUGIN}\"]\nallow_private_networks = true\n"))
+    }
+
+    #[test]
+    fn a_granted_origin_is_reached_and_the_request_audited_without_its_query() {
+        let server = TestServer::start();
+        let f = policy_allowing_private();
+        let origin = server.url("");
+        let response = fetch(&f, &grant(&origin), get(&server.url("/bytes/5?token=abc"))).unwrap();
+        assert_eq!((response.status, response.body), (200, b"xxxxx".to_vec()));
+        let records = f.records("http-request");
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0]["details"]["path"], "/bytes/5");
+        assert!(!records[0].to_string().contains("token=abc"));
+    }
+
+    #[test]
+    fn denials_name_their_fix_and_are_audited() {
+        let server = TestServer::start();
+        let f = policy_allowing_private();
+        let granted = grant(&server.url(""));
+        let cases = [
+            ("", get(&server.url("/bytes/1")), "[capabilities.http] origins"),
+            (granted.as_str(), get("http://127.0.0.2:1/x"), "not"),
+            (
+                granted.as_str(),
+                Request {
+                    method: "DELETE".into(),
+                    ..get(&server.url("/bytes/1"))
+                },
+                "methods = [\"DELETE\"]",
+            ),
+            (
+                granted.as_str(),
+                Request {
+                    headers: vec![("Host".into(), "evil.example".into())],
+                    ..get(&server.url("/bytes/1"))
+                },
+                "set by Pincer",
+            ),
+        ];
+        for (sections, request, fix) in cases {
+            match fetch(&f, sections, request) {
+                Err(Error::Denied(why)) => assert!(why.contains(fix), "{why} lacks {fix}"),
+                other => panic!("expected a denial with {fix}, got {other:?}"),
+            }
+        }
+        assert_eq!(f.records("http-denied").len(), 3);
+    }
+
+    #[test]
+    fn internal_addresses_are_refused_unless_the_admin_allows_them() {
+        let server = TestServer::start();
+        let f = Fixture::new();
+        match fetch(&f, &grant(&server.url("")), get(&server.url("/bytes/1"))) {
+            Err(Error::Denied(why)) => assert!(why.contains("127.0.0.1"), "{why}"),
+            other => panic!("expected a denial, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_requests_are_invalid_not_denied() {
+        let server = TestServer::start();
+        let f = policy_allowing_private();
+        let granted = grant(&server.url(""));
+        for request in [
+            get("not a url"),
+            Request {
+                method: "GET".into(),
+                body: Some(vec![0; MAX_REQUEST_BYTES + 1]),
+                ..get(&server.url("/bytes/1"))
+            },
+        ] {
+            assert!(
+                matches!(fetch(&f, &granted, request), Err(Error::InvalidRequest(_))),
+                "expected invalid-request"
+            );
+        }
+    }
 }
