@@ -5,9 +5,12 @@
 //! fresh instance under memory, time and concurrency limits, and explains precisely
 //! why it refuses a plugin. See `docs/` for the manifest reference and guides.
 
+pub mod admin;
 pub mod audit;
 pub mod caps;
 pub mod cli;
+pub mod digest;
+pub mod exit;
 pub mod gateway;
 pub mod install;
 pub mod kinds;
@@ -17,5 +20,6 @@ pub mod policy;
 pub mod runtime;
 pub mod store;
 pub mod text;
+pub mod tools;
 pub mod trust;
 pub mod vault;

@@ -2,7 +2,8 @@
 //! tampered file, or another component's valid compiled code planted under this one's
 //! name, is discarded and recompiled, never run.
 
-use pincer::runtime::{CacheOutcome, Runtime, sha256_hex};
+use pincer::digest::sha256_hex;
+use pincer::runtime::{CacheOutcome, Runtime};
 use pincer::store::Home;
 use pincer_test_support::{ScratchPlugin, fixture};
 

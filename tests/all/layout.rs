@@ -40,10 +40,11 @@ fn every_fixture_is_a_workspace_member_and_used_by_a_test() {
     let fixtures = fixture_dirs();
     assert!(fixtures.len() > 10, "found only {fixtures:?}");
 
-    let workspace: toml::Table = std::fs::read_to_string(repo_dir().join("tests/fixtures/Cargo.toml"))
-        .expect("tests/fixtures/Cargo.toml")
-        .parse()
-        .expect("valid TOML");
+    let workspace: toml::Table =
+        std::fs::read_to_string(repo_dir().join("tests/fixtures/Cargo.toml"))
+            .expect("tests/fixtures/Cargo.toml")
+            .parse()
+            .expect("valid TOML");
     let members: BTreeSet<String> = workspace["workspace"]["members"]
         .as_array()
         .expect("workspace.members")
@@ -74,5 +75,82 @@ fn every_fixture_is_a_workspace_member_and_used_by_a_test() {
         unused.is_empty(),
         "fixtures in tests/fixtures that no test in tests/all calls `fixture(\"…\")` on: \
          {unused:?}; use them in a test or remove them"
+    );
+}
+
+/// The module a path of the form `crate::NAME` names (also `pincer::NAME`, as an
+/// integration test would), for each such path in the code of `source` (comments are
+/// skipped: a doc link is not an import).
+fn named_modules(source: &str) -> BTreeSet<String> {
+    let path = regex::Regex::new(r"\b(?:crate|pincer)::([a-z_]+)").unwrap();
+    source
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("//"))
+        .flat_map(|line| {
+            path.captures_iter(line)
+                .map(|c| c[1].to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The host's files under `host/src/DIR` (or the whole `host/src`), with the source.
+fn host_sources(dir: &str) -> Vec<(String, String)> {
+    let root = repo_dir().join("host/src");
+    rust_files(&root.join(dir))
+        .into_iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).expect("a host source");
+            (p.strip_prefix(&root).unwrap().display().to_string(), text)
+        })
+        .collect()
+}
+
+#[test]
+fn capabilities_import_neither_the_runtime_nor_the_kinds_nor_the_front_ends() {
+    // A capability knows its grant, its state and its host functions; the runtime
+    // composes capabilities, never the other way round.
+    let forbidden = ["runtime", "kinds", "cli", "mcp", "gateway", "install"];
+    let mut found = Vec::new();
+    for (file, text) in host_sources("caps") {
+        for module in named_modules(&text) {
+            if forbidden.contains(&module.as_str()) {
+                found.push(format!("{file} uses crate::{module}"));
+            }
+        }
+        if text.contains("super::super::") {
+            found.push(format!("{file} reaches out through super::super"));
+        }
+    }
+    assert!(found.is_empty(), "caps/ must stand alone: {found:#?}");
+}
+
+#[test]
+fn no_library_module_imports_the_command_line() {
+    // The command line is a front end over the library: clap types, argument
+    // reading, output and the demo. The gateway and the MCP server reach the same
+    // operations through the library.
+    let mut found = Vec::new();
+    for (file, text) in host_sources("") {
+        if file.starts_with("cli/") || file == "main.rs" {
+            continue;
+        }
+        if named_modules(&text).contains("cli") {
+            found.push(file);
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "library modules that use crate::cli: {found:?}"
+    );
+}
+
+#[test]
+fn the_import_check_sees_imports_and_skips_comments() {
+    let source =
+        "use crate::runtime::Fault;\n//! see [`crate::kinds`]\nlet x = pincer::cli::main;\n";
+    assert_eq!(
+        named_modules(source),
+        ["cli", "runtime"].map(String::from).into()
     );
 }

@@ -7,8 +7,8 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use pincer_test_support::Pincer;
 use crate::remote_mcp::{RemoteMcp, tool};
+use pincer_test_support::Pincer;
 use rmcp::model::{CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation};
 use rmcp::service::{NotificationContext, RunningService};
 use rmcp::transport::TokioChildProcess;

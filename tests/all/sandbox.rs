@@ -274,7 +274,7 @@ fn refuses_a_component_of_another_kind() {
 fn refuses_a_component_whose_digest_differs_from_the_manifest() {
     let world = world();
     let component = fixture("well-behaved");
-    let actual = pincer::runtime::sha256_hex(&std::fs::read(&component).unwrap());
+    let actual = pincer::digest::sha256_hex(&std::fs::read(&component).unwrap());
     // The text right after `file = ...` still belongs to the [component] section.
     let wrong = format!("sha256 = \"{}\"", "0".repeat(64));
     let err = load_error(&world, &component, &wrong);

@@ -175,8 +175,12 @@ impl Host for View<'_, ApprovalState> {
             ))));
         }
         // The person and the audit trail see the text without secret values.
-        self.call.redact.string(&mut request.summary, Place::Approval);
-        self.call.redact.option(&mut request.details, Place::Approval);
+        self.call
+            .redact
+            .string(&mut request.summary, Place::Approval);
+        self.call
+            .redact
+            .option(&mut request.details, Place::Approval);
         let tool = self.call.tool.as_deref();
         let rule = self.state.policy.rule(&request.action, tool);
         self.audit(
@@ -205,8 +209,11 @@ impl Host for View<'_, ApprovalState> {
                 let timeout = self.state.policy.timeout().min(left);
                 // The approver may block (a terminal read): run it off the runtime's
                 // threads, and stop waiting at the timeout whatever it does.
-                let (approver, plugin, asked) =
-                    (self.state.approver.clone(), self.call.plugin.clone(), request.clone());
+                let (approver, plugin, asked) = (
+                    self.state.approver.clone(),
+                    self.call.plugin.clone(),
+                    request.clone(),
+                );
                 let answer = tokio::time::timeout(
                     timeout,
                     tokio::task::spawn_blocking(move || approver.ask(&plugin, &asked, timeout)),

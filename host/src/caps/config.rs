@@ -193,7 +193,11 @@ mod tests {
     fn an_undeclared_key_is_denied_even_when_set_and_another_plugins_keys_are_not_seen() {
         let f = Fixture::new();
         settings(&f, PLUGIN, &[("token-url", "https://x.example")]);
-        settings(&f, "com.example.other", &[("base-url", "https://other.example")]);
+        settings(
+            &f,
+            "com.example.other",
+            &[("base-url", "https://other.example")],
+        );
         match get(&f, GRANT, "token-url") {
             Err(Error::Denied(why)) => assert!(
                 why.contains("[capabilities.config] keys = [\"token-url\"]"),

@@ -480,7 +480,11 @@ mod tests {
         let caps = f.try_caps(sections).unwrap();
         let data = &caps.mounts()[0];
         assert_eq!(data.access, Access::ReadWrite);
-        assert!(data.host.ends_with(format!("data/{PLUGIN}")), "{}", data.host.display());
+        assert!(
+            data.host.ends_with(format!("data/{PLUGIN}")),
+            "{}",
+            data.host.display()
+        );
     }
 
     #[test]

@@ -119,11 +119,7 @@ impl KvState {
     pub fn new(grants: &GrantSet, load: &LoadContext<'_>) -> Self {
         match grants.kv_quota_bytes {
             Some(asked) => KvState {
-                quota: load.capped(
-                    "quota_bytes",
-                    asked,
-                    load.policy.limits.max_kv_quota_bytes,
-                ),
+                quota: load.capped("quota_bytes", asked, load.policy.limits.max_kv_quota_bytes),
                 store: Some(Arc::new(KvStore::new(
                     load.home.join(format!("kv/{}.sqlite", load.plugin)),
                 ))),
@@ -289,7 +285,12 @@ mod tests {
                 other => panic!("expected a denial, got {other:?}"),
             }
         }
-        assert!(!f.home.join("kv").join(format!("{}.sqlite", crate::caps::testing::PLUGIN)).exists());
+        assert!(
+            !f.home
+                .join("kv")
+                .join(format!("{}.sqlite", crate::caps::testing::PLUGIN))
+                .exists()
+        );
     }
 
     #[test]
@@ -299,7 +300,10 @@ mod tests {
         let mut store = kv(&mut caps);
         for key in [String::new(), "a\0b".into(), "k".repeat(MAX_KEY_BYTES + 1)] {
             assert!(
-                matches!(store.set(key.clone(), b"v".to_vec()), Err(Error::InvalidKey(_))),
+                matches!(
+                    store.set(key.clone(), b"v".to_vec()),
+                    Err(Error::InvalidKey(_))
+                ),
                 "{key:?}"
             );
             assert!(matches!(store.get(key), Err(Error::InvalidKey(_))));

@@ -151,7 +151,8 @@ mod tests {
         assert_eq!(reads[0]["details"]["name"], "api-key");
         assert!(!reads[0].to_string().contains("sk-live-0123"));
         assert_eq!(
-            caps.redact().text("key sk-live-0123", crate::caps::redact::Place::Log),
+            caps.redact()
+                .text("key sk-live-0123", crate::caps::redact::Place::Log),
             "key [redacted:api-key]"
         );
     }
@@ -177,7 +178,10 @@ mod tests {
         let f = Fixture::new();
         match get(&f, GRANT, "api-key").unwrap() {
             Err(Error::NotSet(why)) => {
-                assert!(why.contains(&format!("pincer secrets set {PLUGIN} api-key")), "{why}")
+                assert!(
+                    why.contains(&format!("pincer secrets set {PLUGIN} api-key")),
+                    "{why}"
+                )
             }
             other => panic!("expected not-set, got {other:?}"),
         }

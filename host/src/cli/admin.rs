@@ -1,22 +1,22 @@
 //! The admin's commands: `trust`, `review`, `install`, `approve`, `list`, `info`,
 //! `remove`, `audit`.
 
+use crate::exit::Exit;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
-use serde_json::json;
-
 use super::commands::{Failure, print_json};
 use super::{AuditCommand, TrustCommand};
-use crate::audit::{Audit, Event, cli_actor, parse_since, record_time};
+use crate::admin::installed::InstalledSummary;
+use crate::audit::{Audit, cli_actor, parse_since, record_time};
 use crate::install::{self, InstallError, Review};
 use crate::policy::grants::Change;
-use crate::policy::poison;
 use crate::policy::risk::{self, Finding};
 use crate::runtime::Runtime;
 use crate::store::Home;
-use crate::store::plugins::{Installed, PluginStore};
-use crate::trust::{KeyId, PublisherKey, TrustStore};
+use crate::store::plugins::PluginStore;
+use crate::tools::poison;
+use crate::trust::{PublisherKey, TrustStore};
 
 const WIDTH: usize = 80;
 
@@ -62,43 +62,20 @@ fn confirm(question: &str) -> Result<bool, InstallError> {
 }
 
 pub(super) fn cmd_trust(home: &Home, command: &TrustCommand) -> Result<(), Failure> {
-    let runtime_audit = || Audit::open(home);
     match command {
         TrustCommand::Add { pubkey, name } => {
             let key = PublisherKey::from_arg(pubkey)?;
-            let mut store = TrustStore::load(home)?;
-            let entry = store.add(&key, name)?.clone();
-            store.save(home)?;
-            runtime_audit()?.record(
-                &cli_actor(),
-                Event::TrustAdd,
-                None,
-                json!({ "key_id": entry.key_id, "name": entry.name }),
-            )?;
+            let entry = crate::admin::trust::add(home, &cli_actor(), &key, name)?;
             println!("trusted key {} as `{}`", entry.key_id, entry.name);
         }
         TrustCommand::Revoke { key_id } => {
-            let id: KeyId = key_id.parse().map_err(|e: String| Failure::new(2, e))?;
-            let mut store = TrustStore::load(home)?;
-            let entry = store.revoke(id)?.clone();
-            store.save(home)?;
-            runtime_audit()?.record(
-                &cli_actor(),
-                Event::TrustRevoke,
-                None,
-                json!({ "key_id": entry.key_id, "name": entry.name }),
-            )?;
-            let signed: Vec<String> = PluginStore::new(home)
-                .list()?
-                .into_iter()
-                .filter(|p| p.active.key_id == id)
-                .map(|p| p.id)
-                .collect();
+            let revoked = crate::admin::trust::revoke(home, &cli_actor(), key_id)?;
+            let entry = &revoked.key;
             println!("revoked key {} (`{}`)", entry.key_id, entry.name);
-            if !signed.is_empty() {
+            if !revoked.signed.is_empty() {
                 println!(
                     "installed plugins it signed are refused from now on: {}",
-                    signed.join(", ")
+                    revoked.signed.join(", ")
                 );
             }
         }
@@ -338,7 +315,7 @@ pub(super) fn cmd_review(
             .is_ok_and(|p| p.is_some())
     {
         return Err(Failure::new(
-            2,
+            Exit::Usage,
             format!(
                 "`{id}` is an installed plugin, not a bundle: review its tools against the approved ones with `pincer review {id} --tools`, or every plugin with `pincer review --all`"
             ),
@@ -352,7 +329,7 @@ pub(super) fn cmd_review(
     }
     if review.refused() {
         return Err(Failure::new(
-            3,
+            Exit::Refused,
             format!("`pincer install` would refuse {}", bundle.display()),
         ));
     }
@@ -465,7 +442,7 @@ pub(super) fn cmd_approve(runtime: &Runtime, id: &str, yes: bool) -> Result<(), 
         None if approved_grants => {}
         None if crate::mcp::alias::is_mcp(&state) => {
             return Err(Failure::new(
-                2,
+                Exit::Usage,
                 format!(
                     "nothing to approve: {id} {} has no pending update, and its tools are the approved ones",
                     state.active.version
@@ -483,34 +460,14 @@ pub(super) fn cmd_approve(runtime: &Runtime, id: &str, yes: bool) -> Result<(), 
     Ok(())
 }
 
-pub(crate) fn installed_json(p: &Installed) -> serde_json::Value {
-    let findings = risk::assess(&p.active.grants);
-    json!({
-        "id": p.id,
-        "version": p.active.version,
-        "kind": p.active.grants.kind,
-        "sha256": p.active.sha256,
-        "key_id": p.active.key_id,
-        "signer": p.active.signer,
-        "risk": risk::overall(&findings),
-        "installed_at": p.active.installed_at,
-        "approval": p.active.approval,
-        "grants": p.active.grants,
-        "pending": p.pending.as_ref().map(|s| json!({
-            "version": s.version,
-            "sha256": s.sha256,
-            "key_id": s.key_id,
-            "installed_at": s.installed_at,
-            "changes": s.grants.changes_from(&p.active.grants),
-        })),
-    })
-}
-
 pub(super) fn cmd_list(home: &Home, json: bool) -> Result<(), Failure> {
     let plugins = PluginStore::new(home).list()?;
     if json {
         print_json(&serde_json::Value::Array(
-            plugins.iter().map(installed_json).collect(),
+            plugins
+                .iter()
+                .map(|p| InstalledSummary::of(p).to_json())
+                .collect(),
         ));
         return Ok(());
     }
@@ -542,7 +499,7 @@ pub(super) fn cmd_info(home: &Home, id: &str, json: bool) -> Result<(), Failure>
         .get(id)?
         .ok_or_else(|| Failure::from(InstallError::NotInstalled(id.to_owned())))?;
     if json {
-        print_json(&installed_json(&p));
+        print_json(&InstalledSummary::of(&p).to_json());
         return Ok(());
     }
     let a = &p.active;
@@ -613,11 +570,11 @@ pub(super) fn cmd_audit(home: &Home, command: &AuditCommand) -> Result<(), Failu
                 None => audit.verify()?,
                 Some(file) => {
                     let text = std::fs::read(file).map_err(|e| {
-                        Failure::new(2, format!("cannot read {}: {e}", file.display()))
+                        Failure::new(Exit::Usage, format!("cannot read {}: {e}", file.display()))
                     })?;
                     let kept: crate::audit::Head = serde_json::from_slice(&text).map_err(|e| {
                         Failure::new(
-                            2,
+                            Exit::Usage,
                             format!(
                                 "{} is not a chain head as `pincer audit head` prints it: {e}",
                                 file.display()
@@ -653,7 +610,7 @@ pub(super) fn cmd_audit(home: &Home, command: &AuditCommand) -> Result<(), Failu
             }
             if let Some(p) = report.problem {
                 return Err(Failure::new(
-                    3,
+                    Exit::Refused,
                     format!("the audit trail does not verify: {}", p.message),
                 ));
             }
@@ -662,7 +619,7 @@ pub(super) fn cmd_audit(home: &Home, command: &AuditCommand) -> Result<(), Failu
             Some(head) => println!("{}", serde_json::to_string(&head).expect("heads serialise")),
             None => {
                 return Err(Failure::new(
-                    3,
+                    Exit::Refused,
                     "the audit trail has no chain head yet (no record was written, or it was deleted: `pincer audit verify` says which)",
                 ));
             }
@@ -680,7 +637,7 @@ pub(super) fn cmd_audit(home: &Home, command: &AuditCommand) -> Result<(), Failu
                 .as_deref()
                 .map(parse_since)
                 .transpose()
-                .map_err(|e| Failure::new(2, e))?;
+                .map_err(|e| Failure::new(Exit::Usage, e))?;
             let (records, torn) = audit.read()?;
             for r in records.iter().filter(|r| {
                 plugin.as_ref().is_none_or(|p| r.plugin.as_ref() == Some(p))

@@ -6,128 +6,59 @@ use std::process::ExitCode;
 use serde_json::json;
 
 use super::{Cli, Command, DevSource, RootCommand, admin, author, settings};
+use crate::exit::{Exit, ExitClass};
 use crate::kinds::mcp::ContentItem;
 use crate::policy::{Policy, PolicyError};
 use crate::runtime::imports::ImportClass;
 use crate::runtime::{CallError, LoadError, Plugin, Runtime};
 use crate::store::Home;
 
-/// A command's failure: the exit code and the message (which says how to fix it).
+/// A command's failure: its class (the exit code) and the message (which says how to
+/// fix it).
 pub(super) struct Failure {
-    pub(super) code: u8,
+    pub(super) exit: Exit,
     pub(super) message: String,
 }
 
 impl Failure {
-    pub(super) fn new(code: u8, message: impl Into<String>) -> Self {
+    pub(super) fn new(exit: Exit, message: impl Into<String>) -> Self {
         Failure {
-            code,
+            exit,
             message: message.into(),
         }
     }
-}
 
-impl From<LoadError> for Failure {
-    fn from(e: LoadError) -> Self {
-        let code = match e {
-            LoadError::Home(_)
-            | LoadError::Engine(_)
-            | LoadError::Audit(_)
-            | LoadError::Vault(_)
-            | LoadError::Config(_) => 1,
-            LoadError::NotInstalled { .. }
-            | LoadError::Policy(_)
-            | LoadError::Store(crate::store::plugins::StoreError::BadId(_)) => 2,
-            _ => 3,
-        };
-        Failure::new(code, e.to_string())
+    /// The failure of a library error: its class and its message.
+    fn of(e: &(impl ExitClass + std::fmt::Display)) -> Self {
+        Failure::new(e.exit(), e.to_string())
     }
 }
 
-impl From<CallError> for Failure {
-    fn from(e: CallError) -> Self {
-        let code = match e {
-            CallError::Fault { .. } | CallError::Busy { .. } => 4,
-            CallError::UnknownTool { .. } | CallError::InvalidArguments { .. } => 5,
-            CallError::WrongKind { .. } => 2,
-            CallError::Host { .. } => 1,
-        };
-        Failure::new(code, e.to_string())
-    }
-}
-
-impl From<crate::trust::TrustError> for Failure {
-    fn from(e: crate::trust::TrustError) -> Self {
-        use crate::trust::TrustError as E;
-        let code = match e {
-            E::Io { .. } | E::Home(_) | E::Store { .. } => 1,
-            E::BadPublicKey { .. } | E::Exists { .. } => 2,
-            _ => 3,
-        };
-        Failure::new(code, e.to_string())
-    }
-}
-
-impl From<crate::install::InstallError> for Failure {
-    fn from(e: crate::install::InstallError) -> Self {
-        use crate::install::InstallError as E;
-        match e {
-            E::Trust(t) => t.into(),
-            E::NotInstalled(_) | E::NothingPending { .. } => Failure::new(2, e.to_string()),
-            E::Refused { .. } | E::Declined(_) => Failure::new(3, e.to_string()),
-            E::Store(crate::store::plugins::StoreError::BadId(_)) => Failure::new(2, e.to_string()),
-            E::Store(_) | E::Audit(_) | E::Cleanup { .. } | E::Home(_) => {
-                Failure::new(1, e.to_string())
+/// Every library error becomes a failure of its own class ([`ExitClass`]).
+macro_rules! failure_from {
+    ($($error:ty),* $(,)?) => {
+        $(impl From<$error> for Failure {
+            fn from(e: $error) -> Self {
+                Failure::of(&e)
             }
-        }
-    }
+        })*
+    };
 }
 
-impl From<crate::store::plugins::StoreError> for Failure {
-    fn from(e: crate::store::plugins::StoreError) -> Self {
-        crate::install::InstallError::from(e).into()
-    }
-}
-
-impl From<crate::vault::VaultError> for Failure {
-    fn from(e: crate::vault::VaultError) -> Self {
-        Failure::new(1, e.to_string())
-    }
-}
-
-impl From<crate::caps::config::ConfigError> for Failure {
-    fn from(e: crate::caps::config::ConfigError) -> Self {
-        Failure::new(1, e.to_string())
-    }
-}
-
-impl From<crate::audit::AuditError> for Failure {
-    fn from(e: crate::audit::AuditError) -> Self {
-        use crate::audit::AuditError as E;
-        let code = match e {
-            E::HeadInvalid(_) => 3,
-            E::NoSuchGap { .. } => 2,
-            _ => 1,
-        };
-        Failure::new(code, e.to_string())
-    }
-}
-
-impl From<PolicyError> for Failure {
-    fn from(e: PolicyError) -> Self {
-        let code = match e {
-            PolicyError::BadRoot { .. } => 2,
-            _ => 1,
-        };
-        Failure::new(code, e.to_string())
-    }
-}
-
-impl From<crate::store::HomeError> for Failure {
-    fn from(e: crate::store::HomeError) -> Self {
-        Failure::new(1, e.to_string())
-    }
-}
+failure_from!(
+    crate::admin::AdminError,
+    crate::install::tools::GateError,
+    LoadError,
+    CallError,
+    crate::trust::TrustError,
+    crate::install::InstallError,
+    crate::store::plugins::StoreError,
+    crate::vault::VaultError,
+    crate::caps::config::ConfigError,
+    crate::audit::AuditError,
+    PolicyError,
+    crate::store::HomeError,
+);
 
 /// Send the host's log to stderr: warnings by default, plugin logs with `-v`, debug
 /// with `-vv`; `PINCER_LOG` (an env-filter) overrides.
@@ -154,7 +85,7 @@ pub(super) fn run(cli: Cli) -> ExitCode {
         Err(f) => {
             // Errors carry plugin and manifest text (faults, panics, names).
             eprintln!("error: {}", crate::text::printable_lines(&f.message));
-            ExitCode::from(f.code)
+            ExitCode::from(f.exit.code())
         }
     }
 }
@@ -175,13 +106,13 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
                 (false, [id, tool]) => (Some(id.as_str()), tool),
                 (true, _) => {
                     return Err(Failure::new(
-                        2,
+                        Exit::Usage,
                         "with --dev --manifest, give only the tool: `pincer call --dev --manifest M TOOL`",
                     ));
                 }
                 (false, _) => {
                     return Err(Failure::new(
-                        2,
+                        Exit::Usage,
                         "give the plugin and the tool: `pincer call ID TOOL` (or `--dev --manifest M TOOL` for an unsigned plugin)",
                     ));
                 }
@@ -361,7 +292,7 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             let approvals = std::sync::Arc::new(crate::gateway::approvals::Approvals::default());
             let runtime = std::sync::Arc::new(runtime()?.with_approver(approvals.clone()));
             block_on(crate::gateway::serve(runtime, approvals, options))
-                .map_err(|e| Failure::new(1, e))
+                .map_err(|e| Failure::new(Exit::Host, e))
         }
     }
 }
@@ -385,11 +316,11 @@ pub(super) fn print_json(value: &serde_json::Value) {
 
 fn cmd_inspect(home: &Home, path: &Path, json: bool) -> Result<(), Failure> {
     let wasm = std::fs::read(path)
-        .map_err(|e| Failure::new(2, format!("cannot read {}: {e}", path.display())))?;
+        .map_err(|e| Failure::new(Exit::Usage, format!("cannot read {}: {e}", path.display())))?;
     let runtime = Runtime::new(Home::open_at(home.path())?)?;
     let (component, _, sha256) = runtime.component(&wasm).map_err(|e| {
         Failure::new(
-            3,
+            Exit::Refused,
             format!(
                 "{} is not a valid WebAssembly component: {e:#}",
                 path.display()
@@ -447,11 +378,11 @@ fn load_plugin(runtime: &Runtime, id: Option<&str>, dev: &DevSource) -> Result<P
             Ok(plugin)
         }
         (Some(_), Some(_)) => Err(Failure::new(
-            2,
+            Exit::Usage,
             "give either an installed plugin's id or --dev --manifest PATH, not both",
         )),
         (None, None) => Err(Failure::new(
-            2,
+            Exit::Usage,
             "name an installed plugin (see `pincer list`), or pass --dev --manifest PATH for an unsigned one",
         )),
     }
@@ -492,10 +423,11 @@ fn cmd_chat(
             println!("{}", crate::text::printable_lines(&reply.message.content));
             Ok(())
         }
-        Err(ChatFailure::InvalidRequest(why)) => {
-            Err(Failure::new(2, format!("{id} refused the request: {why}")))
-        }
-        Err(failure) => Err(Failure::new(5, format!("{id}: {failure}"))),
+        Err(ChatFailure::InvalidRequest(why)) => Err(Failure::new(
+            Exit::Usage,
+            format!("{id} refused the request: {why}"),
+        )),
+        Err(failure) => Err(Failure::new(Exit::Tool, format!("{id}: {failure}"))),
     }
 }
 
@@ -520,7 +452,7 @@ pub(super) fn check_tool_args(what: &str, args: &str) -> Result<(), Failure> {
     match serde_json::from_str::<serde_json::Value>(args) {
         Ok(serde_json::Value::Object(_)) => Ok(()),
         _ => Err(Failure::new(
-            2,
+            Exit::Usage,
             format!("{what} must be a JSON object, such as '{{\"name\":\"Ada\"}}'; got `{args}`"),
         )),
     }
@@ -540,7 +472,13 @@ pub(super) fn cmd_call(
     let plugin = load_plugin(runtime, id, dev)?;
     // An installed plugin's tool runs only as an admin approved its definition.
     if let Some(id) = id {
-        super::pins::check_callable(runtime, id, &plugin, tool)?;
+        crate::install::tools::check_callable(
+            runtime,
+            &crate::audit::cli_actor(),
+            id,
+            &plugin,
+            tool,
+        )?;
     }
     let printed = block_on(plugin.call_tool(tool, args))
         .map_err(Failure::from)
@@ -573,7 +511,10 @@ fn print_tool_output(
         }
     }
     if output.is_error {
-        return Err(Failure::new(5, format!("tool `{tool}` reported an error")));
+        return Err(Failure::new(
+            Exit::Tool,
+            format!("tool `{tool}` reported an error"),
+        ));
     }
     Ok(())
 }
@@ -611,7 +552,7 @@ fn cmd_mcp(runtime: Runtime, serve: crate::mcp::Serve) -> Result<(), Failure> {
     let busy_poll = serve.busy_poll;
     let served = crate::mcp::serve(std::sync::Arc::new(runtime), serve);
     if over_http {
-        return block_on(served).map_err(|e| Failure::new(1, e));
+        return block_on(served).map_err(|e| Failure::new(Exit::Host, e));
     }
     // On stdio there is one client: each message is read, handled and answered on
     // one thread, without waking another (a wake-up across CPUs costs tens of
@@ -624,7 +565,7 @@ fn cmd_mcp(runtime: Runtime, serve: crate::mcp::Serve) -> Result<(), Failure> {
         .build()
         .expect("starting the async runtime")
         .block_on(served)
-        .map_err(|e| Failure::new(1, e))
+        .map_err(|e| Failure::new(Exit::Host, e))
 }
 
 fn cmd_root(home: &Home, command: &RootCommand) -> Result<(), Failure> {
@@ -638,7 +579,7 @@ fn cmd_root(home: &Home, command: &RootCommand) -> Result<(), Failure> {
         RootCommand::Unbind { name } => {
             if policy.roots.remove(name).is_none() {
                 return Err(Failure::new(
-                    2,
+                    Exit::Usage,
                     format!("root `{name}` is not bound (see `pincer root list`)"),
                 ));
             }

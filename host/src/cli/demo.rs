@@ -1,6 +1,7 @@
 //! `pincer demo`: build the reference plugins and run one on a temporary home, printing
 //! each step. It grows with every part of Pincer.
 
+use crate::exit::Exit;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -26,7 +27,7 @@ pub fn build_plugins(repo: &Path) -> Result<PathBuf, Failure> {
         &repo.join("target/guests"),
         false,
     )
-    .map_err(|e| Failure::new(1, e.to_string()))
+    .map_err(|e| Failure::new(Exit::Host, e.to_string()))
 }
 
 pub(super) fn cmd_demo(keep: bool) -> Result<(), Failure> {
@@ -36,7 +37,7 @@ pub(super) fn cmd_demo(keep: bool) -> Result<(), Failure> {
     let repo = repo.as_path();
     if !repo.join("plugins/Cargo.toml").exists() {
         return Err(Failure::new(
-            1,
+            Exit::Host,
             format!(
                 "the demo builds plugins from the Pincer repository, which is not at {}; run it from a clone with `cargo run -p pincer -- demo`",
                 repo.display()
@@ -46,7 +47,7 @@ pub(super) fn cmd_demo(keep: bool) -> Result<(), Failure> {
     let tmp = tempfile::Builder::new()
         .prefix("pincer-demo-")
         .tempdir()
-        .map_err(|e| Failure::new(1, format!("cannot make a temporary home: {e}")))?;
+        .map_err(|e| Failure::new(Exit::Host, format!("cannot make a temporary home: {e}")))?;
     let home_path = tmp.path().join("home");
     println!(
         "Pincer demo, on a temporary home: {}\n",
@@ -66,10 +67,10 @@ pub(super) fn cmd_demo(keep: bool) -> Result<(), Failure> {
 
     // The plugin as its author has it: a manifest next to the component.
     let src = tmp.path().join("hello");
-    std::fs::create_dir_all(&src).map_err(|e| Failure::new(1, e.to_string()))?;
+    std::fs::create_dir_all(&src).map_err(|e| Failure::new(Exit::Host, e.to_string()))?;
     std::fs::copy(repo.join("manifests/hello.toml"), src.join("manifest.toml"))
         .and_then(|_| std::fs::copy(&wasm, src.join("hello.wasm")))
-        .map_err(|e| Failure::new(1, format!("cannot copy the plugin: {e}")))?;
+        .map_err(|e| Failure::new(Exit::Host, format!("cannot copy the plugin: {e}")))?;
     let manifest = src.join("manifest.toml");
 
     println!("2. The author makes a signing key and packs a signed bundle");
@@ -88,7 +89,8 @@ pub(super) fn cmd_demo(keep: bool) -> Result<(), Failure> {
     let home = Home::open_at(&home_path)?;
     let mut trust_store = TrustStore::load(&home)?;
     let public = PublisherKey::parse(
-        &std::fs::read_to_string(&public_key).map_err(|e| Failure::new(1, e.to_string()))?,
+        &std::fs::read_to_string(&public_key)
+            .map_err(|e| Failure::new(Exit::Host, e.to_string()))?,
         "the demo key",
     )?;
     trust_store.add(&public, "Pincer demo author")?;
@@ -152,12 +154,13 @@ pub(super) fn cmd_demo(keep: bool) -> Result<(), Failure> {
     println!();
 
     println!("6. Version 0.2.0 asks to mount the admin's `workspace` read-write: it waits");
-    let text = std::fs::read_to_string(&manifest).map_err(|e| Failure::new(1, e.to_string()))?;
+    let text =
+        std::fs::read_to_string(&manifest).map_err(|e| Failure::new(Exit::Host, e.to_string()))?;
     let wider = text.replace("version = \"0.1.0\"", "version = \"0.2.0\"").replace(
         "[limits]",
         "[[capabilities.filesystem.mounts]]\nguest = \"/workspace\"\nroot = \"workspace\"\naccess = \"read-write\"\n\n[limits]",
     );
-    std::fs::write(&manifest, wider).map_err(|e| Failure::new(1, e.to_string()))?;
+    std::fs::write(&manifest, wider).map_err(|e| Failure::new(Exit::Host, e.to_string()))?;
     let bundle2 = tmp.path().join("hello-0.2.0");
     trust::pack(&manifest, None, &key, &bundle2)?;
     let outcome = install::install(
@@ -180,10 +183,15 @@ pub(super) fn cmd_demo(keep: bool) -> Result<(), Failure> {
     println!("7. A component swapped on disk after install is refused at load, and audited");
     let slot = PluginStore::new(runtime.home()).slot_dir(ID, &state.active);
     std::fs::write(slot.join("hello.wasm"), b"\0asm\x0d\0\x01\0")
-        .map_err(|e| Failure::new(1, e.to_string()))?;
+        .map_err(|e| Failure::new(Exit::Host, e.to_string()))?;
     match runtime.load_installed(ID) {
         Err(e) => println!("   refused: {e}\n"),
-        Ok(_) => return Err(Failure::new(1, "the tampered plugin was not refused")),
+        Ok(_) => {
+            return Err(Failure::new(
+                Exit::Host,
+                "the tampered plugin was not refused",
+            ));
+        }
     }
 
     println!("8. The reference MCP plugins: signed, installed, served");
@@ -238,7 +246,7 @@ fn reference_plugins(
     built: &Path,
     key: &SigningKey,
 ) -> Result<std::sync::Arc<Runtime>, Failure> {
-    let io = |e: std::io::Error| Failure::new(1, e.to_string());
+    let io = |e: std::io::Error| Failure::new(Exit::Host, e.to_string());
     let mut bundles = Vec::new();
     for name in ["files", "fetch", "remote", "conformance"] {
         let src = tmp.join(format!("{name}-src"));
@@ -282,7 +290,7 @@ fn reference_plugins(
     block_on(async {
         let registry = crate::mcp::Registry::load(&runtime, &[])
             .await
-            .map_err(|e| Failure::new(1, e))?;
+            .map_err(|e| Failure::new(Exit::Host, e))?;
         let files: Vec<&str> = registry
             .names()
             .into_iter()
@@ -343,7 +351,7 @@ fn demo_frame(highlight: bool) -> Result<Vec<u8>, Failure> {
     let mut jpeg = Vec::new();
     jpeg_encoder::Encoder::new(&mut jpeg, 80)
         .encode(&pixels, w, h, jpeg_encoder::ColorType::Rgb)
-        .map_err(|e| Failure::new(1, format!("cannot draw a demo frame: {e}")))?;
+        .map_err(|e| Failure::new(Exit::Host, format!("cannot draw a demo frame: {e}")))?;
     Ok(jpeg)
 }
 
@@ -373,8 +381,9 @@ fn gateway_session(
     built: &Path,
     key: &SigningKey,
 ) -> Result<String, Failure> {
-    let io = |e: std::io::Error| Failure::new(1, e.to_string());
-    let web = |e: reqwest::Error| Failure::new(1, format!("the demo's request failed: {e}"));
+    let io = |e: std::io::Error| Failure::new(Exit::Host, e.to_string());
+    let web =
+        |e: reqwest::Error| Failure::new(Exit::Host, format!("the demo's request failed: {e}"));
     block_on(async {
         // A stand-in for an OpenAI-compatible provider, so the demo needs no account.
         let provider = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -491,7 +500,8 @@ fn gateway_session(
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
-        let written = written.ok_or_else(|| Failure::new(1, "the gateway did not start"))?;
+        let written =
+            written.ok_or_else(|| Failure::new(Exit::Host, "the gateway did not start"))?;
         let url = written["url"].as_str().unwrap_or_default().to_owned();
         let token = written["token"].as_str().unwrap_or_default().to_owned();
         println!("   gateway at {url}; its token is in run/gateway.json (0600)");

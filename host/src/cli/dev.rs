@@ -7,6 +7,7 @@
 //! crate named unlike its component all work. The call is `pincer call --dev`'s, with
 //! its warning and its denial report. This module never signs, installs or approves.
 
+use crate::exit::Exit;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -49,7 +50,7 @@ pub(super) fn cmd_dev(
     check_tool_args("ARGS_JSON", args)?;
     if !dir.join("Cargo.toml").is_file() {
         return Err(Failure::new(
-            2,
+            Exit::Usage,
             format!(
                 "{} has no Cargo.toml: run `pincer dev` in a plugin project, or name one (`pincer new --kind mcp-server NAME` makes one)",
                 dir.display()
@@ -103,7 +104,7 @@ fn split_target(target: &[String]) -> Result<(PathBuf, &str, &str), Failure> {
         [dir, tool] => Ok((dir.into(), tool, "{}")),
         [dir, tool, args] => Ok((dir.into(), tool, args)),
         _ => Err(Failure::new(
-            2,
+            Exit::Usage,
             "give the tool to call: `pincer dev [DIR] TOOL [ARGS_JSON]`",
         )),
     }
@@ -125,7 +126,7 @@ fn build(dir: &Path) -> Result<PathBuf, Failure> {
         .spawn()
         .map_err(|e| {
             Failure::new(
-                1,
+                Exit::Host,
                 format!(
                     "cannot run {}: {e}; install Rust from https://rustup.rs",
                     Path::new(&cargo).display()
@@ -135,7 +136,8 @@ fn build(dir: &Path) -> Result<PathBuf, Failure> {
     let mut built = Vec::new();
     let stdout = child.stdout.take().expect("stdout is piped");
     for line in BufReader::new(stdout).lines() {
-        let line = line.map_err(|e| Failure::new(1, format!("reading cargo's output: {e}")))?;
+        let line =
+            line.map_err(|e| Failure::new(Exit::Host, format!("reading cargo's output: {e}")))?;
         match serde_json::from_str::<serde_json::Value>(&line) {
             Ok(message) => built.extend(built_component(&message)),
             // Not one of cargo's messages (a build script's print): show it.
@@ -144,10 +146,10 @@ fn build(dir: &Path) -> Result<PathBuf, Failure> {
     }
     let status = child
         .wait()
-        .map_err(|e| Failure::new(1, format!("waiting for cargo: {e}")))?;
+        .map_err(|e| Failure::new(Exit::Host, format!("waiting for cargo: {e}")))?;
     if !status.success() {
         return Err(Failure::new(
-            2,
+            Exit::Usage,
             format!(
                 "the build failed ({status}): fix the errors above, then run `pincer dev` again"
             ),
@@ -184,14 +186,14 @@ fn pick_component(dir: &Path, built: Vec<(PathBuf, PathBuf)>) -> Result<PathBuf,
     match (own.as_slice(), others.as_slice()) {
         ([(_, wasm)], _) | ([], [(_, wasm)]) => Ok(wasm.clone()),
         ([], []) => Err(Failure::new(
-            2,
+            Exit::Usage,
             format!(
                 "cargo built no WebAssembly component in {}: its Cargo.toml needs [lib] crate-type = [\"cdylib\"]",
                 dir.display()
             ),
         )),
         (_, _) => Err(Failure::new(
-            2,
+            Exit::Usage,
             format!(
                 "cargo built several components ({}): run `pincer dev` in the directory of the plugin's own crate",
                 own.iter()
@@ -233,15 +235,15 @@ fn watch_and_run(
         outcome = shown(run());
         runs += 1;
     }
-    outcome.map_err(|code| Failure::new(code, "the last run failed (its error is above)"))
+    outcome.map_err(|exit| Failure::new(exit, "the last run failed (its error is above)"))
 }
 
 /// Print a run's error as `pincer` prints any; keep its exit code.
-fn shown(outcome: Result<(), Failure>) -> Result<(), u8> {
+fn shown(outcome: Result<(), Failure>) -> Result<(), Exit> {
     outcome.map_err(|f| {
         eprintln!("error: {}", crate::text::printable_lines(&f.message));
         eprintln!("waiting for a change (or Enter) to run again");
-        f.code
+        f.exit
     })
 }
 

@@ -1,128 +1,23 @@
 //! `pincer egress` and `pincer review --all`: what every installed plugin may do, read
 //! from the install records and the admin's policy only. No plugin is loaded or run.
 //!
-//! `egress` lists each origin that an installed plugin's HTTP grant names, for an IT
+//! The inventory itself is [`crate::admin::inventory`]; this prints it. `egress` lists each origin that an installed plugin's HTTP grant names, for an IT
 //! team's firewall allowlist; `review --all` summarises every plugin's grants, tools and
 //! risk on one screen. Both print JSON with `--json`, whose fields `docs/admin-guide.md`
 //! documents; `tests/all/egress.rs` keeps a snapshot of `egress --json`.
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
 use super::commands::{Failure, print_json};
-use crate::caps::filesystem::BUILTIN_ROOTS;
-use crate::kinds::mcp::ToolInfo;
-use crate::policy::grants::{Change, GrantSet};
-use crate::policy::risk::{self, Risk};
-use crate::policy::{Policy, poison};
+use crate::admin::inventory::{EgressRow, Summary, egress, installed, summarise};
+use crate::policy::Policy;
+use crate::policy::risk::Risk;
 use crate::runtime::Runtime;
 use crate::store::Home;
-use crate::store::plugins::{Installed, PluginStore, Slot};
 
 const WIDTH: usize = 80;
 
 const NOTHING_INSTALLED: &str = "no plugins installed; install one with `pincer install BUNDLE`";
-
-/// One origin that one installed plugin may reach: a row of `pincer egress`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub(crate) struct EgressRow {
-    /// The plugin id.
-    pub plugin: String,
-    /// The version whose manifest names the origin.
-    pub version: String,
-    /// `active` (it runs now) or `pending` (an update that waits for `pincer approve`).
-    pub status: &'static str,
-    /// The origin pattern as granted, in canonical form: lower case, default port
-    /// dropped, wildcards kept (`*`, `https://*.example.com:8443`).
-    pub origin: String,
-    /// The methods it may use there, sorted.
-    pub methods: Vec<String>,
-    /// The largest response body it may read, in bytes.
-    pub max_response_bytes: u64,
-    /// Whether it may reach internal addresses through this origin.
-    pub private_networks: PrivateNetworks,
-}
-
-/// Both sides of the private-network decision: a plugin reaches loopback, private and
-/// link-local addresses only if its manifest asks and the admin's policy allows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub(crate) struct PrivateNetworks {
-    /// The signed manifest says `private_networks = true`.
-    pub manifest_asks: bool,
-    /// `policy.toml` says `[http."ID"] allow_private_networks = true`.
-    pub policy_allows: bool,
-    /// Both: internal addresses are reachable.
-    pub allowed: bool,
-}
-
-impl PrivateNetworks {
-    fn of(grants: &GrantSet, policy: &Policy, id: &str) -> Self {
-        let manifest_asks = grants.http.as_ref().is_some_and(|h| h.private_networks);
-        let policy_allows = policy
-            .http
-            .get(id)
-            .is_some_and(|p| p.allow_private_networks);
-        PrivateNetworks {
-            manifest_asks,
-            policy_allows,
-            allowed: manifest_asks && policy_allows,
-        }
-    }
-
-    /// The word in the PRIVATE column: `yes`, `asked` (refused by the policy) or `no`.
-    fn word(self) -> &'static str {
-        match (self.manifest_asks, self.allowed) {
-            (_, true) => "yes",
-            (true, false) => "asked",
-            (false, _) => "no",
-        }
-    }
-}
-
-/// The active and pending slots of `p`, with their status word.
-fn slots(p: &Installed) -> impl Iterator<Item = (&'static str, &Slot)> {
-    std::iter::once(("active", &p.active)).chain(p.pending.as_ref().map(|s| ("pending", s)))
-}
-
-/// Every origin that any installed plugin may reach, now or after its pending update is
-/// approved: sorted by plugin, then origin, then active before pending.
-pub(crate) fn egress(plugins: &[Installed], policy: &Policy) -> Vec<EgressRow> {
-    let mut rows = Vec::new();
-    for p in plugins {
-        for (status, slot) in slots(p) {
-            let Some(http) = &slot.grants.http else {
-                continue;
-            };
-            let private_networks = PrivateNetworks::of(&slot.grants, policy, &p.id);
-            for origin in &http.origins {
-                rows.push(EgressRow {
-                    plugin: p.id.clone(),
-                    version: slot.version.clone(),
-                    status,
-                    origin: origin.clone(),
-                    methods: http.methods.clone(),
-                    max_response_bytes: http.max_response_bytes,
-                    private_networks,
-                });
-            }
-        }
-    }
-    rows.sort_by(|a, b| {
-        (&a.plugin, &a.origin, a.status != "active").cmp(&(
-            &b.plugin,
-            &b.origin,
-            b.status != "active",
-        ))
-    });
-    rows
-}
-
-fn installed(home: &Home) -> Result<Vec<Installed>, Failure> {
-    let mut plugins = PluginStore::new(home).list()?;
-    plugins.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(plugins)
-}
 
 pub(super) fn cmd_egress(home: &Home, json: bool) -> Result<(), Failure> {
     let plugins = installed(home)?;
@@ -234,114 +129,6 @@ fn wrap_after(first: &str, indent: &str, text: &str) {
         .subsequent_indent(&subsequent);
     for line in textwrap::wrap(text, opts) {
         println!("{line}");
-    }
-}
-
-/// One installed plugin, summarised: an entry of `pincer review --all --json`.
-#[derive(Debug, Serialize)]
-struct Summary {
-    id: String,
-    version: String,
-    kind: String,
-    /// The highest risk of its active grants (as `pincer list` shows).
-    risk: Risk,
-    /// The highest risk of what is in effect: `risk`, and the poisoning findings of its
-    /// pinned tools. (A pending update is not in effect; it shows its own risk.)
-    highest_risk: Risk,
-    /// The signing key's name in the trust store.
-    signer: String,
-    /// The active grants, canonical.
-    grants: GrantSet,
-    /// Each active grant explained, with its risk (as in `pincer review --json`).
-    capabilities: Vec<risk::Finding>,
-    /// The host directory of each admin-bound root it mounts, `null` if unbound.
-    roots: BTreeMap<String, Option<std::path::PathBuf>>,
-    /// Both sides of the private-network decision.
-    private_networks: PrivateNetworks,
-    /// When and by whom its grants were approved.
-    approved: Option<Approved>,
-    /// For an `mcp-server` plugin: its pinned tools and their poisoning review.
-    tools: Option<ToolsSummary>,
-    /// An update that waits for `pincer approve`.
-    pending: Option<PendingSummary>,
-}
-
-#[derive(Debug, Serialize)]
-struct Approved {
-    at: String,
-    by: String,
-}
-
-#[derive(Debug, Serialize)]
-struct ToolsSummary {
-    /// The names of the tools the approval pins; `null` if it pins none.
-    pinned: Option<Vec<String>>,
-    /// The poisoning review of the pinned definitions.
-    poisoning: Vec<poison::Finding>,
-    /// The highest risk among `poisoning`, `null` if none.
-    risk: Option<Risk>,
-}
-
-#[derive(Debug, Serialize)]
-struct PendingSummary {
-    version: String,
-    /// The highest risk of its grants.
-    risk: Risk,
-    /// Whether it asks for more than the active version was approved for.
-    wider: bool,
-    changes: Vec<Change>,
-}
-
-fn summarise(p: &Installed, policy: &Policy) -> Summary {
-    let a = &p.active;
-    let findings = risk::assess(&a.grants);
-    let roots = a
-        .grants
-        .mounts
-        .iter()
-        .filter(|m| !BUILTIN_ROOTS.contains(&m.root.as_str()))
-        .map(|m| (m.root.clone(), policy.roots.get(&m.root).cloned()))
-        .collect();
-    let tools = (a.grants.kind == "mcp-server").then(|| {
-        let pins = a.approval.as_ref().and_then(|ap| ap.tools.as_ref());
-        let defs: Vec<ToolInfo> = pins
-            .into_iter()
-            .flat_map(|pins| pins.values().map(|pin| pin.tool.clone()))
-            .collect();
-        let poisoning = poison::scan(&defs);
-        ToolsSummary {
-            pinned: pins.map(|pins| pins.keys().cloned().collect()),
-            risk: poisoning.iter().map(|f| f.risk).max(),
-            poisoning,
-        }
-    });
-    let pending = p.pending.as_ref().map(|s| {
-        let changes = s.grants.changes_from(&a.grants);
-        PendingSummary {
-            version: s.version.clone(),
-            risk: risk::overall(&risk::assess(&s.grants)),
-            wider: changes.iter().any(|c| c.wider),
-            changes,
-        }
-    });
-    let grants_risk = risk::overall(&findings);
-    Summary {
-        id: p.id.clone(),
-        version: a.version.clone(),
-        kind: a.grants.kind.clone(),
-        risk: grants_risk,
-        highest_risk: grants_risk.max(tools.as_ref().and_then(|t| t.risk).unwrap_or(Risk::Low)),
-        signer: a.signer.clone(),
-        grants: a.grants.clone(),
-        capabilities: findings,
-        roots,
-        private_networks: PrivateNetworks::of(&a.grants, policy, &p.id),
-        approved: a.approval.as_ref().map(|ap| Approved {
-            at: ap.at.clone(),
-            by: ap.by.clone(),
-        }),
-        tools,
-        pending,
     }
 }
 

@@ -7,7 +7,6 @@
 //! (trap, timeout, memory) or stayed busy; 5 a tool reported an error.
 
 mod admin;
-pub(crate) use admin::installed_json;
 mod author;
 mod commands;
 mod demo;

@@ -1,61 +1,22 @@
 //! An installed `mcp-server` plugin's tools against the definitions an admin approved:
-//! `pincer review ID --tools`, the tool step of `pincer approve`, and the check that
-//! `pincer tools` and `pincer call` make before they show or call a tool.
+//! `pincer review ID --tools`, the tool step of `pincer approve`, and `pincer tools`.
+//! The gate before a call is [`crate::install::tools::check_callable`].
 
+use crate::exit::Exit;
 use serde_json::json;
 
-use super::commands::{Failure, block_on, print_json};
+use super::commands::{Failure, print_json};
 use crate::audit::cli_actor;
-use crate::install::tools::{self as pinning, ToolsApproved};
-use crate::kinds::mcp::ToolInfo;
-use crate::policy::pins::{self, Change, Checked, Piece, Withheld};
-use crate::policy::poison;
+use crate::install::tools::{self as pinning, Listing, ToolsApproved, explain, shown};
 use crate::runtime::{Plugin, Runtime};
-use crate::store::plugins::{Installed, PluginStore};
-
-/// An installed plugin's tools as listed now, and them sorted by its pins.
-pub(super) struct Listing {
-    pub state: Installed,
-    pub listed: Vec<ToolInfo>,
-    pub checked: Checked,
-}
-
-/// List the tools of `plugin`, the installed plugin `id` (loaded already), and sort
-/// them by the pins of its approval.
-pub(super) fn listing(runtime: &Runtime, id: &str, plugin: &Plugin) -> Result<Listing, Failure> {
-    let state = PluginStore::new(runtime.home()).get(id)?.ok_or_else(|| {
-        Failure::new(
-            2,
-            format!("plugin `{id}` is not installed (see `pincer list`)"),
-        )
-    })?;
-    let listed = block_on(plugin.list_tools())?;
-    let checked = pins::check(pinning::pinned(&state), listed.clone());
-    Ok(Listing {
-        state,
-        listed,
-        checked,
-    })
-}
+use crate::store::plugins::Installed;
+use crate::tools::ToolInfo;
+use crate::tools::pins::{self, Change, Checked, Piece, Withheld};
+use crate::tools::poison;
 
 /// Load the installed plugin `id` (verified again) and list its tools.
 fn load_listing(runtime: &Runtime, id: &str) -> Result<Listing, Failure> {
-    listing(runtime, id, &runtime.load_installed(id)?)
-}
-
-/// What to tell a person about a withheld tool: why, and what an admin can do.
-pub(super) fn explain(id: &str, w: &Withheld) -> String {
-    shown(&pinning::withheld_message(id, &w.tool.name, &w.change))
-}
-
-/// A plugin's text as it may be shown on a terminal: line breaks kept, every other
-/// control, invisible or direction-changing character escaped, so that it cannot
-/// rewrite what is around it (a diff an admin is about to approve, say).
-fn shown(text: &str) -> String {
-    text.split('\n')
-        .map(poison::escape_hidden)
-        .collect::<Vec<_>>()
-        .join("\n")
+    Ok(pinning::listing(runtime, id, &runtime.load_installed(id)?)?)
 }
 
 /// `pincer tools ID`: the tools that may be served; each withheld one is named on
@@ -65,42 +26,11 @@ pub(super) fn served_tools(
     id: &str,
     plugin: &Plugin,
 ) -> Result<Vec<ToolInfo>, Failure> {
-    let Listing { checked, .. } = listing(runtime, id, plugin)?;
-    pinning::audit_withheld(runtime, &cli_actor(), id, &checked)?;
+    let checked = pinning::served(runtime, &cli_actor(), id, plugin)?;
     for w in &checked.withheld {
         eprintln!("warning: {}", explain(id, w));
     }
     Ok(checked.served)
-}
-
-/// Before `pincer call ID TOOL`: refuse a tool that is not served as approved (a
-/// withheld one is audited), so that nothing the plugin does not list as approved is
-/// called: a `remote` adapter would pass any name on to its server.
-pub(super) fn check_callable(
-    runtime: &Runtime,
-    id: &str,
-    plugin: &Plugin,
-    tool: &str,
-) -> Result<(), Failure> {
-    let Listing { checked, .. } = listing(runtime, id, plugin)?;
-    if checked.served.iter().any(|t| t.name == tool) {
-        return Ok(());
-    }
-    let Some(w) = checked.withheld.iter().find(|w| w.tool.name == tool) else {
-        return Err(Failure::new(
-            5,
-            format!(
-                "plugin {id} lists no approved tool `{}` (see `pincer tools {id}`)",
-                shown(tool)
-            ),
-        ));
-    };
-    let only = Checked {
-        withheld: vec![w.clone()],
-        ..Checked::default()
-    };
-    pinning::audit_withheld(runtime, &cli_actor(), id, &only)?;
-    Err(Failure::new(3, explain(id, w)))
 }
 
 /// A withheld tool and how it differs from its pin, field by field, word by word.
@@ -319,7 +249,7 @@ pub(super) fn approve_tools(
         ))?
     {
         return Err(Failure::new(
-            3,
+            Exit::Refused,
             format!("not approved: the changed and new tools of {id} stay withheld"),
         ));
     }

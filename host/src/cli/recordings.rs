@@ -3,6 +3,7 @@
 //! through the viewer plugin; the page loads nothing from anywhere (its content
 //! security policy forbids it), and the plugin's text in it is escaped.
 
+use crate::exit::Exit;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -30,13 +31,13 @@ fn viewer(runtime: &Runtime, named: Option<&str>) -> Result<Plugin, Failure> {
                 [one] => one.clone(),
                 [] => {
                     return Err(Failure::new(
-                        2,
+                        Exit::Usage,
                         "no viewer plugin is installed: install one (the reference one is manifests/viewer.toml)",
                     ));
                 }
                 _ => {
                     return Err(Failure::new(
-                        2,
+                        Exit::Usage,
                         format!(
                             "several viewers are installed ({}): name one with --viewer",
                             viewers.join(", ")
@@ -50,7 +51,7 @@ fn viewer(runtime: &Runtime, named: Option<&str>) -> Result<Plugin, Failure> {
 }
 
 fn viewer_failed(e: crate::kinds::recording::ViewerFailure) -> Failure {
-    Failure::new(5, e.to_string())
+    Failure::new(Exit::Tool, e.to_string())
 }
 
 /// The most frames one export holds.
@@ -68,7 +69,7 @@ fn fetch_frames(
 ) -> Result<Vec<Frame>, Failure> {
     if count > MAX_EXPORT_FRAMES {
         return Err(Failure::new(
-            5,
+            Exit::Tool,
             format!(
                 "the viewer reports {count} frames; an export holds at most {MAX_EXPORT_FRAMES}: export a shorter recording"
             ),
@@ -81,7 +82,7 @@ fn fetch_frames(
         bytes = bytes.saturating_add(frame.jpeg.len());
         if bytes > max_bytes {
             return Err(Failure::new(
-                5,
+                Exit::Tool,
                 format!(
                     "the recording's frames pass {} MiB at frame {index}; an export holds at most that",
                     max_bytes >> 20
@@ -117,7 +118,7 @@ pub(super) fn cmd_export(
         .and_then(|()| std::fs::rename(&partial, out))
         .map_err(|e| {
             let _ = std::fs::remove_file(&partial);
-            Failure::new(1, format!("cannot write {}: {e}", out.display()))
+            Failure::new(Exit::Host, format!("cannot write {}: {e}", out.display()))
         })?;
     println!(
         "wrote {} ({} steps, {} frames, {} KiB)",

@@ -4,6 +4,7 @@
 //! the guest SDK (`vendor/pincer-sdk/`), one working example of its kind, a manifest
 //! that grants exactly what the example uses, and a README with the next commands.
 
+use crate::exit::Exit;
 use std::path::{Path, PathBuf};
 
 use super::commands::Failure;
@@ -118,13 +119,13 @@ pub(super) fn cmd_new(
 ) -> Result<(), Failure> {
     let example = example(kind).ok_or_else(|| {
         Failure::new(
-            2,
+            Exit::Usage,
             format!("--kind {kind}: the kinds are mcp-server, chat, recorder and viewer"),
         )
     })?;
     if !valid_name(name) {
         return Err(Failure::new(
-            2,
+            Exit::Usage,
             format!(
                 "`{name}` cannot name a plugin: use 1 to 40 of a-z, 0-9 and `-`, starting with a letter (such as `weather`)"
             ),
@@ -134,7 +135,7 @@ pub(super) fn cmd_new(
     let root: PathBuf = out.map_or_else(|| PathBuf::from(name), Path::to_path_buf);
     if root.exists() {
         return Err(Failure::new(
-            2,
+            Exit::Usage,
             format!(
                 "{} already exists: pincer new never writes over files; choose another name or --dir",
                 root.display()
@@ -223,15 +224,22 @@ pub(super) fn cmd_new(
     let staging = tempfile::Builder::new()
         .prefix(".pincer-new-")
         .tempdir_in(parent)
-        .map_err(|e| Failure::new(1, format!("cannot write in {}: {e}", parent.display())))?;
+        .map_err(|e| {
+            Failure::new(
+                Exit::Host,
+                format!("cannot write in {}: {e}", parent.display()),
+            )
+        })?;
     for (rel, text) in &files {
         let path = staging.path().join(rel);
         std::fs::create_dir_all(path.parent().expect("files are in a directory"))
             .and_then(|()| std::fs::write(&path, text))
-            .map_err(|e| Failure::new(1, format!("cannot write {}: {e}", path.display())))?;
+            .map_err(|e| {
+                Failure::new(Exit::Host, format!("cannot write {}: {e}", path.display()))
+            })?;
     }
     std::fs::rename(staging.keep(), &root)
-        .map_err(|e| Failure::new(1, format!("cannot create {}: {e}", root.display())))?;
+        .map_err(|e| Failure::new(Exit::Host, format!("cannot create {}: {e}", root.display())))?;
     println!("created {} ({kind} plugin {id})", root.display());
     println!(
         "next: cd {} && cargo build --release --target wasm32-wasip2 (see its README.md)",

@@ -260,7 +260,10 @@ async fn plugins(State(app): State<App>) -> Result<Json<Value>, ApiError> {
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
         .map_err(|e| ApiError::internal(e.to_string()))?;
-    let plugins: Vec<Value> = list.iter().map(crate::cli::installed_json).collect();
+    let plugins: Vec<Value> = list
+        .iter()
+        .map(|p| crate::admin::installed::InstalledSummary::of(p).to_json())
+        .collect();
     Ok(Json(json!({ "plugins": plugins })))
 }
 

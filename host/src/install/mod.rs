@@ -258,7 +258,7 @@ pub fn install(
         dir: slot_dir,
         version: version.clone(),
         sha256: review.digest.found.clone(),
-        manifest_sha256: crate::runtime::sha256_hex(&review.bundle_data.manifest_bytes),
+        manifest_sha256: crate::digest::sha256_hex(&review.bundle_data.manifest_bytes),
         key_id: signature.key_id.expect("a verified bundle has a key"),
         signer: signature.signer.clone().unwrap_or_default(),
         grants: review.grants.clone(),
@@ -399,7 +399,7 @@ pub fn approve(
     let checked = bundle.verify(&TrustStore::load(home)?).and_then(|v| {
         let grants = crate::policy::grants::GrantSet::of(&bundle.manifest);
         let same = v.sha256 == pending.sha256
-            && crate::runtime::sha256_hex(&bundle.manifest_bytes) == pending.manifest_sha256
+            && crate::digest::sha256_hex(&bundle.manifest_bytes) == pending.manifest_sha256
             && grants == pending.grants;
         if same {
             Ok(v)

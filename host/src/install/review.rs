@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::caps::Capability;
+use crate::digest::sha256_hex;
 use crate::manifest::PluginKind;
 use crate::policy::grants::{Change, GrantSet};
-use crate::policy::poison::{self, Rule};
 use crate::policy::risk::{self, Finding, Risk};
-use crate::runtime::{LoadError, Runtime, block_on, sha256_hex};
+use crate::runtime::{LoadError, Runtime, block_on};
 use crate::store::plugins::{Installed, PluginStore};
+use crate::tools::poison::{self, Rule};
 use crate::trust::{Bundle, KeyId, KeyStatus, TrustError, TrustStore};
 
 /// The review of one bundle. Its JSON form is documented in `docs/admin-guide.md`.
@@ -153,9 +154,9 @@ pub struct Verdict {
 pub struct ToolsReview {
     /// The tools, as the component lists them in a sandbox with every capability
     /// denied. Installing pins these.
-    pub listed: Vec<crate::kinds::mcp::ToolInfo>,
+    pub listed: Vec<crate::tools::ToolInfo>,
     /// What the poisoning review found in them.
-    pub findings: Vec<crate::policy::poison::Finding>,
+    pub findings: Vec<crate::tools::poison::Finding>,
     /// Why the tools could not be listed, if they could not.
     pub error: Option<String>,
 }
@@ -165,7 +166,7 @@ impl Review {
     /// admin saw them, over the installed version's pins (kept for the tools the
     /// review could not list, as `pincer approve` keeps them: a `remote` adapter lists
     /// nothing at review). `None` when there is nothing to pin.
-    pub fn pins(&self) -> Option<crate::policy::pins::Pins> {
+    pub fn pins(&self) -> Option<crate::tools::pins::Pins> {
         let installed = self
             .state
             .as_ref()
@@ -175,7 +176,7 @@ impl Review {
             .tools
             .as_ref()
             .filter(|t| t.error.is_none())
-            .map(|t| crate::policy::pins::pin_all(&t.listed));
+            .map(|t| crate::tools::pins::pin_all(&t.listed));
         match (installed, listed) {
             (Some(mut pins), Some(listed)) => {
                 pins.extend(listed);

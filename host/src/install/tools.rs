@@ -1,5 +1,5 @@
 //! An installed `mcp-server` plugin's tools against the definitions an admin approved
-//! (its pins, see [`crate::policy::pins`]): the audit record of a withheld tool, and
+//! (its pins, see [`crate::tools::pins`]): the audit record of a withheld tool, and
 //! [`approve_tools`], which pins the tools as they are listed now.
 
 use serde::Serialize;
@@ -7,10 +7,10 @@ use serde_json::json;
 
 use super::InstallError;
 use crate::audit::Event;
-use crate::kinds::mcp::ToolInfo;
-use crate::policy::pins::{self, Change, Checked, Withheld};
 use crate::runtime::Runtime;
 use crate::store::plugins::{Installed, PluginStore};
+use crate::tools::ToolInfo;
+use crate::tools::pins::{self, Change, Checked, Withheld};
 
 /// The most characters of a description an audit record carries.
 const AUDIT_TEXT_MAX: usize = 4000;
@@ -163,4 +163,136 @@ pub fn approve_tools(
         }),
     )?;
     Ok(outcome)
+}
+
+/// Why a tool of an installed plugin cannot be listed or called.
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    /// The plugin is not installed.
+    #[error("plugin `{0}` is not installed (see `pincer list`)")]
+    NotInstalled(String),
+    /// Listing its tools failed.
+    #[error(transparent)]
+    Call(#[from] crate::runtime::CallError),
+    /// The plugin store failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::plugins::StoreError),
+    /// The audit trail failed.
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
+    /// Installing failed (auditing a withheld tool).
+    #[error(transparent)]
+    Install(#[from] InstallError),
+    /// The plugin lists no tool of that name.
+    #[error("plugin {id} lists no approved tool `{tool}` (see `pincer tools {id}`)")]
+    Unlisted {
+        /// The plugin.
+        id: String,
+        /// The tool's name, shown escaped.
+        tool: String,
+    },
+    /// The tool is withheld: it changed, or is new, since an admin approved the tools.
+    #[error("{0}")]
+    Withheld(String),
+}
+
+impl crate::exit::ExitClass for GateError {
+    fn exit(&self) -> crate::exit::Exit {
+        use crate::exit::Exit;
+        match self {
+            GateError::NotInstalled(_) => Exit::Usage,
+            GateError::Call(e) => e.exit(),
+            GateError::Store(e) => e.exit(),
+            GateError::Audit(e) => e.exit(),
+            GateError::Install(e) => e.exit(),
+            GateError::Unlisted { .. } => Exit::Tool,
+            GateError::Withheld(_) => Exit::Refused,
+        }
+    }
+}
+
+/// An installed plugin's tools as listed now, and them sorted by its pins.
+pub struct Listing {
+    /// Its install record.
+    pub state: Installed,
+    /// The tools as the plugin lists them now.
+    pub listed: Vec<ToolInfo>,
+    /// Them against the approved definitions.
+    pub checked: Checked,
+}
+
+/// List the tools of `plugin`, the installed plugin `id` (loaded already), and sort
+/// them by the pins of its approval.
+pub fn listing(
+    runtime: &Runtime,
+    id: &str,
+    plugin: &crate::runtime::Plugin,
+) -> Result<Listing, GateError> {
+    let state = PluginStore::new(runtime.home())
+        .get(id)?
+        .ok_or_else(|| GateError::NotInstalled(id.to_owned()))?;
+    let listed = crate::runtime::block_on(plugin.list_tools())?;
+    let checked = pins::check(pinned(&state), listed.clone());
+    Ok(Listing {
+        state,
+        listed,
+        checked,
+    })
+}
+
+/// A plugin's text as it may be shown on a terminal: line breaks kept, every other
+/// control, invisible or direction-changing character escaped, so that it cannot
+/// rewrite what is around it (a diff an admin is about to approve, say).
+pub fn shown(text: &str) -> String {
+    text.split('\n')
+        .map(crate::tools::poison::escape_hidden)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// What to tell a person about a withheld tool: why, and what an admin can do.
+pub fn explain(id: &str, w: &Withheld) -> String {
+    shown(&withheld_message(id, &w.tool.name, &w.change))
+}
+
+/// The tools of the installed plugin `id` that may be served, and the withheld ones
+/// (each audited as seen by `actor`).
+pub fn served(
+    runtime: &Runtime,
+    actor: &str,
+    id: &str,
+    plugin: &crate::runtime::Plugin,
+) -> Result<Checked, GateError> {
+    let Listing { checked, .. } = listing(runtime, id, plugin)?;
+    audit_withheld(runtime, actor, id, &checked)?;
+    Ok(checked)
+}
+
+/// The gate before a call of `tool` of the installed plugin `id` by `actor`: refuse a
+/// tool that is not served as approved (a withheld one is audited), so that nothing
+/// the plugin does not list as approved is called: a `remote` adapter would pass any
+/// name on to its server.
+pub fn check_callable(
+    runtime: &Runtime,
+    actor: &str,
+    id: &str,
+    plugin: &crate::runtime::Plugin,
+    tool: &str,
+) -> Result<(), GateError> {
+    let Listing { checked, .. } = listing(runtime, id, plugin)?;
+    if checked.served.iter().any(|t| t.name == tool) {
+        return Ok(());
+    }
+    let Some(w) = checked.withheld.iter().find(|w| w.tool.name == tool) else {
+        return Err(GateError::Unlisted {
+            id: id.to_owned(),
+            tool: shown(tool),
+        });
+    };
+    let only = Checked {
+        withheld: vec![w.clone()],
+        ..Checked::default()
+    };
+    audit_withheld(runtime, actor, id, &only)?;
+    Err(GateError::Withheld(explain(id, w)))
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use crate::caps::approval::Approver;
 use crate::caps::redact::{CallRedactor, Place};
 use crate::runtime::{CallError, Plugin};
+use crate::tools::ToolInfo;
 
 world_bindings!("mcp-server");
 
@@ -71,24 +72,6 @@ pub struct PromptArgument {
     pub description: Option<String>,
     /// Whether the prompt needs it.
     pub required: bool,
-}
-
-/// A tool as the plugin describes it: what an MCP client's model reads, and what an
-/// admin's approval pins ([`crate::policy::pins`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct ToolInfo {
-    /// Its name.
-    pub name: String,
-    /// A display title, if any.
-    #[serde(default)]
-    pub title: Option<String>,
-    /// What it does.
-    pub description: String,
-    /// JSON Schema of its arguments.
-    pub input_schema: serde_json::Value,
-    /// JSON Schema of its structured result, if any.
-    #[serde(default)]
-    pub output_schema: Option<serde_json::Value>,
 }
 
 /// One item of a tool's result.

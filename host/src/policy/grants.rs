@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::caps::filesystem::Access;
 use crate::caps::http::{DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_METHODS, OriginPattern};
+use crate::digest::sha256_hex;
 use crate::manifest::Manifest;
 use crate::policy::DEFAULT_LIMITS;
-use crate::runtime::sha256_hex;
 
 /// Everything a manifest asks for, in canonical form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,22 +4,26 @@
 //! ([`risk`]).
 //!
 //! A manifest asks; the policy decides. This module reads, checks and writes the policy
-//! file, and computes a plugin's effective limits. By default no root is bound and the
+//! file and its roots; `limits.rs` computes a plugin's effective limits and
+//! `approvals.rs` holds the approval rules. Tool definitions (pins, the poisoning
+//! review) are not admin policy: they are [`crate::tools`]. By default no root is bound and the
 //! caps are [`LimitCaps::default`].
 
+mod approvals;
 pub mod grants;
-pub mod pins;
-pub mod poison;
+mod limits;
 pub mod risk;
+
+pub use approvals::{ApprovalPolicy, ApprovalRule};
+pub use limits::{CappedLimits, DEFAULT_LIMITS, LimitCaps, Limits};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::caps::filesystem::{BUILTIN_ROOTS, is_root_name};
-use crate::manifest::{LimitsRequest, ManifestError};
+use crate::manifest::ManifestError;
 use crate::store::{Home, HomeError};
 
 /// The policy file's name inside the home directory.
@@ -71,179 +75,6 @@ pub struct HttpPolicy {
     /// if its manifest also asks (`private_networks = true`). Default false.
     #[serde(default)]
     pub allow_private_networks: bool,
-}
-
-/// How one plugin's approval requests are answered. The most specific rule wins: the
-/// action's, then the tool's being called, then `default`. With no policy at all every
-/// request is asked (`ask`), with a 60-second timeout.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct ApprovalPolicy {
-    /// The rule when no action or tool rule applies. Default `ask`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub default: Option<ApprovalRule>,
-    /// Seconds to wait for a person's answer before denying. Default 60.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout_s: Option<u64>,
-    /// Rules by action name.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub actions: BTreeMap<String, ApprovalRule>,
-    /// Rules by the tool being called.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub tools: BTreeMap<String, ApprovalRule>,
-}
-
-/// What happens to an approval request.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum ApprovalRule {
-    /// Approved without asking.
-    Allow,
-    /// Rejected without asking.
-    Deny,
-    /// A person decides; no answer in time means rejected.
-    Ask,
-}
-
-impl ApprovalPolicy {
-    /// The rule for `action`, requested while `tool` runs.
-    pub fn rule(&self, action: &str, tool: Option<&str>) -> ApprovalRule {
-        self.actions
-            .get(action)
-            .or_else(|| tool.and_then(|t| self.tools.get(t)))
-            .or(self.default.as_ref())
-            .copied()
-            .unwrap_or(ApprovalRule::Ask)
-    }
-
-    /// How long to wait for a person.
-    pub fn timeout(&self) -> Duration {
-        Duration::from_secs(self.timeout_s.unwrap_or(60))
-    }
-}
-
-/// The largest limits any plugin gets, whatever its manifest asks.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields, default)]
-pub struct LimitCaps {
-    /// Linear memory per instance, in MiB. Default 1024.
-    pub max_memory_mib: u32,
-    /// Wall time per call, in milliseconds. Default 300000 (5 minutes).
-    pub max_timeout_ms: u64,
-    /// Instances of one plugin at once. Default 64.
-    pub max_concurrency: u32,
-    /// The largest HTTP answer a plugin reads, in bytes (its `max_response_bytes`).
-    /// Default 256 MiB.
-    pub max_response_bytes: u64,
-    /// The largest key-value store of one plugin, in bytes (its `quota_bytes`).
-    /// Default 1 GiB.
-    pub max_kv_quota_bytes: u64,
-}
-
-impl Default for LimitCaps {
-    fn default() -> Self {
-        LimitCaps {
-            max_memory_mib: 1024,
-            max_timeout_ms: 300_000,
-            max_concurrency: 64,
-            max_response_bytes: 256 << 20,
-            max_kv_quota_bytes: 1 << 30,
-        }
-    }
-}
-
-impl LimitCaps {
-    /// `asked` of the capability setting `what`, cut to `max`; the line for the load
-    /// report when it was cut.
-    pub fn cap_bytes(what: &str, asked: u64, max: u64) -> (u64, Option<String>) {
-        if asked > max {
-            (
-                max,
-                Some(format!(
-                    "{what} {asked} is above the policy's cap, using {max}"
-                )),
-            )
-        } else {
-            (asked, None)
-        }
-    }
-}
-
-/// What a plugin gets when its manifest does not say: 64 MiB, 10 s, 4 at once.
-pub const DEFAULT_LIMITS: Limits = Limits {
-    memory_bytes: 64 << 20,
-    timeout: Duration::from_secs(10),
-    concurrency: 4,
-};
-
-/// A plugin's effective limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Limits {
-    /// Linear memory per instance, in bytes.
-    pub memory_bytes: u64,
-    /// Wall time per call.
-    #[serde(serialize_with = "millis")]
-    pub timeout: Duration,
-    /// Instances at once.
-    pub concurrency: u32,
-}
-
-fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_u64(d.as_millis() as u64)
-}
-
-/// The effective limits and the requests that the caps cut down, for the load report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CappedLimits {
-    /// What the plugin gets.
-    pub limits: Limits,
-    /// One line per request that was above its cap.
-    pub capped: Vec<String>,
-}
-
-impl LimitCaps {
-    /// The limits a plugin gets: what it asks for (or the default), cut to the caps.
-    pub fn apply(&self, asked: &LimitsRequest) -> CappedLimits {
-        let mut capped = Vec::new();
-        let mut cap = |what: &str, asked: Option<u64>, default: u64, max: u64| -> u64 {
-            match asked {
-                Some(want) if want > max => {
-                    capped.push(format!(
-                        "{what} {want} is above the policy's cap, using {max}"
-                    ));
-                    max
-                }
-                Some(want) => want,
-                None => default.min(max),
-            }
-        };
-        let memory_mib = cap(
-            "memory_mib",
-            asked.memory_mib.map(u64::from),
-            DEFAULT_LIMITS.memory_bytes >> 20,
-            self.max_memory_mib.into(),
-        );
-        let timeout_ms = cap(
-            "timeout_ms",
-            asked.timeout_ms,
-            DEFAULT_LIMITS.timeout.as_millis() as u64,
-            self.max_timeout_ms,
-        );
-        let concurrency = cap(
-            "concurrency",
-            asked.concurrency.map(u64::from),
-            DEFAULT_LIMITS.concurrency.into(),
-            self.max_concurrency.into(),
-        );
-        CappedLimits {
-            limits: Limits {
-                memory_bytes: memory_mib << 20,
-                timeout: Duration::from_millis(timeout_ms),
-                concurrency: concurrency as u32,
-            },
-            capped,
-        }
-    }
 }
 
 impl Policy {
@@ -312,7 +143,10 @@ impl Policy {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::manifest::LimitsRequest;
 
     #[test]
     fn the_most_specific_approval_rule_wins_and_ask_is_the_default() {

@@ -70,11 +70,6 @@ impl Hasher for Sha256Hasher {
     }
 }
 
-/// The SHA-256 of `bytes`, as lower-case hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
 impl CompileCache {
     /// Open the cache in `home`, creating its key on first use.
     pub fn open(home: &Home, engine: &Engine) -> Result<Self, HomeError> {

@@ -11,9 +11,7 @@ use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::WasiCtxBuilder;
 
 use super::instance::MemoryLimiter;
-use super::{
-    CallError, ComponentReport, Fault, InstanceState, LoadReport, MAX_RESOURCES, engine,
-};
+use super::{CallError, ComponentReport, Fault, InstanceState, LoadReport, MAX_RESOURCES, engine};
 use crate::audit::{Audit, Event};
 use crate::caps::filesystem::ResolvedMount;
 use crate::caps::log::OutputCapture;
@@ -343,7 +341,6 @@ impl std::fmt::Debug for Plugin {
             .finish_non_exhaustive()
     }
 }
-
 
 #[cfg(test)]
 mod tests {

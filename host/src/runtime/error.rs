@@ -238,7 +238,6 @@ pub enum CallError {
     },
 }
 
-
 impl LoadError {
     /// The error for capabilities of `plugin` that cannot be built, as each was
     /// reported before capabilities were built in one place.

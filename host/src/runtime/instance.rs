@@ -85,7 +85,6 @@ impl ResourceLimiter for MemoryLimiter {
 /// is a host file descriptor, and one plugin must not run the host out of them.
 pub const MAX_RESOURCES: usize = 1024;
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,9 +9,10 @@ use std::time::Instant;
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, Linker};
 
-use super::{CacheOutcome, ComponentReport, LoadError, Plugin, Runtime, sha256_hex};
+use super::{CacheOutcome, ComponentReport, LoadError, Plugin, Runtime};
 use crate::audit::Event;
 use crate::caps::{LoadContext, PluginCaps};
+use crate::digest::sha256_hex;
 use crate::manifest::{Manifest, PluginKind};
 use crate::policy::Limits;
 use crate::policy::grants::GrantSet;
@@ -348,4 +349,3 @@ impl Runtime {
         })
     }
 }
-

@@ -39,9 +39,9 @@ use crate::policy::Policy;
 use crate::store::Home;
 use crate::vault::Vault;
 
-pub use cache::{CacheOutcome, CompileCache, sha256_hex};
-pub use call::{Plugin, block_on};
+pub use cache::{CacheOutcome, CompileCache};
 pub(crate) use call::CallStore;
+pub use call::{Plugin, block_on};
 pub use error::{CallError, Fault, LoadError};
 pub use imports::{ComponentReport, ImportProblem};
 pub use instance::{InstanceState, MAX_RESOURCES};
@@ -59,7 +59,6 @@ pub struct Runtime {
     pooling: bool,
     _ticker: engine::EpochTicker,
 }
-
 
 impl Runtime {
     /// A runtime on `home`, with its policy.

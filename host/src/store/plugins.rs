@@ -95,10 +95,10 @@ pub struct Approval {
     /// Who.
     pub by: String,
     /// For an `mcp-server` plugin, its tools as the admin approved them (see
-    /// [`crate::policy::pins`]). `None` in an approval that predates pinning: every
+    /// [`crate::tools::pins`]). `None` in an approval that predates pinning: every
     /// tool is then withheld until `pincer approve`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tools: Option<crate::policy::pins::Pins>,
+    pub tools: Option<crate::tools::pins::Pins>,
 }
 
 /// The plugin store of a home directory.
@@ -180,7 +180,7 @@ impl<'h> PluginStore<'h> {
         replace: bool,
     ) -> Result<String, StoreError> {
         let id = bundle.manifest.plugin.id.as_str();
-        let manifest_sha = crate::runtime::sha256_hex(&bundle.manifest_bytes);
+        let manifest_sha = crate::digest::sha256_hex(&bundle.manifest_bytes);
         let dir = format!(
             "v/{}-{}-{}",
             bundle.manifest.plugin.version,

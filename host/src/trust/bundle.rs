@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use super::{KeyId, PublisherKey, SigningKey, TrustError, TrustStore, TrustedComment};
+use crate::digest::sha256_hex;
 use crate::manifest::Manifest;
-use crate::runtime::sha256_hex;
 
 /// The manifest's file name in a bundle.
 pub const MANIFEST_FILE: &str = "manifest.toml";

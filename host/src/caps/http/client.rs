@@ -244,7 +244,8 @@ impl View<'_, HttpState> {
             call.audit
                 .enqueue_limited("host", event, Some(&call.plugin), details);
         } else {
-            call.audit.enqueue("host", event, Some(&call.plugin), details);
+            call.audit
+                .enqueue("host", event, Some(&call.plugin), details);
         }
     }
 
@@ -536,11 +537,15 @@ mod tests {
     }
 
     fn grant(origin: &str) -> String {
-        format!("[capabilities.http]\norigins = [\"{origin}\"]\nmethods = [\"GET\"]\nprivate_networks = true\n")
+        format!(
+            "[capabilities.http]\norigins = [\"{origin}\"]\nmethods = [\"GET\"]\nprivate_networks = true\n"
+        )
     }
 
     fn policy_allowing_private() -> Fixture {
-        Fixture::with_policy(&format!("[http.\"{PLUGIN}\"]\nallow_private_networks = true\n"))
+        Fixture::with_policy(&format!(
+            "[http.\"{PLUGIN}\"]\nallow_private_networks = true\n"
+        ))
     }
 
     #[test]
@@ -562,7 +567,11 @@ mod tests {
         let f = policy_allowing_private();
         let granted = grant(&server.url(""));
         let cases = [
-            ("", get(&server.url("/bytes/1")), "[capabilities.http] origins"),
+            (
+                "",
+                get(&server.url("/bytes/1")),
+                "[capabilities.http] origins",
+            ),
             (granted.as_str(), get("http://127.0.0.2:1/x"), "not"),
             (
                 granted.as_str(),

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::kinds::mcp::ToolInfo;
+use crate::tools::ToolInfo;
 
 /// A tool's definition as an admin approved it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,7 +74,7 @@ fn write_canonical(value: &serde_json::Value, out: &mut String) {
 
 /// SHA-256 (hex) of a tool's canonical JSON.
 pub fn digest(tool: &ToolInfo) -> String {
-    crate::runtime::sha256_hex(canonical_json(tool).as_bytes())
+    crate::digest::sha256_hex(canonical_json(tool).as_bytes())
 }
 
 /// Pin every tool of `tools` as it is.

@@ -33,8 +33,8 @@ use base64::Engine as _;
 use regex::{Regex, RegexBuilder};
 use serde::Serialize;
 
-use crate::kinds::mcp::ToolInfo;
 use crate::policy::risk::Risk;
+use crate::tools::ToolInfo;
 
 /// The rule a [`Finding`] comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

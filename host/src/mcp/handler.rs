@@ -1,0 +1,223 @@
+//! The MCP protocol handler: each request of a client, answered from the registry and
+//! the plugins.
+
+use std::borrow::Cow;
+
+use base64::Engine as _;
+use rmcp::ErrorData;
+use rmcp::handler::server::ServerHandler;
+// `logging/setLevel` is deprecated after 2025-11-25 (SEP-2577), but the versions this
+// server speaks have it.
+#[allow(deprecated)]
+use rmcp::model::SetLevelRequestParams;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse,
+    GetPromptResult, Implementation, ListPromptsResult, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, PromptMessage, ProtocolVersion, ReadResourceRequestParams,
+    ReadResourceResponse, ReadResourceResult, ResourceContents, Role, ServerCapabilities,
+    ServerConfig,
+};
+use rmcp::service::{NotificationContext, RequestContext, RoleServer};
+
+use super::server::{LIST_WAIT, Server, fault_result, not_found, tool_result};
+use super::{PROTOCOL_VERSIONS, approver};
+
+impl ServerHandler for Server {
+    #[allow(deprecated)] // logging: see the import of SetLevelRequestParams
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .enable_prompts()
+                .enable_resources()
+                .enable_logging()
+                .build(),
+        )
+        .with_server_info(Implementation::new("pincer", env!("CARGO_PKG_VERSION")))
+        .with_instructions(
+            "Tools of plugins an admin installed and approved; each runs confined to its grants.",
+        )
+    }
+
+    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
+        Cow::Owned(PROTOCOL_VERSIONS.to_vec())
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        let mut peers = self.shared.peers.lock().unwrap_or_else(|e| e.into_inner());
+        peers.retain(|p| !p.is_transport_closed());
+        peers.push(context.peer);
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        // What the model is about to read must be what an admin approved now, not at
+        // the last refresh: a remote server may have changed since.
+        self.refresh_within(LIST_WAIT).await;
+        Ok(ListToolsResult::with_all_items(
+            self.registry()
+                .tools
+                .values()
+                .map(|e| e.info.clone())
+                .collect(),
+        ))
+    }
+
+    #[allow(deprecated)]
+    async fn set_level(
+        &self,
+        _request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        // Plugin logs go to the host's log (stderr); the level is accepted.
+        Ok(())
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let registry = self.registry();
+        let entry = self.checked(&registry, &request.name, request.arguments.clone())?;
+        let (entry, arguments) = match entry {
+            Ok(checked) => checked,
+            Err(rejected) => return Ok(rejected.into()),
+        };
+        let (approver, mut questions) = approver::for_peer(&context.peer);
+        let call = entry
+            .plugin
+            .call_tool_ready(&entry.tool, &arguments, Some(approver));
+        tokio::pin!(call);
+        // Dropping the call's future on cancellation drops its store: the instance
+        // stops at its next yield point, and a question it asked is withdrawn.
+        let output = loop {
+            tokio::select! {
+                (output, spent) = &mut call => {
+                    self.recycle_later(&entry.plugin, spent);
+                    break output;
+                }
+                _ = questions.ask_next(&context.peer) => {}
+                _ = context.ct.cancelled() => {
+                    return Ok(fault_result(format!("the call to `{}` was cancelled", request.name)).into());
+                }
+            }
+        };
+        Ok(tool_result(output).into())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        Ok(ListPromptsResult::with_all_items(
+            self.registry()
+                .prompts
+                .values()
+                .map(|e| e.info.clone())
+                .collect(),
+        ))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let registry = self.registry();
+        let Some(entry) = registry.prompts.get(&request.name) else {
+            return Err(not_found("prompt", &request.name, "prompts/list"));
+        };
+        let arguments = request
+            .arguments
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                (k, v)
+            })
+            .collect();
+        let messages = entry
+            .plugin
+            .get_prompt(&entry.name, arguments)
+            .await
+            .map_err(|e| ErrorData::internal_error(e.to_string(), None))?
+            .map_err(|why| ErrorData::invalid_params(why, None))?;
+        let messages = messages
+            .into_iter()
+            .map(|(role, text)| {
+                let role = if role == "assistant" {
+                    Role::Assistant
+                } else {
+                    Role::User
+                };
+                PromptMessage::new_text(role, text)
+            })
+            .collect();
+        let mut result = GetPromptResult::new(messages);
+        if let Some(d) = &entry.info.description {
+            result = result.with_description(d.clone());
+        }
+        Ok(result.into())
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(ListResourcesResult::with_all_items(
+            self.registry()
+                .resources
+                .values()
+                .map(|e| e.info.clone())
+                .collect(),
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let registry = self.registry();
+        let Some(entry) = registry.resources.get(&request.uri) else {
+            return Err(ErrorData::resource_not_found(
+                format!("unknown resource `{}` (see resources/list)", request.uri),
+                None,
+            ));
+        };
+        let contents = entry
+            .plugin
+            .read_resource(&request.uri)
+            .await
+            .map_err(|e| ErrorData::internal_error(e.to_string(), None))?
+            .map_err(|why| ErrorData::resource_not_found(why, None))?;
+        let mime = entry.info.mime_type.clone();
+        let contents = match contents {
+            crate::kinds::mcp::ResourceContents::Text(text) => {
+                let mut c = ResourceContents::text(text, request.uri.clone());
+                if let (ResourceContents::TextResourceContents { mime_type, .. }, Some(m)) =
+                    (&mut c, mime)
+                {
+                    *mime_type = Some(m);
+                }
+                c
+            }
+            crate::kinds::mcp::ResourceContents::Blob(data) => ResourceContents::blob(
+                base64::engine::general_purpose::STANDARD.encode(data),
+                request.uri.clone(),
+            )
+            .with_mime_type(mime.unwrap_or_else(|| "application/octet-stream".into())),
+        };
+        Ok(ReadResourceResult::new(vec![contents]).into())
+    }
+}
