@@ -5,6 +5,8 @@
 //! fresh instance under memory, time and concurrency limits, and explains precisely
 //! why it refuses a plugin. See `docs/` for the manifest reference and guides.
 
+#![warn(missing_docs)]
+
 pub mod admin;
 pub mod audit;
 pub mod caps;

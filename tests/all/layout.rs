@@ -154,3 +154,33 @@ fn the_import_check_sees_imports_and_skips_comments() {
         ["cli", "runtime"].map(String::from).into()
     );
 }
+
+#[test]
+fn the_files_that_adding_a_capability_touches_exist_for_the_model_capability() {
+    // docs/contributing.md lists them for a capability NAME, taking `kv` as the model:
+    // with NAME = kv each must exist, so the list stays true as files move.
+    let doc = std::fs::read_to_string(repo_dir().join("docs/contributing.md")).unwrap();
+    let section = doc
+        .split("## Adding a capability")
+        .nth(1)
+        .expect("docs/contributing.md has a section `Adding a capability`");
+    let path = regex::Regex::new(r"`((?:host|plugins|tests|docs|wit)/[A-Za-z0-9_./-]+)`").unwrap();
+    let mut checked = 0;
+    let mut missing = Vec::new();
+    for c in path.captures_iter(section) {
+        let named = &c[1];
+        if named.contains("0.2.0") {
+            continue; // the next WIT version, made by the change itself
+        }
+        let concrete = named.replace("NAME", "kv");
+        checked += 1;
+        if !repo_dir().join(concrete.trim_end_matches('/')).exists() {
+            missing.push(concrete);
+        }
+    }
+    assert!(checked >= 12, "only {checked} paths found in the section");
+    assert!(
+        missing.is_empty(),
+        "docs/contributing.md names files that do not exist: {missing:?}"
+    );
+}

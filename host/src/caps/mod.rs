@@ -97,7 +97,9 @@ impl CallClock {
     }
 }
 
-/// Host bindings for the capability interfaces of `pincer:plugin`.
+/// Host bindings for the capability interfaces of `pincer:plugin`, generated from the
+/// WIT (whose doc comments are the documentation).
+#[allow(missing_docs)]
 pub mod bindings {
     wasmtime::component::bindgen!({
         world: "capabilities",

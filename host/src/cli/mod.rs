@@ -28,7 +28,7 @@ use clap::{Parser, Subcommand};
 /// nothing else is linked. State lives in $PINCER_HOME (default ~/.pincer).
 #[derive(Debug, Parser)]
 #[command(name = "pincer", version, propagate_version = true)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Home directory for policy, keys, cache and plugin data [env: PINCER_HOME]
     #[arg(long, global = true, value_name = "DIR")]
     pub home: Option<PathBuf>,
@@ -43,7 +43,7 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Show a component's imports (and how Pincer treats each), exports and world
     Inspect {
         /// The component file (.wasm)
@@ -430,7 +430,7 @@ pub enum Command {
 
 /// Where a development-mode plugin comes from.
 #[derive(Debug, clap::Args)]
-pub struct DevSource {
+pub(crate) struct DevSource {
     /// Run an unsigned plugin from its manifest, without approval (development only)
     #[arg(long, requires = "manifest")]
     pub dev: bool,
@@ -444,7 +444,7 @@ pub struct DevSource {
 
 /// The signing key.
 #[derive(Debug, clap::Args)]
-pub struct KeyArgs {
+pub(crate) struct KeyArgs {
     /// The secret key file (from `pincer keygen` or `minisign -G`)
     #[arg(long, value_name = "KEY")]
     pub key: PathBuf,
@@ -456,7 +456,7 @@ pub struct KeyArgs {
 /// `pincer trust ...`
 /// `pincer recordings ...`
 #[derive(Debug, Subcommand)]
-pub enum RecordingsCommand {
+pub(crate) enum RecordingsCommand {
     /// Write a recording as one self-contained HTML page (timeline beside frames),
     /// read through the viewer plugin
     Export {
@@ -472,7 +472,7 @@ pub enum RecordingsCommand {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum TrustCommand {
+pub(crate) enum TrustCommand {
     /// Trust a publisher's public key
     Add {
         /// The key: a minisign .pub file, or its base64 line
@@ -496,7 +496,7 @@ pub enum TrustCommand {
 
 /// `pincer secrets ...`
 #[derive(Debug, Subcommand)]
-pub enum SecretsCommand {
+pub(crate) enum SecretsCommand {
     /// Set secret NAME of plugin ID; the value is read from standard input (never from
     /// the command line), without echo on a terminal
     Set {
@@ -524,7 +524,7 @@ pub enum SecretsCommand {
 
 /// `pincer config ...`
 #[derive(Debug, Subcommand)]
-pub enum ConfigCommand {
+pub(crate) enum ConfigCommand {
     /// Set KEY of installed plugin ID to VALUE; the key must be one its manifest declares
     Set {
         /// The plugin id
@@ -553,7 +553,7 @@ pub enum ConfigCommand {
 
 /// `pincer audit ...`
 #[derive(Debug, Subcommand)]
-pub enum AuditCommand {
+pub(crate) enum AuditCommand {
     /// Check the HMAC chain; report the first record edited, deleted, reordered or
     /// inserted, records cut off the end, and gaps nobody acknowledged
     ///
@@ -596,7 +596,7 @@ pub enum AuditCommand {
 
 /// `pincer root ...`
 #[derive(Debug, Subcommand)]
-pub enum RootCommand {
+pub(crate) enum RootCommand {
     /// Bind NAME to the directory DIR (plugins that mount NAME see DIR)
     Bind {
         /// The root's name, such as `workspace`

@@ -6,19 +6,24 @@
 /// imports the host's one set of bindings (`crate::caps::bindings`).
 macro_rules! world_bindings {
     ($world:tt) => {
-        wasmtime::component::bindgen!({
-            world: $world,
-            path: "../wit/0.1.0",
-            exports: { default: async },
-            with: {
-                "pincer:plugin/log": crate::caps::bindings::pincer::plugin::log,
-                "pincer:plugin/http": crate::caps::bindings::pincer::plugin::http,
-                "pincer:plugin/secrets": crate::caps::bindings::pincer::plugin::secrets,
-                "pincer:plugin/kv": crate::caps::bindings::pincer::plugin::kv,
-                "pincer:plugin/approval": crate::caps::bindings::pincer::plugin::approval,
-                "pincer:plugin/config": crate::caps::bindings::pincer::plugin::config,
-            },
-        });
+        // Generated from the WIT, whose doc comments are the documentation.
+        #[allow(missing_docs)]
+        mod generated {
+            wasmtime::component::bindgen!({
+                world: $world,
+                path: "../wit/0.1.0",
+                exports: { default: async },
+                with: {
+                    "pincer:plugin/log": crate::caps::bindings::pincer::plugin::log,
+                    "pincer:plugin/http": crate::caps::bindings::pincer::plugin::http,
+                    "pincer:plugin/secrets": crate::caps::bindings::pincer::plugin::secrets,
+                    "pincer:plugin/kv": crate::caps::bindings::pincer::plugin::kv,
+                    "pincer:plugin/approval": crate::caps::bindings::pincer::plugin::approval,
+                    "pincer:plugin/config": crate::caps::bindings::pincer::plugin::config,
+                },
+            });
+        }
+        pub use generated::*;
     };
 }
 
