@@ -2,14 +2,16 @@
 //! fixtures in `tests/fixtures/`) for `wasm32-wasip2`.
 //!
 //! Used by `pincer demo` and by the tests' build script, so that both README commands
-//! work on a fresh machine: if the toolchain lacks the `wasm32-wasip2` target (a
+//! work on a fresh machine, and by `pincer dev` for an author's project
+//! ([`build_project`]): if the toolchain lacks the `wasm32-wasip2` target (a
 //! toolchain installed before `rust-toolchain.toml` listed it), it is added with rustup
 //! first. All guest workspaces share one target directory, so their common
 //! dependencies (wit-bindgen, serde) compile once.
 
 use std::ffi::OsString;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 
 /// The target guests are built for.
 pub const TARGET: &str = "wasm32-wasip2";
@@ -97,4 +99,145 @@ pub fn build(manifest: &Path, target_dir: &Path, quiet: bool) -> Result<PathBuf,
         )));
     }
     Ok(target_dir.join(TARGET).join("release"))
+}
+
+/// Why building a plugin project failed.
+#[derive(Debug)]
+pub enum ProjectError {
+    /// The `wasm32-wasip2` target is missing and could not be added.
+    Target(BuildError),
+    /// Cargo could not be started.
+    Spawn {
+        /// The cargo that was run.
+        cargo: PathBuf,
+        /// Why it did not start.
+        error: std::io::Error,
+    },
+    /// Cargo's output could not be read, or cargo not waited for.
+    Io(String),
+    /// The build failed; cargo showed why on stderr.
+    Failed(ExitStatus),
+}
+
+impl std::fmt::Display for ProjectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProjectError::Target(e) => write!(f, "{e}"),
+            ProjectError::Spawn { cargo, error } => write!(
+                f,
+                "cannot run {}: {error}; install Rust from https://rustup.rs",
+                cargo.display()
+            ),
+            ProjectError::Io(why) => f.write_str(why),
+            ProjectError::Failed(status) => write!(
+                f,
+                "the build failed ({status}): fix the errors above, then run `pincer dev` again"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ProjectError {}
+
+/// A component a build made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Built {
+    /// The `Cargo.toml` of its package.
+    pub package: PathBuf,
+    /// The `.wasm` file.
+    pub wasm: PathBuf,
+}
+
+/// `cargo build --release --target wasm32-wasip2` in the plugin project `dir` (adding
+/// the target first if it is missing), cargo's diagnostics on stderr as usual; the
+/// components it built.
+pub fn build_project(dir: &Path) -> Result<Vec<Built>, ProjectError> {
+    ensure_target().map_err(ProjectError::Target)?;
+    // Under cargo (`cargo run`, tests), the same cargo; else the one on PATH.
+    let cargo = tool("CARGO", "cargo");
+    let mut child = Command::new(&cargo)
+        .args(["build", "--release", "--target", TARGET])
+        // Diagnostics rendered on stderr as usual; stdout carries what was built.
+        .arg("--message-format=json-render-diagnostics")
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|error| ProjectError::Spawn {
+            cargo: cargo.clone().into(),
+            error,
+        })?;
+    let mut built = Vec::new();
+    let stdout = child.stdout.take().expect("stdout is piped");
+    for line in BufReader::new(stdout).lines() {
+        let line = line.map_err(|e| ProjectError::Io(format!("reading cargo's output: {e}")))?;
+        match serde_json::from_str::<serde_json::Value>(&line) {
+            Ok(message) => built.extend(built_component(&message)),
+            // Not one of cargo's messages (a build script's print): show it.
+            Err(_) => eprintln!("{line}"),
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| ProjectError::Io(format!("waiting for cargo: {e}")))?;
+    if !status.success() {
+        return Err(ProjectError::Failed(status));
+    }
+    Ok(built)
+}
+
+/// The component `message` reports, if it is cargo's report of a built `cdylib`.
+fn built_component(message: &serde_json::Value) -> Option<Built> {
+    if message["reason"] != "compiler-artifact" {
+        return None;
+    }
+    let kinds = message["target"]["kind"].as_array()?;
+    if !kinds.iter().any(|k| k == "cdylib") {
+        return None;
+    }
+    let wasm = message["filenames"]
+        .as_array()?
+        .iter()
+        .filter_map(|f| f.as_str())
+        .find(|f| f.ends_with(".wasm"))?;
+    let package = message["manifest_path"].as_str()?;
+    Some(Built {
+        package: package.into(),
+        wasm: wasm.into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_component_in_cargos_artifact_message() {
+        let message = serde_json::json!({
+            "reason": "compiler-artifact",
+            "manifest_path": "/p/Cargo.toml",
+            "target": { "kind": ["cdylib"], "name": "greeter" },
+            "filenames": ["/t/wasm32-wasip2/release/greeter.wasm"],
+            "fresh": true,
+        });
+        assert_eq!(
+            built_component(&message),
+            Some(Built {
+                package: "/p/Cargo.toml".into(),
+                wasm: "/t/wasm32-wasip2/release/greeter.wasm".into()
+            })
+        );
+        let library = serde_json::json!({
+            "reason": "compiler-artifact",
+            "manifest_path": "/s/Cargo.toml",
+            "target": { "kind": ["lib"] },
+            "filenames": ["/t/libserde.rlib"],
+        });
+        assert_eq!(built_component(&library), None);
+        assert_eq!(
+            built_component(&serde_json::json!({ "reason": "build-finished" })),
+            None
+        );
+    }
 }

@@ -4,6 +4,7 @@
 //!
 //! - [`settings`]: a plugin's secrets and config (`pincer secrets`, `pincer config`);
 //! - [`trust`]: the publisher keys an admin trusts (`pincer trust`);
+//! - [`roots`]: the directories named roots stand for (`pincer root`);
 //! - [`installed`]: an installed plugin as `pincer list --json`, `pincer info --json`
 //!   and the gateway's `GET /v1/plugins` show it;
 //! - [`inventory`]: every installed plugin's reach (`pincer egress`, `pincer review
@@ -14,6 +15,7 @@
 
 pub mod installed;
 pub mod inventory;
+pub mod roots;
 pub mod settings;
 pub mod trust;
 
@@ -93,6 +95,15 @@ pub enum AdminError {
         /// The key.
         key: String,
     },
+    /// The root is not bound.
+    #[error("root `{name}` is not bound (see `pincer root list`)")]
+    NotBound {
+        /// The root.
+        name: String,
+    },
+    /// The policy file is malformed, or refused the binding.
+    #[error(transparent)]
+    Policy(#[from] crate::policy::PolicyError),
     /// A key id is malformed.
     #[error("{0}")]
     BadKeyId(String),
@@ -125,6 +136,7 @@ impl ExitClass for AdminError {
             | AdminError::NoSuchSecret { .. }
             | AdminError::NotInstalled { .. }
             | AdminError::NoSuchSetting { .. }
+            | AdminError::NotBound { .. }
             | AdminError::BadKeyId(_) => Exit::Usage,
             AdminError::UndeclaredKey { .. } => Exit::Refused,
             AdminError::Vault(e) => e.exit(),
@@ -133,6 +145,7 @@ impl ExitClass for AdminError {
             AdminError::Store(e) => e.exit(),
             AdminError::Audit(e) => e.exit(),
             AdminError::Home(e) => e.exit(),
+            AdminError::Policy(e) => e.exit(),
         }
     }
 }

@@ -143,6 +143,10 @@ pub enum Event {
     ConfigSet,
     /// An admin changed the prefix an `mcp-server` plugin's tools are served under.
     AliasSet,
+    /// An admin bound a named root to a directory (and what it was bound to before).
+    RootBind,
+    /// An admin unbound a named root.
+    RootUnbind,
     /// A plugin asked for a person's approval.
     ApprovalRequest,
     /// The answer to an approval request.

@@ -255,3 +255,108 @@ impl Host for View<'_, ApprovalState> {
         Ok(decision)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::caps::InstanceCaps;
+    use crate::caps::testing::{Fixture, PLUGIN};
+
+    const GRANT: &str = "[capabilities.approval]\nactions = [\"send-email\", \"delete\"]\n";
+
+    fn request(action: &str, summary: &str) -> Request {
+        Request {
+            action: action.into(),
+            summary: summary.into(),
+            details: None,
+        }
+    }
+
+    fn ask(caps: &mut InstanceCaps, request: Request) -> Result<Decision, Error> {
+        let mut view = View {
+            call: &caps.call,
+            state: &mut caps.approval,
+        };
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(view.ask(request))
+    }
+
+    fn policy(rules: &str) -> Fixture {
+        Fixture::with_policy(&format!("[approvals.\"{PLUGIN}\"]\n{rules}"))
+    }
+
+    #[test]
+    fn the_policy_allows_or_denies_by_action_and_by_tool_and_every_answer_is_audited() {
+        let f = policy("actions = { delete = \"deny\" }\ntools = { mail = \"allow\" }\n");
+        let mut caps = f.instance(GRANT);
+        caps.for_tool("mail", None);
+        assert!(matches!(
+            ask(&mut caps, request("send-email", "to ada")).unwrap(),
+            Decision::Approved
+        ));
+        match ask(&mut caps, request("delete", "all notes")).unwrap() {
+            Decision::Rejected(why) => assert!(why.contains("policy denies `delete`"), "{why}"),
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+        let answers = f.records("approval-answer");
+        assert_eq!(answers.len(), 2);
+        assert_eq!(answers[0]["details"]["how"], "allowed by policy");
+        assert_eq!(f.records("approval-request")[0]["details"]["tool"], "mail");
+    }
+
+    #[test]
+    fn an_undeclared_action_is_denied_naming_the_manifest_line_and_nobody_is_asked() {
+        let f = policy("default = \"allow\"\n");
+        let mut caps = f.instance(GRANT);
+        match ask(&mut caps, request("wire-money", "10k")) {
+            Err(Error::Denied(why)) => assert!(
+                why.contains("[capabilities.approval] actions = [\"wire-money\"]"),
+                "{why}"
+            ),
+            other => panic!("expected a denial, got {other:?}"),
+        }
+        assert!(f.records("approval-request").is_empty());
+    }
+
+    #[test]
+    fn with_nobody_to_ask_a_request_is_rejected_at_once_saying_why() {
+        let f = Fixture::new();
+        let mut caps = f.instance(GRANT);
+        match ask(&mut caps, request("send-email", "to ada")).unwrap() {
+            Decision::Rejected(why) => assert!(why.contains("no approver"), "{why}"),
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_person_is_asked_with_the_secret_values_in_the_request_redacted() {
+        struct Records(std::sync::Mutex<Vec<String>>);
+        impl Approver for Records {
+            fn ask(&self, _: &str, request: &Request, _: Duration) -> Option<Answer> {
+                self.0.lock().unwrap().push(request.summary.clone());
+                Some(Answer::Approve)
+            }
+        }
+        let f = Fixture::new();
+        f.vault.set(PLUGIN, "token", b"tok-secret-99").unwrap();
+        let mut caps = f.instance(&format!(
+            "{GRANT}[capabilities.secrets]\nnames = [\"token\"]\n"
+        ));
+        let person = Arc::new(Records(Default::default()));
+        caps.for_tool("mail", Some(person.clone()));
+        let decision = ask(
+            &mut caps,
+            request("send-email", "with tok-secret-99 attached"),
+        );
+        assert!(matches!(decision.unwrap(), Decision::Approved));
+        assert_eq!(
+            *person.0.lock().unwrap(),
+            ["with [redacted:token] attached"]
+        );
+        let audited = f.records("approval-request");
+        assert!(!audited[0].to_string().contains("tok-secret-99"));
+    }
+}

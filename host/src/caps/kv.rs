@@ -72,6 +72,8 @@ impl KvStore {
     }
 }
 
+// A database failure is a value, not a trap: the WIT's `storage` error says the store
+// is unchanged, and the plugin can report it and go on.
 fn storage(e: rusqlite::Error) -> Error {
     Error::Storage(format!("the key-value store failed: {e}"))
 }

@@ -1,7 +1,6 @@
 //! The admin's commands: `trust`, `review`, `install`, `approve`, `list`, `info`,
 //! `remove`, `audit`.
 
-use crate::exit::Exit;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
@@ -9,6 +8,7 @@ use super::commands::{Failure, print_json};
 use super::{AuditCommand, TrustCommand};
 use crate::admin::installed::InstalledSummary;
 use crate::audit::{Audit, cli_actor, parse_since, record_time};
+use crate::exit::Exit;
 use crate::install::{self, InstallError, Review};
 use crate::policy::grants::Change;
 use crate::policy::risk::{self, Finding};

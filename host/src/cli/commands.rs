@@ -569,24 +569,18 @@ fn cmd_mcp(runtime: Runtime, serve: crate::mcp::Serve) -> Result<(), Failure> {
 }
 
 fn cmd_root(home: &Home, command: &RootCommand) -> Result<(), Failure> {
-    let mut policy = Policy::load(home)?;
+    use crate::admin::roots;
     match command {
         RootCommand::Bind { name, dir } => {
-            let resolved = policy.bind_root(name, dir, home)?;
-            policy.save(home)?;
+            let resolved = roots::bind(home, &crate::audit::cli_actor(), name, dir)?;
             println!("bound root `{name}` to {}", resolved.display());
         }
         RootCommand::Unbind { name } => {
-            if policy.roots.remove(name).is_none() {
-                return Err(Failure::new(
-                    Exit::Usage,
-                    format!("root `{name}` is not bound (see `pincer root list`)"),
-                ));
-            }
-            policy.save(home)?;
+            roots::unbind(home, &crate::audit::cli_actor(), name)?;
             println!("unbound root `{name}`");
         }
         RootCommand::List { json } => {
+            let policy = Policy::load(home)?;
             if *json {
                 print_json(&json!(policy.roots));
             } else if policy.roots.is_empty() {

@@ -1,11 +1,11 @@
 //! `pincer demo`: build the reference plugins and run one on a temporary home, printing
 //! each step. It grows with every part of Pincer.
 
-use crate::exit::Exit;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::commands::{Failure, block_on};
+use crate::exit::Exit;
 use crate::install;
 use crate::kinds::mcp::ContentItem;
 use crate::runtime::Runtime;

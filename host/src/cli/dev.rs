@@ -7,11 +7,9 @@
 //! crate named unlike its component all work. The call is `pincer call --dev`'s, with
 //! its warning and its denial report. This module never signs, installs or approves.
 
-use crate::exit::Exit;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, SystemTime};
@@ -19,6 +17,7 @@ use std::time::{Duration, SystemTime};
 use super::DevSource;
 use super::commands::{Failure, check_tool_args, cmd_call};
 use crate::caps::approval::{Approver, NoApprover, TerminalApprover};
+use crate::exit::Exit;
 use crate::runtime::Runtime;
 
 /// How often `--watch` looks at the files' modification times.
@@ -110,71 +109,23 @@ fn split_target(target: &[String]) -> Result<(PathBuf, &str, &str), Failure> {
     }
 }
 
-/// `cargo build --release --target wasm32-wasip2` in `dir`, its output on stderr; the
-/// component it built.
+/// Build the project in `dir` ([`pincer_guest_build::build_project`]); the component
+/// it built.
 fn build(dir: &Path) -> Result<PathBuf, Failure> {
-    // Under cargo (`cargo run`, tests), the same cargo; else the one on PATH.
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut child = Command::new(&cargo)
-        .args(["build", "--release", "--target", "wasm32-wasip2"])
-        // Diagnostics rendered on stderr as usual; stdout carries what was built.
-        .arg("--message-format=json-render-diagnostics")
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| {
-            Failure::new(
-                Exit::Host,
-                format!(
-                    "cannot run {}: {e}; install Rust from https://rustup.rs",
-                    Path::new(&cargo).display()
-                ),
-            )
-        })?;
-    let mut built = Vec::new();
-    let stdout = child.stdout.take().expect("stdout is piped");
-    for line in BufReader::new(stdout).lines() {
-        let line =
-            line.map_err(|e| Failure::new(Exit::Host, format!("reading cargo's output: {e}")))?;
-        match serde_json::from_str::<serde_json::Value>(&line) {
-            Ok(message) => built.extend(built_component(&message)),
-            // Not one of cargo's messages (a build script's print): show it.
-            Err(_) => eprintln!("{line}"),
-        }
-    }
-    let status = child
-        .wait()
-        .map_err(|e| Failure::new(Exit::Host, format!("waiting for cargo: {e}")))?;
-    if !status.success() {
-        return Err(Failure::new(
-            Exit::Usage,
-            format!(
-                "the build failed ({status}): fix the errors above, then run `pincer dev` again"
-            ),
-        ));
-    }
-    pick_component(dir, built)
-}
-
-/// The `.wasm` file and its package's Cargo.toml, if `message` is cargo's report of a
-/// built `cdylib`.
-fn built_component(message: &serde_json::Value) -> Option<(PathBuf, PathBuf)> {
-    if message["reason"] != "compiler-artifact" {
-        return None;
-    }
-    let kinds = message["target"]["kind"].as_array()?;
-    if !kinds.iter().any(|k| k == "cdylib") {
-        return None;
-    }
-    let wasm = message["filenames"]
-        .as_array()?
-        .iter()
-        .filter_map(|f| f.as_str())
-        .find(|f| f.ends_with(".wasm"))?;
-    let package = message["manifest_path"].as_str()?;
-    Some((package.into(), wasm.into()))
+    use pincer_guest_build::ProjectError;
+    let built = pincer_guest_build::build_project(dir).map_err(|e| {
+        let exit = match e {
+            ProjectError::Failed(_) => Exit::Usage,
+            ProjectError::Target(_) | ProjectError::Spawn { .. } | ProjectError::Io(_) => {
+                Exit::Host
+            }
+        };
+        Failure::new(exit, e.to_string())
+    })?;
+    pick_component(
+        dir,
+        built.into_iter().map(|b| (b.package, b.wasm)).collect(),
+    )
 }
 
 /// The component of `dir`'s own package among those built, or the only one built.
@@ -402,35 +353,6 @@ mod tests {
             parsed("proj", "greet", "{}")
         );
         assert_eq!(split(&[]), None);
-    }
-
-    #[test]
-    fn finds_the_component_in_cargos_artifact_message() {
-        let message = serde_json::json!({
-            "reason": "compiler-artifact",
-            "manifest_path": "/p/Cargo.toml",
-            "target": { "kind": ["cdylib"], "name": "greeter" },
-            "filenames": ["/t/wasm32-wasip2/release/greeter.wasm"],
-            "fresh": true,
-        });
-        assert_eq!(
-            built_component(&message),
-            Some((
-                "/p/Cargo.toml".into(),
-                "/t/wasm32-wasip2/release/greeter.wasm".into()
-            ))
-        );
-        let library = serde_json::json!({
-            "reason": "compiler-artifact",
-            "manifest_path": "/s/Cargo.toml",
-            "target": { "kind": ["lib"] },
-            "filenames": ["/t/libserde.rlib"],
-        });
-        assert_eq!(built_component(&library), None);
-        assert_eq!(
-            built_component(&serde_json::json!({ "reason": "build-finished" })),
-            None
-        );
     }
 
     #[test]

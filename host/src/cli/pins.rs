@@ -2,11 +2,11 @@
 //! `pincer review ID --tools`, the tool step of `pincer approve`, and `pincer tools`.
 //! The gate before a call is [`crate::install::tools::check_callable`].
 
-use crate::exit::Exit;
 use serde_json::json;
 
 use super::commands::{Failure, print_json};
 use crate::audit::cli_actor;
+use crate::exit::Exit;
 use crate::install::tools::{self as pinning, Listing, ToolsApproved, explain, shown};
 use crate::runtime::{Plugin, Runtime};
 use crate::store::plugins::Installed;

@@ -3,7 +3,6 @@
 //! through the viewer plugin; the page loads nothing from anywhere (its content
 //! security policy forbids it), and the plugin's text in it is escaped.
 
-use crate::exit::Exit;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -11,6 +10,7 @@ use base64::Engine as _;
 
 use super::commands::Failure;
 use super::commands::block_on;
+use crate::exit::Exit;
 use crate::kinds::recording::{Frame, FrameSelector, RecordingInfo, Step};
 use crate::manifest::PluginKind;
 use crate::runtime::{Plugin, Runtime};

@@ -4,10 +4,11 @@
 //! the guest SDK (`vendor/pincer-sdk/`), one working example of its kind, a manifest
 //! that grants exactly what the example uses, and a README with the next commands.
 
-use crate::exit::Exit;
 use std::path::{Path, PathBuf};
 
 use super::commands::Failure;
+
+use crate::exit::Exit;
 
 /// The WIT package, as this `pincer` speaks it.
 const WIT: [(&str, &str); 4] = [
