@@ -260,7 +260,7 @@ impl Host for View<'_, ApprovalState> {
 mod tests {
     use super::*;
     use crate::caps::InstanceCaps;
-    use crate::caps::testing::{Fixture, PLUGIN};
+    use crate::caps::testing::{Fixture, PLUGIN, block_on};
 
     const GRANT: &str = "[capabilities.approval]\nactions = [\"send-email\", \"delete\"]\n";
 
@@ -277,11 +277,7 @@ mod tests {
             call: &caps.call,
             state: &mut caps.approval,
         };
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(view.ask(request))
+        block_on(view.ask(request))
     }
 
     fn policy(rules: &str) -> Fixture {

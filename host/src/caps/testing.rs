@@ -89,3 +89,12 @@ impl Fixture {
             .collect()
     }
 }
+
+/// Run an async host function to its end on a runtime of its own (time and I/O on).
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}

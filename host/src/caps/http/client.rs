@@ -511,7 +511,7 @@ mod tests {
     use pincer_test_support::http::TestServer;
 
     use super::*;
-    use crate::caps::testing::{Fixture, PLUGIN};
+    use crate::caps::testing::{Fixture, PLUGIN, block_on};
 
     fn fetch(f: &Fixture, sections: &str, request: Request) -> Result<Response, Error> {
         let mut caps = f.instance(sections);
@@ -519,11 +519,7 @@ mod tests {
             call: &caps.call,
             state: &mut caps.http,
         };
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(view.fetch(request))
+        block_on(view.fetch(request))
     }
 
     fn get(url: &str) -> Request {
