@@ -35,24 +35,44 @@ fn tool(var: &str, default: &str) -> OsString {
 /// Make sure the active toolchain has the `wasm32-wasip2` standard library, adding it
 /// with rustup when it is missing.
 pub fn ensure_target() -> Result<(), BuildError> {
-    let sysroot = Command::new(tool("RUSTC", "rustc"))
-        .args(["--print", "sysroot"])
-        .output()
-        .map_err(|e| BuildError(format!("cannot run rustc: {e}")))?;
+    ensure_target_in(None)
+}
+
+/// [`ensure_target`] for the toolchain that applies in `dir` (a project may pin its
+/// own with `rust-toolchain.toml`), or in the current directory. rustup's progress
+/// goes to stderr, so that stdout carries only what the caller prints.
+fn ensure_target_in(dir: Option<&Path>) -> Result<(), BuildError> {
+    let in_dir = |command: &mut Command| {
+        if let Some(dir) = dir {
+            command.current_dir(dir);
+        }
+    };
+    let mut rustc = Command::new(tool("RUSTC", "rustc"));
+    rustc.args(["--print", "sysroot"]);
+    in_dir(&mut rustc);
+    let sysroot = rustc.output().map_err(|e| {
+        BuildError(format!(
+            "cannot run rustc: {e}; install Rust from https://rustup.rs"
+        ))
+    })?;
     let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
     if sysroot.join("lib/rustlib").join(TARGET).exists() {
         return Ok(());
     }
     let mut add = Command::new("rustup");
     add.args(["target", "add", TARGET]);
+    in_dir(&mut add);
     if let Some(toolchain) = std::env::var_os("RUSTUP_TOOLCHAIN") {
         add.arg("--toolchain").arg(toolchain);
     }
-    let status = add.stdout(Stdio::inherit()).status().map_err(|e| {
-        BuildError(format!(
-            "the {TARGET} target is missing and rustup could not be run to add it ({e}); install it with `rustup target add {TARGET}`"
-        ))
-    })?;
+    let status = add
+        .stdout(Stdio::from(std::io::stderr()))
+        .status()
+        .map_err(|e| {
+            BuildError(format!(
+                "the {TARGET} target is missing and rustup could not be run to add it ({e}); install it with `rustup target add {TARGET}`"
+            ))
+        })?;
     if !status.success() {
         return Err(BuildError(format!(
             "`rustup target add {TARGET}` failed; run it by hand and try again"
@@ -152,7 +172,7 @@ pub struct Built {
 /// the target first if it is missing), cargo's diagnostics on stderr as usual; the
 /// components it built.
 pub fn build_project(dir: &Path) -> Result<Vec<Built>, ProjectError> {
-    ensure_target().map_err(ProjectError::Target)?;
+    ensure_target_in(Some(dir)).map_err(ProjectError::Target)?;
     // Under cargo (`cargo run`, tests), the same cargo; else the one on PATH.
     let cargo = tool("CARGO", "cargo");
     let mut child = Command::new(&cargo)

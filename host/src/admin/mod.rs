@@ -1,6 +1,8 @@
 //! Admin operations as library functions: each checks its input, makes the change and
-//! audits it, whoever asks (the command line, the gateway, an MCP server). Front ends
-//! only read arguments and print results.
+//! audits it, for whichever front end asks. The command line only reads arguments and
+//! prints results; the gateway's `GET /v1/plugins` serves the same
+//! [`installed::InstalledSummary`] that `pincer list --json` prints, and a front end
+//! that offers another operation calls the same function.
 //!
 //! - [`settings`]: a plugin's secrets and config (`pincer secrets`, `pincer config`);
 //! - [`trust`]: the publisher keys an admin trusts (`pincer trust`);

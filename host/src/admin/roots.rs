@@ -16,7 +16,9 @@ use crate::store::Home;
 const LOCK: &str = "policy.lock";
 
 /// Bind root `name` to `dir` (resolved to its real path once, here; see
-/// [`Policy::bind_root`]), audited as done by `actor`. The resolved directory.
+/// [`Policy::bind_root`]), audited as done by `actor`. The resolved directory. The
+/// policy is saved before the record is written, as every admin change is: if the
+/// audit trail fails, the binding stands and the error says why it is not recorded.
 pub fn bind(home: &Home, actor: &str, name: &str, dir: &Path) -> Result<PathBuf, AdminError> {
     let _lock = home.lock(LOCK, true)?;
     let mut policy = Policy::load(home)?;

@@ -104,11 +104,11 @@ pub mod bindings {
     wasmtime::component::bindgen!({
         world: "capabilities",
         path: "../wit/0.1.0",
-        // Only these wait: on the network, and on a person.
         imports: {
             // A broken vault is the host's failure, not an answer the plugin can act
             // on: it traps the call (a fault) instead of passing for `not-set`.
             "pincer:plugin/secrets.get": trappable,
+            // Only these wait: on the network, and on a person.
             "pincer:plugin/http.fetch": async,
             // A person's answer is awaited without holding a runtime thread.
             "pincer:plugin/approval.ask": async,

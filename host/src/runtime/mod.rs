@@ -11,9 +11,11 @@
 //! and the reason. The store and instance are dropped; the host, the plugin's next
 //! call, and other plugins are unaffected.
 //!
-//! The runtime composes capabilities without naming any: it builds a plugin's
-//! [`PluginCaps`](crate::caps::PluginCaps) at load and links through
-//! [`caps::add_granted_to_linker`](crate::caps::add_granted_to_linker).
+//! The runtime composes capabilities without naming a granted one: it builds a
+//! plugin's [`PluginCaps`](crate::caps::PluginCaps) at load, links through
+//! [`caps::add_granted_to_linker`](crate::caps::add_granted_to_linker) and arms an
+//! instance's capabilities per call. Of the capability modules it uses only the base
+//! set's output capture (stdout and stderr) and the mounts' type, to report them.
 //!
 //! Files: `error.rs` (why a load or a call fails), `load.rs` (verifying, checking and
 //! linking a plugin), `instance.rs` (what one store holds, its memory limit),

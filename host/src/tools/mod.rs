@@ -1,7 +1,9 @@
 //! Tool definitions: what an `mcp-server` plugin says its tools are ([`ToolInfo`]),
 //! the definitions an admin approved and the check of listed tools against them
 //! ([`pins`], against a rug pull), and the review of definitions for tool poisoning
-//! ([`poison`]). A leaf under `policy`, `install`, `kinds` and `mcp`, which all use it.
+//! ([`poison`]). Used by `install`, `kinds`, `mcp`, `store` (the pins an approval
+//! records) and `admin`; it uses only `policy::risk` (the risk levels of its findings)
+//! and `text`.
 
 pub mod pins;
 pub mod poison;
