@@ -22,6 +22,7 @@ mod install;
 mod layout;
 mod limits;
 mod mcp;
+mod mcp_2026;
 mod mcp_client;
 mod minisign;
 mod mount_links;

@@ -11,13 +11,13 @@ use rmcp::handler::server::ServerHandler;
 #[allow(deprecated)]
 use rmcp::model::SetLevelRequestParams;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse,
+    CacheScope, CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse,
     GetPromptResult, Implementation, ListPromptsResult, ListResourcesResult, ListToolsResult,
     PaginatedRequestParams, PromptMessage, ProtocolVersion, ReadResourceRequestParams,
     ReadResourceResponse, ReadResourceResult, ResourceContents, Role, ServerCapabilities,
-    ServerConfig,
+    ServerConfig, SubscriptionFilter,
 };
-use rmcp::service::{NotificationContext, RequestContext, RoleServer};
+use rmcp::service::{NotificationContext, RequestContext, RoleServer, SubscriptionContext};
 
 use super::server::{LIST_WAIT, Server, fault_result, not_found, tool_result};
 use super::{PROTOCOL_VERSIONS, approver};
@@ -44,6 +44,36 @@ impl ServerHandler for Server {
         Cow::Owned(PROTOCOL_VERSIONS.to_vec())
     }
 
+    fn accepted_subscription_filter(
+        &self,
+        _requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        // The tool list is what changes (installs, updates, removals, a remote
+        // server's refresh); prompts and resources are listed again on each request.
+        Some(SubscriptionFilter::builder().tools_list_changed().build())
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let mut changes = self.shared.tools_changed.subscribe();
+        changes.mark_unchanged();
+        loop {
+            tokio::select! {
+                _ = context.cancelled() => return Ok(()),
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        return Ok(());
+                    }
+                    // A client that stopped reading must not hold up this stream.
+                    let _ = tokio::time::timeout(
+                        std::time::Duration::from_secs(5),
+                        context.sink().notify_tool_list_changed(),
+                    )
+                    .await;
+                }
+            }
+        }
+    }
+
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         let mut peers = self.shared.peers.lock().unwrap_or_else(|e| e.into_inner());
         peers.retain(|p| !p.is_transport_closed());
@@ -58,13 +88,19 @@ impl ServerHandler for Server {
         // What the model is about to read must be what an admin approved now, not at
         // the last refresh: a remote server may have changed since.
         self.refresh_within(LIST_WAIT).await;
+        // In name order (the registry's), the same for every client. The list changes
+        // at an install, update or removal, which listening clients are told of, and
+        // when a plugin's tools are listed again, every `tools_refresh`: a client may
+        // keep it that long. It is this host's, not for caches shared across users.
         Ok(ListToolsResult::with_all_items(
             self.registry()
                 .tools
                 .values()
                 .map(|e| e.info.clone())
                 .collect(),
-        ))
+        )
+        .with_ttl_ms(self.shared.tools_refresh.as_millis() as u64)
+        .with_cache_scope(CacheScope::Private))
     }
 
     #[allow(deprecated)]
@@ -88,6 +124,16 @@ impl ServerHandler for Server {
             Ok(checked) => checked,
             Err(rejected) => return Ok(rejected.into()),
         };
+        // A client of a revision without server-sent requests (2026-07-28) answers
+        // approvals by retrying the call (multi round-trip requests).
+        if context
+            .protocol_version()
+            .is_some_and(|v| !v.has_initialize())
+        {
+            return self
+                .call_tool_mrtr(request, context, entry, arguments)
+                .await;
+        }
         let (approver, mut questions) = approver::for_peer(&context.peer);
         let call = entry
             .plugin

@@ -70,16 +70,27 @@ pub(crate) async fn discover(request: Request, next: Next) -> Response {
         .await
 }
 
-/// The "method not found" answer to a `server/discover` request in `body`, if it is one.
+/// The "method not found" answer to a `server/discover` probe in `body` that lacks
+/// the 2026-07-28 request metadata, if it is one (see `stdio::NoDiscover`).
 fn discover_answer(body: &[u8]) -> Option<serde_json::Value> {
     #[derive(serde::Deserialize)]
     struct Probe<'a> {
         #[serde(borrow)]
         method: Option<&'a str>,
         id: Option<serde_json::Value>,
+        params: Option<serde_json::Value>,
     }
     let probe: Probe = serde_json::from_slice(body).ok()?;
     if probe.method != Some("server/discover") {
+        return None;
+    }
+    let versioned = probe
+        .params
+        .as_ref()
+        .and_then(|p| p.get("_meta"))
+        .and_then(|m| m.get("io.modelcontextprotocol/protocolVersion"))
+        .is_some();
+    if versioned {
         return None;
     }
     let error = super::stdio::discover_not_found();

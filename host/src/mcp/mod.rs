@@ -39,8 +39,11 @@ use rmcp::model::ProtocolVersion;
 use crate::runtime::Runtime;
 
 /// Protocol versions this server speaks.
-pub const PROTOCOL_VERSIONS: [ProtocolVersion; 2] =
-    [ProtocolVersion::V_2025_06_18, ProtocolVersion::V_2025_11_25];
+pub const PROTOCOL_VERSIONS: [ProtocolVersion; 3] = [
+    ProtocolVersion::V_2025_06_18,
+    ProtocolVersion::V_2025_11_25,
+    ProtocolVersion::V_2026_07_28,
+];
 
 /// The separator between a plugin's alias and its tool's name.
 pub const SEPARATOR: &str = "__";

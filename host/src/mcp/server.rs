@@ -67,6 +67,11 @@ pub(super) struct Shared {
     /// Held while the registry is built again and swapped in, so that listings land
     /// in the order they were made.
     pub(super) rebuilding: tokio::sync::Mutex<()>,
+    /// The approval states handed to 2026-07-28 clients (multi round-trip requests).
+    pub(super) mrtr: super::approver::mrtr::States,
+    /// Bumped at each change of the tool list: what a 2026-07-28 client's
+    /// `subscriptions/listen` stream waits on.
+    pub(super) tools_changed: tokio::sync::watch::Sender<u64>,
 }
 
 /// How long a client's request for the tool list waits for the tools to be listed
@@ -102,6 +107,8 @@ impl Server {
                 tools_refresh,
                 audited: Mutex::new(Default::default()),
                 rebuilding: tokio::sync::Mutex::new(()),
+                mrtr: Default::default(),
+                tools_changed: tokio::sync::watch::Sender::new(0),
             }),
             after_send: None,
         };
@@ -202,6 +209,10 @@ impl Server {
     }
 
     pub(super) fn notify_tools_changed(&self) {
+        // Clients that listen (2026-07-28) are told through their subscription.
+        self.shared
+            .tools_changed
+            .send_modify(|generation| *generation += 1);
         let peers: Vec<Peer<RoleServer>> = {
             let mut peers = self.shared.peers.lock().unwrap_or_else(|e| e.into_inner());
             peers.retain(|p| !p.is_transport_closed());
@@ -382,5 +393,82 @@ impl Server {
     pub(crate) fn with_after_send(mut self, after: Arc<AfterSend>) -> Self {
         self.after_send = Some(after);
         self
+    }
+}
+
+impl Server {
+    /// A tool call of a client of a revision without server-sent requests
+    /// (2026-07-28): the plugin's questions are answered by multi round-trip requests
+    /// ([`super::approver::mrtr`]). A retry brings back the state of the round before
+    /// and the person's answer; a question without an answer ends the call and asks
+    /// the client.
+    pub(super) async fn call_tool_mrtr(
+        &self,
+        request: rmcp::model::CallToolRequestParams,
+        context: rmcp::service::RequestContext<RoleServer>,
+        entry: &Entry,
+        arguments: String,
+    ) -> Result<rmcp::model::CallToolResponse, ErrorData> {
+        use super::approver::{CannotAsk, mrtr};
+        let can_ask = context
+            .client_capabilities()
+            .and_then(|c| c.elicitation)
+            .is_some_and(|e| e.form.is_some() || e.url.is_none());
+        if !can_ask {
+            let call =
+                entry
+                    .plugin
+                    .call_tool_ready(&entry.tool, &arguments, Some(Arc::new(CannotAsk)));
+            tokio::pin!(call);
+            let output = tokio::select! {
+                (output, spent) = &mut call => {
+                    self.recycle_later(&entry.plugin, spent);
+                    output
+                }
+                _ = context.ct.cancelled() => {
+                    return Ok(fault_result(format!("the call to `{}` was cancelled", request.name)).into());
+                }
+            };
+            return Ok(tool_result(output).into());
+        }
+        let binding = mrtr::binding(
+            entry.plugin.id(),
+            &request.name,
+            &serde_json::Value::Object(request.arguments.clone().unwrap_or_default()),
+        );
+        let answered = match &request.request_state {
+            None => Vec::new(),
+            Some(state) => self
+                .shared
+                .mrtr
+                .redeem(state, request.input_responses.as_ref(), &binding)
+                .map_err(|refused| {
+                    tracing::warn!(plugin = %entry.plugin.id(), tool = %request.name, "{refused}");
+                    ErrorData::invalid_params(refused.to_string(), None)
+                })?,
+        };
+        let (approver, mut unanswered) = mrtr::Answering::new(answered.clone());
+        let call = entry
+            .plugin
+            .call_tool_ready(&entry.tool, &arguments, Some(approver));
+        tokio::pin!(call);
+        // A question without an answer ends the call: its store is dropped (the
+        // instance stops at its next yield point) and the client is asked.
+        let asked = tokio::select! {
+            (output, spent) = &mut call => {
+                self.recycle_later(&entry.plugin, spent);
+                return Ok(tool_result(output).into());
+            }
+            Some(asked) = unanswered.recv() => asked,
+            _ = context.ct.cancelled() => {
+                return Ok(fault_result(format!("the call to `{}` was cancelled", request.name)).into());
+            }
+        };
+        let (question, digest, _ended) = asked;
+        Ok(self
+            .shared
+            .mrtr
+            .ask(question, digest, answered, &binding)
+            .into())
     }
 }

@@ -2,7 +2,7 @@
 //! until the client closes stdin.
 
 use rmcp::ServiceExt as _;
-use rmcp::model::{ClientRequest, DiscoverRequestMethod, ServerJsonRpcMessage};
+use rmcp::model::{ClientRequest, DiscoverRequestMethod, GetMeta as _, ServerJsonRpcMessage};
 use rmcp::service::{RoleServer, RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 
@@ -108,11 +108,12 @@ fn stdio() -> (Reader, Writer) {
     (Box::new(input), Box::new(output))
 }
 
-/// A transport that answers `server/discover` itself with "method not found"
-/// (-32601), before or after the handshake. Clients of newer protocol revisions probe
-/// it first and fall back to `initialize` on exactly that error; rmcp would answer a
-/// probe without its metadata with -32602 instead. After each message it writes, it
-/// runs the work the server deferred (`after`).
+/// A transport that answers a `server/discover` probe without the 2026-07-28 request
+/// metadata itself with "method not found" (-32601), before or after the handshake:
+/// clients that probe that way fall back to `initialize` on exactly that error, while
+/// rmcp would answer such a probe with -32602. A discover with the metadata (a
+/// 2026-07-28 client) goes to the server. After each message it writes, it runs the
+/// work the server deferred (`after`).
 pub(super) struct NoDiscover<T> {
     pub(super) inner: T,
     pub(super) after: Option<Arc<AfterSend>>,
@@ -146,6 +147,7 @@ impl<T: Transport<RoleServer>> Transport<RoleServer> for NoDiscover<T> {
             let message = self.inner.receive().await?;
             if let RxJsonRpcMessage::<RoleServer>::Request(request) = &message
                 && matches!(request.request, ClientRequest::DiscoverRequest(_))
+                && request.request.get_meta().protocol_version().is_none()
             {
                 let answer =
                     ServerJsonRpcMessage::error(discover_not_found(), Some(request.id.clone()));

@@ -7,6 +7,8 @@
 //! the stream of the `tools/call` that caused it (Streamable HTTP answers a POST on its
 //! own SSE stream), and a cancelled call withdraws its question at once.
 
+pub(super) mod mrtr;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,7 +47,8 @@ impl Questions {
     }
 }
 
-/// The approver for a call from `peer`, and the questions it will ask.
+/// The approver for a call from `peer`, and the questions it will ask (a client of a
+/// revision with server-sent requests; see [`mrtr`] for the others).
 pub(super) fn for_peer(peer: &Peer<RoleServer>) -> (Arc<dyn Approver>, Questions) {
     let (tx, rx) = mpsc::unbounded_channel();
     let approver: Arc<dyn Approver> = if peer
@@ -63,7 +66,7 @@ pub(super) fn for_peer(peer: &Peer<RoleServer>) -> (Arc<dyn Approver>, Questions
 struct Eliciting(mpsc::UnboundedSender<Question>);
 
 /// The client cannot ask anyone.
-struct CannotAsk;
+pub(super) struct CannotAsk;
 
 impl Approver for CannotAsk {
     fn ask(&self, _plugin: &str, _request: &Request, _timeout: Duration) -> Option<Answer> {
@@ -85,54 +88,68 @@ fn shown(s: &str) -> String {
     }
 }
 
+/// The form that asks a person about `request` of `plugin`: the host writes the
+/// message and the field's title around the plugin's text, shown escaped.
+fn form(plugin: &str, request: &Request) -> ElicitRequestParams {
+    let mut message = format!(
+        "Plugin {plugin} asks to `{}`: {}",
+        shown(&request.action),
+        shown(&request.summary)
+    );
+    if let Some(details) = &request.details {
+        message.push_str("\n\n");
+        message.push_str(&shown(details));
+    }
+    // The host writes the field's title; the plugin cannot.
+    let title = format!("Allow {plugin} to `{}`?", shown(&request.action));
+    let schema = ElicitationSchema::builder()
+        .required_bool_with(APPROVE, |b| {
+            b.title(title)
+                .description("Let the plugin go ahead with this action")
+        })
+        .build()
+        .expect("a one-field form is a valid elicitation schema");
+    ElicitRequestParams::FormElicitationParams {
+        meta: None,
+        message,
+        requested_schema: schema,
+    }
+}
+
+/// A person's answer to [`form`].
+fn answer_of(result: &ElicitResult) -> Answer {
+    match result.action {
+        ElicitationAction::Accept
+            if result
+                .content
+                .as_ref()
+                .and_then(|c| c.get(APPROVE))
+                .and_then(|v| v.as_bool())
+                == Some(true) =>
+        {
+            Answer::Approve
+        }
+        ElicitationAction::Accept => Answer::Reject("the user did not approve".into()),
+        ElicitationAction::Decline => Answer::Reject("the user declined".into()),
+        _ => Answer::Reject("the user dismissed the request".into()),
+    }
+}
+
 impl Approver for Eliciting {
     fn ask(&self, plugin: &str, request: &Request, timeout: Duration) -> Option<Answer> {
-        let mut message = format!(
-            "Plugin {plugin} asks to `{}`: {}",
-            shown(&request.action),
-            shown(&request.summary)
-        );
-        if let Some(details) = &request.details {
-            message.push_str("\n\n");
-            message.push_str(&shown(details));
-        }
-        // The host writes the field's title; the plugin cannot.
-        let title = format!("Allow {plugin} to `{}`?", shown(&request.action));
-        let schema = ElicitationSchema::builder()
-            .required_bool_with(APPROVE, |b| {
-                b.title(title)
-                    .description("Let the plugin go ahead with this action")
-            })
-            .build()
-            .expect("a one-field form is a valid elicitation schema");
-        let params = ElicitRequestParams::FormElicitationParams {
-            meta: None,
-            message,
-            requested_schema: schema,
-        };
         let (reply, answer) = oneshot::channel();
-        if self.0.send((params, timeout, reply)).is_err() {
+        if self
+            .0
+            .send((form(plugin, request), timeout, reply))
+            .is_err()
+        {
             return Some(Answer::Reject(
                 "the call ended before anyone answered".into(),
             ));
         }
         // A blocking thread: waiting here is fine. A cancelled call drops the sender.
         match answer.blocking_recv() {
-            Ok(Ok(result)) => Some(match result.action {
-                ElicitationAction::Accept
-                    if result
-                        .content
-                        .as_ref()
-                        .and_then(|c| c.get(APPROVE))
-                        .and_then(|v| v.as_bool())
-                        == Some(true) =>
-                {
-                    Answer::Approve
-                }
-                ElicitationAction::Accept => Answer::Reject("the user did not approve".into()),
-                ElicitationAction::Decline => Answer::Reject("the user declined".into()),
-                _ => Answer::Reject("the user dismissed the request".into()),
-            }),
+            Ok(Ok(result)) => Some(answer_of(&result)),
             Ok(Err(ServiceError::Timeout { .. })) => None,
             Ok(Err(e)) => Some(Answer::Reject(format!(
                 "the client could not ask its user: {e}"
