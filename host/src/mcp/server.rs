@@ -447,7 +447,7 @@ impl Server {
                     ErrorData::invalid_params(refused.to_string(), None)
                 })?,
         };
-        let (approver, mut unanswered) = mrtr::Answering::new(answered.clone());
+        let (approver, mut unanswered) = mrtr::Answering::round(answered.clone());
         let call = entry
             .plugin
             .call_tool_ready(&entry.tool, &arguments, Some(approver));

@@ -219,7 +219,7 @@ pub struct Answering {
 impl Answering {
     /// The approver for a round that has the `answered` answers, and where it sends
     /// a question without one.
-    pub fn new(
+    pub fn round(
         answered: Vec<(String, bool)>,
     ) -> (Arc<dyn Approver>, mpsc::UnboundedReceiver<Unanswered>) {
         let (tx, rx) = mpsc::unbounded_channel();
