@@ -28,6 +28,7 @@ mod minisign;
 mod mount_links;
 mod pinning;
 mod poisoning;
+mod python_mcp;
 mod python_plugin;
 mod recordings;
 mod redaction;
