@@ -179,11 +179,20 @@ fn negotiates_versions_and_answers_ping_set_level_and_unknown_methods() {
     assert_eq!(s.request("ping", json!({}))["result"], json!({}));
     let level = s.request("logging/setLevel", json!({ "level": "info" }));
     assert!(level.get("error").is_none(), "{level}");
-    // Some clients probe `server/discover` first; any unknown method gets -32601.
-    for method in ["server/discover", "pincer/no-such-method"] {
-        let probe = s.request(method, json!({}));
-        assert_eq!(probe["error"]["code"], -32601, "{method}: {probe}");
-    }
+    // A `server/discover` without the 2026-07-28 request metadata is invalid params
+    // (-32602), naming what is missing, as that revision says; an unknown method gets
+    // -32601.
+    let probe = s.request("server/discover", json!({}));
+    assert_eq!(probe["error"]["code"], -32602, "{probe}");
+    assert!(
+        probe["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("io.modelcontextprotocol/protocolVersion"),
+        "{probe}"
+    );
+    let probe = s.request("pincer/no-such-method", json!({}));
+    assert_eq!(probe["error"]["code"], -32601, "{probe}");
     assert!(s.finish().success());
 
     // A version it does not speak gets one it does.

@@ -528,12 +528,13 @@ fn http_endpoint_refuses_missing_token_foreign_host_and_origin() {
             .contains_key("access-control-allow-origin")
     );
 
-    // `server/discover` before any handshake: method not found, at once.
+    // `server/discover` without the 2026-07-28 request metadata: 400 and invalid
+    // params, at once, as that revision says.
     let probe = json!({ "jsonrpc": "2.0", "id": 7, "method": "server/discover", "params": {} });
     let (code, body) = status(&server.url, std::slice::from_ref(&bearer), &probe);
-    assert_eq!(code, 200);
+    assert_eq!(code, 400, "{body}");
     let body: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(body["error"]["code"], -32601, "{body}");
+    assert_eq!(body["error"]["code"], -32602, "{body}");
 
     // The token file is the admin's alone.
     #[cfg(unix)]

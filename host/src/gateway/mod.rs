@@ -213,7 +213,7 @@ pub async fn serve_until(
         .with_state(app);
     let router = axum::Router::new()
         .route_service("/mcp", mcp_service)
-        .layer(axum::middleware::from_fn(crate::mcp::http::discover))
+        .layer(axum::middleware::from_fn(crate::mcp::http::body_limit))
         .merge(api)
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(guard),

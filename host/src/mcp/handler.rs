@@ -238,7 +238,7 @@ impl ServerHandler for Server {
         let Some(entry) = registry.resources.get(&request.uri) else {
             return Err(ErrorData::resource_not_found(
                 format!("unknown resource `{}` (see resources/list)", request.uri),
-                None,
+                Some(serde_json::json!({ "uri": request.uri })),
             ));
         };
         let contents = entry
@@ -246,7 +246,9 @@ impl ServerHandler for Server {
             .read_resource(&request.uri)
             .await
             .map_err(|e| ErrorData::internal_error(e.to_string(), None))?
-            .map_err(|why| ErrorData::resource_not_found(why, None))?;
+            .map_err(|why| {
+                ErrorData::resource_not_found(why, Some(serde_json::json!({ "uri": request.uri })))
+            })?;
         let mime = entry.info.mime_type.clone();
         let contents = match contents {
             crate::kinds::mcp::ResourceContents::Text(text) => {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -31,13 +31,12 @@ const MAX_BODY: usize = 4 << 20;
 pub(crate) const PREFLIGHT_HEADERS: &str =
     "authorization, content-type, accept, mcp-session-id, mcp-protocol-version, last-event-id";
 
-/// The MCP endpoint's own middleware, after the guard: the body limit (413), and a
-/// `server/discover` probe answered here.
-pub(crate) async fn discover(request: Request, next: Next) -> Response {
+/// The MCP endpoint's own middleware, after the guard: the body limit, answered with
+/// 413 and a sentence rather than rmcp's bare error.
+pub(crate) async fn body_limit(request: Request, next: Next) -> Response {
     if request.method() != axum::http::Method::POST {
         return next.run(request).await;
     }
-    // Look at the JSON-RPC message: a `server/discover` probe is answered here.
     let (parts, body) = request.into_parts();
     let bytes: Bytes = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
@@ -59,46 +58,8 @@ pub(crate) async fn discover(request: Request, next: Next) -> Response {
             };
         }
     };
-    if let Some(answer) = discover_answer(&bytes) {
-        return (
-            [(header::CONTENT_TYPE, "application/json")],
-            answer.to_string(),
-        )
-            .into_response();
-    }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
-}
-
-/// The "method not found" answer to a `server/discover` probe in `body` that lacks
-/// the 2026-07-28 request metadata, if it is one (see `stdio::NoDiscover`).
-fn discover_answer(body: &[u8]) -> Option<serde_json::Value> {
-    #[derive(serde::Deserialize)]
-    struct Probe<'a> {
-        #[serde(borrow)]
-        method: Option<&'a str>,
-        id: Option<serde_json::Value>,
-        params: Option<serde_json::Value>,
-    }
-    let probe: Probe = serde_json::from_slice(body).ok()?;
-    if probe.method != Some("server/discover") {
-        return None;
-    }
-    let versioned = probe
-        .params
-        .as_ref()
-        .and_then(|p| p.get("_meta"))
-        .and_then(|m| m.get("io.modelcontextprotocol/protocolVersion"))
-        .is_some();
-    if versioned {
-        return None;
-    }
-    let error = super::stdio::discover_not_found();
-    Some(serde_json::json!({
-        "jsonrpc": "2.0",
-        "id": probe.id?,
-        "error": { "code": error.code.0, "message": error.message },
-    }))
 }
 
 /// The MCP service for `server`, to mount at `/mcp` behind `guard`; it stops when
@@ -146,7 +107,7 @@ pub(super) async fn serve(
     let service = service(server, &guard, &stop);
     let app = axum::Router::new()
         .route_service("/mcp", service)
-        .layer(axum::middleware::from_fn(discover))
+        .layer(axum::middleware::from_fn(body_limit))
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(guard),
             guard::check,
@@ -179,19 +140,4 @@ pub(crate) fn no_delay(
     listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn discover_probes_are_answered_method_not_found() {
-        let answer =
-            discover_answer(br#"{"jsonrpc":"2.0","id":1,"method":"server/discover"}"#).unwrap();
-        assert_eq!(answer["error"]["code"], -32601);
-        assert_eq!(answer["id"], 1);
-        assert!(discover_answer(br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#).is_none());
-        assert!(discover_answer(br#"{"jsonrpc":"2.0","method":"server/discover"}"#).is_none());
-    }
 }

@@ -2,7 +2,6 @@
 //! until the client closes stdin.
 
 use rmcp::ServiceExt as _;
-use rmcp::model::{ClientRequest, DiscoverRequestMethod, GetMeta as _, ServerJsonRpcMessage};
 use rmcp::service::{RoleServer, RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 
@@ -15,7 +14,7 @@ pub(super) async fn serve(server: Server) -> Result<(), String> {
     let (stdin, stdout) = stdio();
     let after = Arc::new(AfterSend::default());
     let server = server.with_after_send(after.clone());
-    let transport = NoDiscover {
+    let transport = AfterEachSend {
         inner: rmcp::transport::async_rw::AsyncRwTransport::new_server(stdin, stdout),
         after: Some(after),
     };
@@ -108,23 +107,14 @@ fn stdio() -> (Reader, Writer) {
     (Box::new(input), Box::new(output))
 }
 
-/// A transport that answers a `server/discover` probe without the 2026-07-28 request
-/// metadata itself with "method not found" (-32601), before or after the handshake:
-/// clients that probe that way fall back to `initialize` on exactly that error, while
-/// rmcp would answer such a probe with -32602. A discover with the metadata (a
-/// 2026-07-28 client) goes to the server. After each message it writes, it runs the
-/// work the server deferred (`after`).
-pub(super) struct NoDiscover<T> {
+/// A transport that, after each message it writes, runs the work the server deferred
+/// (`after`).
+pub(super) struct AfterEachSend<T> {
     pub(super) inner: T,
     pub(super) after: Option<Arc<AfterSend>>,
 }
 
-/// The error a `server/discover` probe gets.
-pub(super) fn discover_not_found() -> rmcp::ErrorData {
-    rmcp::ErrorData::method_not_found::<DiscoverRequestMethod>()
-}
-
-impl<T: Transport<RoleServer>> Transport<RoleServer> for NoDiscover<T> {
+impl<T: Transport<RoleServer>> Transport<RoleServer> for AfterEachSend<T> {
     type Error = T::Error;
 
     fn send(
@@ -143,21 +133,7 @@ impl<T: Transport<RoleServer>> Transport<RoleServer> for NoDiscover<T> {
     }
 
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleServer>> {
-        loop {
-            let message = self.inner.receive().await?;
-            if let RxJsonRpcMessage::<RoleServer>::Request(request) = &message
-                && matches!(request.request, ClientRequest::DiscoverRequest(_))
-                && request.request.get_meta().protocol_version().is_none()
-            {
-                let answer =
-                    ServerJsonRpcMessage::error(discover_not_found(), Some(request.id.clone()));
-                if self.inner.send(answer).await.is_err() {
-                    return None;
-                }
-                continue;
-            }
-            return Some(message);
-        }
+        self.inner.receive().await
     }
 
     fn close(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send {
