@@ -7,8 +7,10 @@
 #   URL           the server's MCP endpoint, such as http://127.0.0.1:8931/mcp
 #   TOKEN         its bearer token; when left out, $PINCER_CONFORMANCE_TOKEN, which
 #                 keeps the token out of the process list
-#   SUITE-OPTION  passed on to `conformance server`: --scenario NAME runs one scenario,
-#                 --suite all adds the pending ones, --verbose prints checks as JSON
+#   SUITE-OPTION  passed on to `conformance server`: --requirements REVISION checks one
+#                 protocol revision's requirements (2025-11-25 or 2026-07-28, the
+#                 default), --scenario NAME runs one scenario, --suite all adds the
+#                 pending ones, --verbose prints checks as JSON
 #
 # The suite and a Node 22 binary (the suite needs 22+) are installed from the npm
 # registry into target/conformance, pinned by tests/conformance/package-lock.json, once;
@@ -16,8 +18,8 @@
 # it talks to auth-proxy.mjs, which adds the header and forwards everything else as is.
 #
 # A scenario fails when any of its checks is a FAILURE or a WARNING (the suite's own
-# rule). Scenarios listed in expected-failures.yml may fail; one listed there that
-# passes is stale and must be removed. Results go to target/conformance/results/TIME.
+# rule). Scenarios listed in expected-failures-REVISION.yml may fail; one listed there
+# that passes is stale and must be removed. Results go to target/conformance/results/TIME.
 #
 # Exit status: 0 when every scenario passed or failed as expected, 1 on an unexpected
 # failure or a stale entry, 2 when the suite could not be run.
@@ -25,7 +27,7 @@
 set -euo pipefail
 
 usage() {
-    sed -n '5,11s/^# \{0,1\}//p' "$0" >&2
+    sed -n '5,13s/^# \{0,1\}//p' "$0" >&2
     exit 2
 }
 
@@ -52,7 +54,19 @@ esac
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cache=$root/target/conformance
-baseline=$here/expected-failures.yml
+# The revision whose requirements the suite checks, and its expected failures.
+requirements=2026-07-28
+args=("$@")
+for i in "${!args[@]}"; do
+    if [ "${args[$i]}" = --requirements ] && [ $((i + 1)) -lt ${#args[@]} ]; then
+        requirements=${args[$((i + 1))]}
+    fi
+done
+if [[ " ${args[*]} " != *" --requirements "* ]]; then
+    set -- --requirements "$requirements" "$@"
+fi
+baseline=$here/expected-failures-$requirements.yml
+[ -f "$baseline" ] || die "no baseline for revision $requirements: tests/conformance/expected-failures-$requirements.yml"
 
 # Install (or reinstall after the lockfile changed) the suite and Node 22.
 mkdir -p "$cache"
@@ -104,7 +118,7 @@ error*) die "the auth proxy failed: ${preflight#error }" ;;
 esac
 
 echo "Conformance suite $(sed -n 's/^ *"version": "\(.*\)",$/\1/p' "$cache/node_modules/@modelcontextprotocol/conformance/package.json" | head -n 1) on Node $node_version"
-echo "Server $url (through $proxy_url, which adds the bearer token)"
+echo "Server $url (through $proxy_url, which adds the bearer token), requirements of $requirements"
 echo "Results in $results"
 set +e
 "$node" "$suite" server --url "$proxy_url" --expected-failures "$baseline" \
@@ -144,7 +158,7 @@ for name in "${unexpected_names[@]}"; do
     echo "  failed unexpectedly: $name (see $results/server-$name-*/checks.json)"
 done
 for name in "${stale_names[@]}"; do
-    echo "  passes but is listed: $name (remove it from tests/conformance/expected-failures.yml)"
+    echo "  passes but is listed: $name (remove it from tests/conformance/expected-failures-$requirements.yml)"
 done
 if [ $((passed + failed + expected + stale)) -eq 0 ]; then
     echo "no scenario ran: see $results/suite.log" >&2

@@ -26,14 +26,16 @@ const RED_PIXEL_PNG: [u8; 69] = [
     0x44, 0xae, 0x42, 0x60, 0x82,
 ];
 
-/// The input schema of `json_schema_2020_12_tool`, as the `json-schema-2020-12`
-/// scenario gives it: the host must list it with `$schema`, `$defs` and
-/// `additionalProperties` unchanged.
+/// The input schema of `json_schema_2020_12_tool`: what the `json-schema-2020-12`
+/// scenario looks for, which the host must list unchanged: `$schema`, `$defs` (with an
+/// `$anchor`), `additionalProperties`, composition (`allOf` holding an `anyOf`) and
+/// conditional (`if`/`then`/`else`) keywords.
 const SCHEMA_2020_12: &str = r##"{
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
     "$defs": {
         "address": {
+            "$anchor": "address",
             "type": "object",
             "properties": {
                 "street": { "type": "string" },
@@ -45,6 +47,12 @@ const SCHEMA_2020_12: &str = r##"{
         "name": { "type": "string" },
         "address": { "$ref": "#/$defs/address" }
     },
+    "allOf": [
+        { "anyOf": [{ "required": ["name"] }, { "required": ["address"] }] }
+    ],
+    "if": { "required": ["address"] },
+    "then": { "properties": { "address": { "required": ["city"] } } },
+    "else": { "required": ["name"] },
     "additionalProperties": false
 }"##;
 
