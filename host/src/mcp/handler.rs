@@ -83,24 +83,34 @@ impl ServerHandler for Server {
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         // What the model is about to read must be what an admin approved now, not at
         // the last refresh: a remote server may have changed since.
         self.refresh_within(LIST_WAIT).await;
-        // In name order (the registry's), the same for every client. The list changes
-        // at an install, update or removal, which listening clients are told of, and
-        // when a plugin's tools are listed again, every `tools_refresh`: a client may
-        // keep it that long. It is this host's, not for caches shared across users.
-        Ok(ListToolsResult::with_all_items(
+        // In name order (the registry's), the same for every client.
+        let list = ListToolsResult::with_all_items(
             self.registry()
                 .tools
                 .values()
                 .map(|e| e.info.clone())
                 .collect(),
-        )
-        .with_ttl_ms(self.shared.tools_refresh.as_millis() as u64)
-        .with_cache_scope(CacheScope::Private))
+        );
+        // Cache hints are 2026-07-28's (SEP-2549); an older client keeps asking, and
+        // each ask lists the tools again. For a 2026-07-28 client: the list changes at
+        // an install, update or removal, which its `subscriptions/listen` stream is
+        // told of, and when a plugin's tools are listed again, every `tools_refresh`;
+        // so it may keep the list that long. It is this host's, not for caches shared
+        // across users.
+        if context
+            .protocol_version()
+            .is_some_and(|v| !v.has_initialize())
+        {
+            return Ok(list
+                .with_ttl_ms(self.shared.tools_refresh.as_millis() as u64)
+                .with_cache_scope(CacheScope::Private));
+        }
+        Ok(list)
     }
 
     #[allow(deprecated)]
