@@ -79,15 +79,29 @@ impl Stdio2026 {
     /// The answer to `method` with `params` (and the `_meta` of a client that can ask
     /// its user, or not).
     fn request(&mut self, method: &str, params: Value, can_ask: bool) -> Value {
+        let id = self.send(method, params, can_ask);
+        self.until(id).pop().unwrap()
+    }
+
+    /// Send request `method`; its id.
+    fn send(&mut self, method: &str, params: Value, can_ask: bool) -> u64 {
         self.id += 1;
         let line = json!({ "jsonrpc": "2.0", "id": self.id, "method": method,
                            "params": with_meta(params, can_ask) });
         writeln!(self.stdin.as_mut().unwrap(), "{line}").unwrap();
+        self.id
+    }
+
+    /// Every message up to and including the answer to request `id`.
+    fn until(&mut self, id: u64) -> Vec<Value> {
+        let mut seen = Vec::new();
         loop {
             let line = self.lines.next().expect("pincer mcp ended").unwrap();
-            let answer: Value = serde_json::from_str(&line).unwrap();
-            if answer["id"] == self.id {
-                return answer;
+            let message: Value = serde_json::from_str(&line).unwrap();
+            let done = message["id"] == id;
+            seen.push(message);
+            if done {
+                return seen;
             }
         }
     }
@@ -263,10 +277,13 @@ fn a_replayed_changed_or_foreign_request_state_is_refused() {
             .is_some_and(|m| m.contains("not valid for this call")),
         "{foreign}"
     );
-    // A changed state opens nothing.
-    let mut changed = state.as_str().unwrap().to_owned();
-    let last = changed.pop().unwrap();
-    changed.push(if last == 'A' { 'B' } else { 'A' });
+    // A changed state opens nothing: a character of its payload (what it says was
+    // answered), not only of its tag.
+    let sealed = state.as_str().unwrap();
+    let at = sealed.find('.').unwrap() + 5;
+    let mut changed = sealed.as_bytes().to_vec();
+    changed[at] = if changed[at] == b'A' { b'B' } else { b'A' };
+    let changed = String::from_utf8(changed).unwrap();
     let tampered = mcp.request("tools/call", retry("report", &json!(changed), true), true);
     assert!(
         tampered["error"]["message"]
@@ -288,7 +305,12 @@ fn a_replayed_changed_or_foreign_request_state_is_refused() {
     drop(mcp);
     let mut other = Stdio2026::start(&p);
     let elsewhere = other.request("tools/call", retry("report", &state, true), true);
-    assert!(elsewhere["error"].is_object(), "{elsewhere}");
+    assert!(
+        elsewhere["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not valid for this call")),
+        "{elsewhere}"
+    );
     let audit = std::fs::read_to_string(p.home.path().join("audit/log.jsonl")).unwrap();
     assert_eq!(audit.matches("\"approval-answer\"").count(), 1, "{audit}");
 }
@@ -316,4 +338,46 @@ fn two_http_clients_interleaving_approvals_see_only_their_own() {
         true,
     );
     assert!(text(&echo).contains("mine"), "{echo}");
+}
+
+#[test]
+fn a_listening_client_is_told_when_the_tool_list_changes() {
+    let p = served();
+    let mut mcp = Stdio2026::start(&p);
+    let listen = mcp.send(
+        "subscriptions/listen",
+        json!({ "notifications": { "toolsListChanged": true } }),
+        true,
+    );
+    // The cache hint goes to this revision's clients.
+    let first = mcp.request("tools/list", json!({}), true);
+    assert!(first["result"]["ttlMs"].as_u64().is_some(), "{first}");
+    assert_eq!(first["result"]["cacheScope"], "private", "{first}");
+    // An install while the server runs changes the list.
+    let key = p.trusted_key("later");
+    let bundle = p.bundle(
+        &fixture("well-behaved"),
+        "com.example.extra",
+        "1.0.0",
+        "",
+        &key,
+    );
+    p.ok(&["install", bundle.to_str().unwrap(), "--yes"]);
+    let mut told = false;
+    for _ in 0..50 {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let ping = mcp.send("tools/list", json!({}), true);
+        let seen = mcp.until(ping);
+        if seen.iter().any(|m| {
+            m["method"] == "notifications/tools/list_changed"
+                && m["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == listen
+        }) {
+            told = true;
+            break;
+        }
+    }
+    assert!(
+        told,
+        "no notifications/tools/list_changed on the subscription within 10 s"
+    );
 }

@@ -63,12 +63,16 @@ impl ServerHandler for Server {
                     if changed.is_err() {
                         return Ok(());
                     }
-                    // A client that stopped reading must not hold up this stream.
-                    let _ = tokio::time::timeout(
+                    // A client that stopped reading must not hold up this stream; one
+                    // that is gone ends it.
+                    let sent = tokio::time::timeout(
                         std::time::Duration::from_secs(5),
                         context.sink().notify_tool_list_changed(),
                     )
                     .await;
+                    if matches!(sent, Ok(Err(_))) {
+                        return Ok(());
+                    }
                 }
             }
         }

@@ -433,6 +433,7 @@ impl Server {
         }
         let binding = mrtr::binding(
             entry.plugin.id(),
+            &entry.plugin.load_report().sha256,
             &request.name,
             &serde_json::Value::Object(request.arguments.clone().unwrap_or_default()),
         );
@@ -464,11 +465,11 @@ impl Server {
                 return Ok(fault_result(format!("the call to `{}` was cancelled", request.name)).into());
             }
         };
-        let (question, digest, _ended) = asked;
+        let (question, digest, ttl, _ended) = asked;
         Ok(self
             .shared
             .mrtr
-            .ask(question, digest, answered, &binding)
+            .ask(question, digest, answered, ttl, &binding)
             .into())
     }
 }

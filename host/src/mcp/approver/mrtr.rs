@@ -12,10 +12,14 @@
 //!
 //! The client holds the state, so the state is untrusted input. It is sealed with
 //! HMAC-SHA256 under a key of this process (rmcp's `RequestStateCodec`), bound to the
-//! plugin, the tool as served and a digest of the arguments (a state is refused for
-//! any other call), carries the digests of the questions answered so far and of the one
-//! being asked, and expires after [`STATE_TTL`]. Each state opens once: a replay is
-//! refused, so one approval is never spent twice.
+//! plugin and its component's digest, the tool as served and a digest of the arguments
+//! (a state is refused for any other call, and for the plugin once updated), carries
+//! the answers so far in the order the plugin asked, and expires when the approval
+//! policy's timeout for a person's answer runs out (at most [`STATE_TTL`]). Each state
+//! opens once: a replay is refused. Within a round each answer is used once, by the
+//! ask in its place: a plugin that asks the same question again gets a new question
+//! to the person, never the earlier yes. Each round runs the plugin from the start,
+//! so what an approved action does is done again in every later round of the call.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -33,7 +37,8 @@ use crate::caps::approval::{Answer, Approver};
 use crate::caps::bindings::pincer::plugin::approval::Request;
 use crate::digest::sha256_hex;
 
-/// How long a client has to answer a question and retry.
+/// The longest a client has to answer a question and retry, whatever the policy's
+/// timeout.
 pub const STATE_TTL: Duration = Duration::from_secs(600);
 
 /// The most questions one call may ask across its rounds.
@@ -128,6 +133,7 @@ impl States {
         question: ElicitRequestParams,
         digest: String,
         answered: Vec<(String, bool)>,
+        ttl: Duration,
         binding: &[u8],
     ) -> InputRequiredResult {
         let nonce: [u8; 16] = rand::random();
@@ -140,7 +146,9 @@ impl States {
             .codec
             .seal_json_with(
                 &state,
-                &SealOptions::new().associated_data(binding).ttl(STATE_TTL),
+                &SealOptions::new()
+                    .associated_data(binding)
+                    .ttl(ttl.min(STATE_TTL)),
             )
             .expect("the state serialises");
         let mut requests = InputRequests::new();
@@ -158,10 +166,16 @@ impl Default for States {
     }
 }
 
-/// What a state is bound to: the plugin, the tool as served, and the arguments.
-pub fn binding(plugin: &str, served_as: &str, arguments: &serde_json::Value) -> Vec<u8> {
+/// What a state is bound to: the plugin and its component's digest (an update between
+/// rounds invalidates the answers), the tool as served, and the arguments.
+pub fn binding(
+    plugin: &str,
+    component: &str,
+    served_as: &str,
+    arguments: &serde_json::Value,
+) -> Vec<u8> {
     format!(
-        "pincer-mrtr-1\0{plugin}\0{served_as}\0{}",
+        "pincer-mrtr-1\0{plugin}\0{component}\0{served_as}\0{}",
         sha256_hex(canonical(arguments).as_bytes())
     )
     .into_bytes()
@@ -205,14 +219,18 @@ pub fn question_digest(request: &Request) -> String {
     )
 }
 
-/// A question the call has no answer for, on its way to the handler, which ends the
-/// call and asks the client.
-pub type Unanswered = (ElicitRequestParams, String, oneshot::Sender<()>);
+/// A question the call has no answer for (the form, its digest, how long the policy
+/// lets a person take), on its way to the handler, which ends the call and asks the
+/// client.
+pub type Unanswered = (ElicitRequestParams, String, Duration, oneshot::Sender<()>);
 
 /// The approver of one round of a call: it answers the questions answered in earlier
-/// rounds, and hands the handler the first one that was not.
+/// rounds, each answer once and only for the ask in its place, and hands the handler
+/// the first one that has none.
 pub struct Answering {
     answered: Vec<(String, bool)>,
+    /// How many of `answered` this round has used.
+    used: Mutex<usize>,
     unanswered: mpsc::UnboundedSender<Unanswered>,
 }
 
@@ -226,6 +244,7 @@ impl Answering {
         (
             Arc::new(Answering {
                 answered,
+                used: Mutex::new(0),
                 unanswered: tx,
             }),
             rx,
@@ -234,14 +253,27 @@ impl Answering {
 }
 
 impl Approver for Answering {
-    fn ask(&self, plugin: &str, request: &Request, _timeout: Duration) -> Option<Answer> {
+    fn ask(&self, plugin: &str, request: &Request, timeout: Duration) -> Option<Answer> {
         let digest = question_digest(request);
-        if let Some((_, approved)) = self.answered.iter().find(|(d, _)| *d == digest) {
-            return Some(if *approved {
-                Answer::Approve
-            } else {
-                Answer::Reject("the user did not approve".into())
-            });
+        {
+            let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+            // The next answer belongs to this ask only if it answered this question.
+            if let Some((asked, approved)) = self.answered.get(*used)
+                && *asked == digest
+            {
+                *used += 1;
+                return Some(if *approved {
+                    Answer::Approve
+                } else {
+                    Answer::Reject("the user did not approve".into())
+                });
+            }
+            // The plugin asks something else than it did before this point.
+            if *used < self.answered.len() {
+                return Some(Answer::Reject(
+                    "the plugin asked other questions on this retry than before; call the tool again".into(),
+                ));
+            }
         }
         if self.answered.len() >= MAX_QUESTIONS {
             return Some(Answer::Reject(format!(
@@ -251,7 +283,7 @@ impl Approver for Answering {
         let (ended, end) = oneshot::channel();
         if self
             .unanswered
-            .send((form(plugin, request), digest, ended))
+            .send((form(plugin, request), digest, timeout, ended))
             .is_err()
         {
             return Some(Answer::Reject(
@@ -292,19 +324,19 @@ mod tests {
 
     fn sealed(states: &States, binding: &[u8]) -> String {
         states
-            .ask(question(), "q1".into(), Vec::new(), binding)
+            .ask(question(), "q1".into(), Vec::new(), STATE_TTL, binding)
             .request_state
             .expect("a state")
+    }
+
+    fn call(plugin: &str, component: &str, tool: &str, to: &str) -> Vec<u8> {
+        binding(plugin, component, tool, &serde_json::json!({ "to": to }))
     }
 
     #[test]
     fn a_state_opens_once_for_its_own_call_with_the_answer() {
         let states = States::new();
-        let call = binding(
-            "com.example.p",
-            "p__send",
-            &serde_json::json!({"to": "ada"}),
-        );
+        let call = call("com.example.p", "c1", "p__send", "ada");
         let state = sealed(&states, &call);
         assert_eq!(
             states.redeem(&state, Some(&approve()), &call).unwrap(),
@@ -319,28 +351,14 @@ mod tests {
     #[test]
     fn a_state_is_refused_for_another_call_another_server_or_changed() {
         let states = States::new();
-        let call = binding(
-            "com.example.p",
-            "p__send",
-            &serde_json::json!({"to": "ada"}),
-        );
-        let state = sealed(&states, &call);
+        let this = call("com.example.p", "c1", "p__send", "ada");
+        let state = sealed(&states, &this);
         for other in [
-            binding(
-                "com.example.p",
-                "p__send",
-                &serde_json::json!({"to": "eve"}),
-            ),
-            binding(
-                "com.example.p",
-                "p__delete",
-                &serde_json::json!({"to": "ada"}),
-            ),
-            binding(
-                "com.example.q",
-                "p__send",
-                &serde_json::json!({"to": "ada"}),
-            ),
+            call("com.example.p", "c1", "p__send", "eve"),
+            call("com.example.p", "c1", "p__delete", "ada"),
+            call("com.example.q", "c1", "p__send", "ada"),
+            // The same plugin, updated between the rounds.
+            call("com.example.p", "c2", "p__send", "ada"),
         ] {
             assert_eq!(
                 states.redeem(&state, Some(&approve()), &other),
@@ -348,19 +366,60 @@ mod tests {
             );
         }
         assert_eq!(
-            States::new().redeem(&state, Some(&approve()), &call),
+            States::new().redeem(&state, Some(&approve()), &this),
             Err(Refused::Invalid)
         );
-        let mut changed = state.clone().into_bytes();
-        let last = changed.len() - 1;
-        changed[last] = if changed[last] == b'A' { b'B' } else { b'A' };
-        let changed = String::from_utf8(changed).unwrap();
-        assert_eq!(
-            states.redeem(&changed, Some(&approve()), &call),
-            Err(Refused::Invalid)
-        );
+        // A state whose payload says something else (every byte of it, in turn).
+        let (payload_start, payload_end) = {
+            let first = state.find('.').unwrap() + 1;
+            (first, first + state[first..].find('.').unwrap())
+        };
+        for at in payload_start..payload_end {
+            let mut changed = state.clone().into_bytes();
+            changed[at] = if changed[at] == b'A' { b'B' } else { b'A' };
+            let changed = String::from_utf8(changed).unwrap();
+            assert_eq!(
+                states.redeem(&changed, Some(&approve()), &this),
+                Err(Refused::Invalid),
+                "byte {at} changed"
+            );
+        }
         // Refusals spend nothing: the genuine retry still works.
-        assert!(states.redeem(&state, Some(&approve()), &call).is_ok());
+        assert!(states.redeem(&state, Some(&approve()), &this).is_ok());
+    }
+
+    fn request(summary: &str) -> Request {
+        Request {
+            action: "send".into(),
+            summary: summary.into(),
+            details: None,
+        }
+    }
+
+    #[test]
+    fn each_answer_is_used_once_by_the_ask_in_its_place() {
+        let q = question_digest(&request("to ada"));
+        let (approver, mut unanswered) = Answering::round(vec![(q.clone(), true)]);
+        // The first ask of the question gets the yes.
+        assert_eq!(
+            approver.ask("p", &request("to ada"), Duration::from_secs(1)),
+            Some(Answer::Approve)
+        );
+        // The same question again is a new question to the person, not the same yes.
+        let again = std::thread::spawn(move || {
+            approver.ask("p", &request("to ada"), Duration::from_secs(1))
+        });
+        let (_, digest, _, ended) = unanswered.blocking_recv().expect("asked again");
+        assert_eq!(digest, q);
+        drop(ended);
+        assert!(matches!(again.join().unwrap(), Some(Answer::Reject(_))));
+
+        // A retry that asks something else first is refused, not answered.
+        let (approver, _unanswered) = Answering::round(vec![(q, true)]);
+        assert!(matches!(
+            approver.ask("p", &request("to eve"), Duration::from_secs(1)),
+            Some(Answer::Reject(why)) if why.contains("other questions")
+        ));
     }
 
     #[test]
@@ -368,11 +427,13 @@ mod tests {
         assert_eq!(
             binding(
                 "p",
+                "c1",
                 "t",
                 &serde_json::json!({"a": 1, "b": {"d": [1, 2], "c": null}})
             ),
             binding(
                 "p",
+                "c1",
                 "t",
                 &serde_json::json!({"b": {"c": null, "d": [1, 2]}, "a": 1})
             )
@@ -382,7 +443,7 @@ mod tests {
     #[test]
     fn a_declined_answer_or_none_is_no_approval() {
         let states = States::new();
-        let call = binding("p", "t", &serde_json::json!({}));
+        let call = binding("p", "c1", "t", &serde_json::json!({}));
         let mut declined = InputResponses::new();
         declined.insert(KEY.into(), serde_json::json!({ "action": "decline" }));
         assert_eq!(
