@@ -13,7 +13,10 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo"
 
-cargo build -p pincer --locked --quiet
+# The binary as the tests build it (the workspace's features, dev-dependencies
+# included), so that after scripts/test nothing is built again.
+cargo test --workspace --locked --no-run --quiet 2>/dev/null ||
+    cargo test --workspace --locked --no-run
 cargo build --release --locked --quiet --target wasm32-wasip2 \
     --manifest-path plugins/Cargo.toml --target-dir target/guests -p pincer-plugin-conformance
 pincer=$repo/target/debug/pincer
@@ -22,7 +25,10 @@ wasm=$repo/target/guests/wasm32-wasip2/release/conformance.wasm
 work=$(mktemp -d)
 server=
 cleanup() {
-    [ -n "$server" ] && kill "$server" 2>/dev/null || true
+    if [ -n "$server" ]; then
+        kill "$server" 2>/dev/null || true
+        wait "$server" 2>/dev/null || true
+    fi
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -33,7 +39,9 @@ p keygen --unencrypted --out "$work/key" >/dev/null
 p trust add "$work/key.pub" --name conformance >/dev/null
 p pack manifests/conformance.toml --component "$wasm" --key "$work/key.key" --out "$work/bundle" >/dev/null
 p install "$work/bundle" --yes --alias "" >/dev/null
-p mcp --http 127.0.0.1:0 2>"$work/server.log" &
+# Started directly, not through `p`: `$!` must be the server itself, so that the exit
+# trap stops it (a function run in the background is a subshell whose child lives on).
+"$pincer" --home "$home" mcp --http 127.0.0.1:0 2>"$work/server.log" &
 server=$!
 for _ in $(seq 1 300); do
     [ -s "$home/run/mcp-http.json" ] && break
