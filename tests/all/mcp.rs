@@ -42,6 +42,12 @@ impl Session {
 
     /// Send a request and read lines until its response.
     fn request(&mut self, method: &str, params: Value) -> Value {
+        self.request_all(method, params).pop().unwrap()
+    }
+
+    /// Send a request; every message read until its response, the response last.
+    fn request_all(&mut self, method: &str, params: Value) -> Vec<Value> {
+        let mut seen = Vec::new();
         let id = self.next_id;
         self.next_id += 1;
         self.send(json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }));
@@ -52,8 +58,10 @@ impl Session {
                 "the server closed its output"
             );
             let message: Value = serde_json::from_str(&line).unwrap();
-            if message["id"] == json!(id) {
-                return message;
+            let done = message["id"] == json!(id);
+            seen.push(message);
+            if done {
+                return seen;
             }
         }
     }
@@ -203,5 +211,47 @@ fn negotiates_versions_and_answers_ping_set_level_and_unknown_methods() {
         .unwrap()
         .to_owned();
     assert!(version == "2025-06-18" || version == "2025-11-25", "{init}");
+    assert!(s.finish().success());
+}
+
+#[test]
+fn a_2025_client_subscribes_to_a_resource_and_hears_when_its_plugin_is_updated() {
+    let p = Pincer::new(env!("CARGO_BIN_EXE_pincer"));
+    let key = p.trusted_key("admin");
+    let bundle = p.reference_bundle("conformance", &key, |t| t.to_owned());
+    p.ok(&["install", bundle.to_str().unwrap(), "--yes"]);
+    let mut s = Session::start(&p);
+    let init = s.initialize("2025-11-25");
+    assert_eq!(
+        init["result"]["capabilities"]["resources"]["subscribe"], true,
+        "{init}"
+    );
+    const WATCHED: &str = "test://watched-resource";
+    let ok = s.request("resources/subscribe", json!({ "uri": WATCHED }));
+    assert_eq!(ok["result"], json!({}), "{ok}");
+    let unknown = s.request("resources/subscribe", json!({ "uri": "test://nope" }));
+    assert_eq!(unknown["error"]["data"]["uri"], "test://nope", "{unknown}");
+
+    // An update of the plugin that serves it: the subscriber is told.
+    let update = p.reference_bundle("conformance", &key, |t| {
+        t.replace("version = \"0.1.0\"", "version = \"0.1.1\"")
+    });
+    p.ok(&["install", update.to_str().unwrap(), "--yes"]);
+    let mut told = false;
+    for _ in 0..50 {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        if s.request_all("ping", json!({})).iter().any(|m| {
+            m["method"] == "notifications/resources/updated" && m["params"]["uri"] == WATCHED
+        }) {
+            told = true;
+            break;
+        }
+    }
+    assert!(
+        told,
+        "no notifications/resources/updated within 10 s of the update"
+    );
+    let off = s.request("resources/unsubscribe", json!({ "uri": WATCHED }));
+    assert_eq!(off["result"], json!({}), "{off}");
     assert!(s.finish().success());
 }

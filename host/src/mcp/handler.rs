@@ -10,6 +10,7 @@ use rmcp::handler::server::ServerHandler;
 // server speaks have it.
 #[allow(deprecated)]
 use rmcp::model::SetLevelRequestParams;
+// `resources/subscribe` too; 2026-07-28 listens instead.
 use rmcp::model::{
     CacheScope, CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse,
     GetPromptResult, Implementation, ListPromptsResult, ListResourcesResult, ListToolsResult,
@@ -17,9 +18,13 @@ use rmcp::model::{
     ReadResourceResponse, ReadResourceResult, ResourceContents, Role, ServerCapabilities,
     ServerConfig, SubscriptionFilter,
 };
+#[allow(deprecated)]
+use rmcp::model::{SubscribeRequestParams, UnsubscribeRequestParams};
 use rmcp::service::{NotificationContext, RequestContext, RoleServer, SubscriptionContext};
 
-use super::server::{LIST_WAIT, Server, fault_result, not_found, tool_result};
+use super::server::{
+    LIST_WAIT, ResourceSubscription, Server, fault_result, not_found, tool_result,
+};
 use super::{PROTOCOL_VERSIONS, approver};
 
 impl ServerHandler for Server {
@@ -31,6 +36,7 @@ impl ServerHandler for Server {
                 .enable_tool_list_changed()
                 .enable_prompts()
                 .enable_resources()
+                .enable_resources_subscribe()
                 .enable_logging()
                 .build(),
         )
@@ -76,6 +82,52 @@ impl ServerHandler for Server {
                 }
             }
         }
+    }
+
+    #[allow(deprecated)] // resources/subscribe is 2025's; 2026-07-28 listens instead
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        if !self.registry().resources.contains_key(&request.uri) {
+            return Err(ErrorData::resource_not_found(
+                format!("unknown resource `{}` (see resources/list)", request.uri),
+                Some(serde_json::json!({ "uri": request.uri })),
+            ));
+        }
+        let session = session_of(&context);
+        let mut subscriptions = self
+            .shared
+            .resource_subscriptions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if !subscriptions
+            .iter()
+            .any(|s| s.session == session && s.uri == request.uri)
+        {
+            subscriptions.push(ResourceSubscription {
+                session,
+                peer: context.peer.clone(),
+                uri: request.uri,
+            });
+        }
+        Ok(())
+    }
+
+    #[allow(deprecated)] // see subscribe
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let session = session_of(&context);
+        self.shared
+            .resource_subscriptions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|s| !(s.session == session && s.uri == request.uri));
+        Ok(())
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
@@ -282,4 +334,13 @@ impl ServerHandler for Server {
         };
         Ok(ReadResourceResult::new(vec![contents]).into())
     }
+}
+
+/// The session a 2025 request belongs to: the address of the peer info its handshake
+/// stored, which every request of that session shares.
+fn session_of(context: &RequestContext<RoleServer>) -> usize {
+    context
+        .peer
+        .peer_info()
+        .map_or(0, |info| std::sync::Arc::as_ptr(&info) as usize)
 }

@@ -72,6 +72,18 @@ pub(super) struct Shared {
     /// Bumped at each change of the tool list: what a 2026-07-28 client's
     /// `subscriptions/listen` stream waits on.
     pub(super) tools_changed: tokio::sync::watch::Sender<u64>,
+    /// The resources that 2025 clients subscribed to (`resources/subscribe`): the
+    /// client's session (its peer info, the same for all its requests), its peer, and
+    /// the URI.
+    pub(super) resource_subscriptions: Mutex<Vec<ResourceSubscription>>,
+}
+
+/// One client's subscription to one resource.
+pub(super) struct ResourceSubscription {
+    /// The client's session, to tell its subscriptions apart from others'.
+    pub(super) session: usize,
+    pub(super) peer: Peer<RoleServer>,
+    pub(super) uri: String,
 }
 
 /// How long a client's request for the tool list waits for the tools to be listed
@@ -109,6 +121,7 @@ impl Server {
                 rebuilding: tokio::sync::Mutex::new(()),
                 mrtr: Default::default(),
                 tools_changed: tokio::sync::watch::Sender::new(0),
+                resource_subscriptions: Mutex::new(Vec::new()),
             }),
             after_send: None,
         };
@@ -205,6 +218,42 @@ impl Server {
             .ne(old.tools.iter().map(|(k, v)| (k, &v.info)));
         if tools_changed {
             self.notify_tools_changed();
+        }
+        self.notify_resources_updated(&old, &new);
+    }
+
+    /// Tell each client subscribed to a resource whose plugin changed (an update, a
+    /// removal) that it was updated: Pincer does not know when a plugin's resource
+    /// changes otherwise, so a client that must stay current reads it again.
+    fn notify_resources_updated(&self, old: &Registry, new: &Registry) {
+        // The plugin's version and component: what an update or a removal changes.
+        let component = |r: &Registry, uri: &str| {
+            r.resources.get(uri).map(|e| {
+                (
+                    e.plugin.manifest().plugin.version.to_string(),
+                    e.plugin.load_report().sha256.clone(),
+                )
+            })
+        };
+        let mut subscriptions = self
+            .shared
+            .resource_subscriptions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        subscriptions.retain(|s| !s.peer.is_transport_closed());
+        for s in subscriptions.iter() {
+            if component(old, &s.uri) == component(new, &s.uri) {
+                continue;
+            }
+            let (peer, uri) = (s.peer.clone(), s.uri.clone());
+            tokio::spawn(async move {
+                let params = rmcp::model::ResourceUpdatedNotificationParam::new(uri);
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    peer.notify_resource_updated(params),
+                )
+                .await;
+            });
         }
     }
 

@@ -60,6 +60,8 @@ const SCHEMA_2020_12: &str = r##"{
 const STATIC_TEXT: &str = "test://static-text";
 /// The URI of the binary resource (`resources-read-binary`).
 const STATIC_BINARY: &str = "test://static-binary";
+/// The URI of the resource a client subscribes to (`resources-subscribe`).
+const WATCHED: &str = "test://watched-resource";
 
 struct Conformance;
 
@@ -136,6 +138,12 @@ impl McpServer for Conformance {
                 "A 1x1 red PNG (scenario resources-read-binary).",
                 "image/png",
             ),
+            ResourceInfo::new(
+                WATCHED,
+                "watched-resource",
+                "A text a client subscribes to (scenarios resources-subscribe, -unsubscribe).",
+                "text/plain",
+            ),
         ]
     }
 
@@ -145,6 +153,7 @@ impl McpServer for Conformance {
                 "This is the content of the static text resource.".to_owned(),
             )),
             STATIC_BINARY => Ok(Contents::Blob(RED_PIXEL_PNG.to_vec())),
+            WATCHED => Ok(Contents::Text("A resource that clients watch.".to_owned())),
             other => Err(format!("this plugin has no resource `{other}`")),
         }
     }
