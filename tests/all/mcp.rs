@@ -255,3 +255,46 @@ fn a_2025_client_subscribes_to_a_resource_and_hears_when_its_plugin_is_updated()
     assert_eq!(off["result"], json!({}), "{off}");
     assert!(s.finish().success());
 }
+
+#[test]
+fn a_2025_client_hears_the_plugins_log_lines_at_the_level_it_set() {
+    let p = Pincer::new(env!("CARGO_BIN_EXE_pincer"));
+    let key = p.trusted_key("admin");
+    let bundle = p.reference_bundle("conformance", &key, |t| t.to_owned());
+    p.ok(&["install", bundle.to_str().unwrap(), "--yes"]);
+    let mut s = Session::start(&p);
+    s.initialize("2025-11-25");
+    let call = |s: &mut Session| {
+        s.request_all(
+            "tools/call",
+            json!({ "name": "conformance__test_tool_with_logging", "arguments": {} }),
+        )
+    };
+    let lines = |seen: &[Value]| -> Vec<String> {
+        seen.iter()
+            .filter(|m| m["method"] == "notifications/message")
+            .map(|m| {
+                assert_eq!(m["params"]["logger"], "dev.pincer.conformance", "{m}");
+                assert_eq!(m["params"]["level"], "info", "{m}");
+                m["params"]["data"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    };
+    // Before any level is set, every line; they arrive before the result.
+    let seen = call(&mut s);
+    assert!(seen.last().unwrap()["result"].is_object(), "{seen:?}");
+    assert_eq!(
+        lines(&seen),
+        [
+            "Tool execution started",
+            "Tool processing data",
+            "Tool execution completed"
+        ],
+        "{seen:?}"
+    );
+    // Above the lines' level, none.
+    let set = s.request("logging/setLevel", json!({ "level": "error" }));
+    assert!(set.get("error").is_none(), "{set}");
+    assert!(lines(&call(&mut s)).is_empty());
+    assert!(s.finish().success());
+}

@@ -27,6 +27,10 @@ pub const MAX_LINE_CHARS: usize = 4096;
 /// Bytes of stdout, and of stderr, kept per instance.
 pub const MAX_OUTPUT_BYTES: usize = 64 * 1024;
 
+/// Where a front end wants a call's log lines as well as in the host's log (an MCP
+/// client that asked for them): each line's level and its text, redacted and printable.
+pub type LogSink = Arc<dyn Fn(Level, &str) + Send + Sync>;
+
 /// Per-instance state of the log capability: how many lines it wrote and dropped.
 #[derive(Debug, Default)]
 pub struct LogState {
@@ -77,6 +81,9 @@ impl Host for View<'_, LogState> {
             Level::Info => tracing::info!(target: "plugin", plugin, "{message}"),
             Level::Warn => tracing::warn!(target: "plugin", plugin, "{message}"),
             Level::Error => tracing::error!(target: "plugin", plugin, "{message}"),
+        }
+        if let Some(sink) = &self.call.log_sink {
+            sink(level, &message);
         }
     }
 }

@@ -194,6 +194,8 @@ pub struct CallContext {
     pub clock: CallClock,
     /// The MCP tool being called, if the call is one: approval rules may name it.
     pub tool: Option<Arc<str>>,
+    /// Where the call's log lines go besides the host's log, if a front end asked.
+    pub log_sink: Option<log::LogSink>,
 }
 
 /// What a plugin's capabilities are built from when it loads.
@@ -304,6 +306,7 @@ impl PluginCaps {
             redact: self.redactor.for_call(),
             clock,
             tool: None,
+            log_sink: None,
         }
     }
 
@@ -363,6 +366,11 @@ impl InstanceCaps {
         if let Some(approver) = approver {
             self.approval.approver = approver;
         }
+    }
+
+    /// Send this call's log lines to `sink` too (they go to the host's log as always).
+    pub fn with_log_sink(&mut self, sink: log::LogSink) {
+        self.call.log_sink = Some(sink);
     }
 
     /// Log calls dropped because the instance went over [`log::MAX_LINES`].

@@ -9,6 +9,7 @@ use serde::Serialize;
 use std::sync::Arc;
 
 use crate::caps::approval::Approver;
+use crate::caps::log::LogSink;
 use crate::caps::redact::{CallRedactor, Place};
 use crate::runtime::{CallError, Plugin};
 use crate::tools::ToolInfo;
@@ -174,17 +175,21 @@ impl Plugin {
         arguments: &str,
         approver: Option<Arc<dyn Approver>>,
     ) -> Result<ToolOutput, CallError> {
-        self.call_tool_ready(name, arguments, approver).await.0
+        self.call_tool_ready(name, arguments, approver, None)
+            .await
+            .0
     }
 
     /// [`Plugin::call_tool_asking`] in the instance made by
     /// [`Plugin::prepare_tool_call`] if there is one (else in a new one), returning
-    /// the spent instance, for [`Plugin::recycle`] once the answer is out.
+    /// the spent instance, for [`Plugin::recycle`] once the answer is out. The
+    /// plugin's log lines also go to `log`, if given (an MCP client that asked).
     pub async fn call_tool_ready(
         &self,
         name: &str,
         arguments: &str,
         approver: Option<Arc<dyn Approver>>,
+        log: Option<LogSink>,
     ) -> (Result<ToolOutput, CallError>, Spent) {
         let pre = match self.mcp_pre() {
             Ok(pre) => pre,
@@ -199,7 +204,11 @@ impl Plugin {
         let (result, spent) = self
             .run_in(store, async |cs| {
                 // Approval rules may name the tool being called.
-                cs.store.data_mut().caps.for_tool(&name_owned, approver);
+                let caps = &mut cs.store.data_mut().caps;
+                caps.for_tool(&name_owned, approver);
+                if let Some(log) = log {
+                    caps.with_log_sink(log);
+                }
                 let server = match server {
                     Some(server) => server,
                     None => pre.instantiate_async(&mut cs.store).await?,

@@ -172,10 +172,19 @@ impl ServerHandler for Server {
     #[allow(deprecated)]
     async fn set_level(
         &self,
-        _request: SetLevelRequestParams,
-        _context: RequestContext<RoleServer>,
+        request: SetLevelRequestParams,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        // Plugin logs go to the host's log (stderr); the level is accepted.
+        // Plugin log lines during this session's tool calls reach it at or above this
+        // level (and the host's log, as always).
+        let session = session_of(&context);
+        let mut levels = self
+            .shared
+            .log_levels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        levels.retain(|(s, _)| *s != session);
+        levels.push((session, request.level));
         Ok(())
     }
 
@@ -201,10 +210,14 @@ impl ServerHandler for Server {
                 .await;
         }
         let (approver, mut questions) = approver::for_peer(&context.peer);
+        // The plugin's log lines go to the client too, as `notifications/message`, at
+        // or above the level it set (all of them until it sets one).
+        let (log, mut lines) = client_log(log_level(self, &context));
         let call = entry
             .plugin
-            .call_tool_ready(&entry.tool, &arguments, Some(approver));
+            .call_tool_ready(&entry.tool, &arguments, Some(approver), Some(log));
         tokio::pin!(call);
+        let logger = entry.plugin.id().to_owned();
         // Dropping the call's future on cancellation drops its store: the instance
         // stops at its next yield point, and a question it asked is withdrawn.
         let output = loop {
@@ -213,12 +226,17 @@ impl ServerHandler for Server {
                     self.recycle_later(&entry.plugin, spent);
                     break output;
                 }
+                Some(line) = lines.recv() => send_log(&context.peer, &logger, line).await,
                 _ = questions.ask_next(&context.peer) => {}
                 _ = context.ct.cancelled() => {
                     return Ok(fault_result(format!("the call to `{}` was cancelled", request.name)).into());
                 }
             }
         };
+        // Lines the plugin wrote last reach the client before the result.
+        while let Ok(line) = lines.try_recv() {
+            send_log(&context.peer, &logger, line).await;
+        }
         Ok(tool_result(output).into())
     }
 
@@ -343,4 +361,80 @@ fn session_of(context: &RequestContext<RoleServer>) -> usize {
         .peer
         .peer_info()
         .map_or(0, |info| std::sync::Arc::as_ptr(&info) as usize)
+}
+
+// Logging is deprecated after 2025-11-25 (SEP-2577), but the versions this server
+// speaks have it.
+#[allow(deprecated)]
+type McpLevel = rmcp::model::LoggingLevel;
+
+/// A line a plugin logged during a call, for its client.
+type ClientLine = (McpLevel, String);
+
+/// The level the session of `context` set, if it did.
+fn log_level(server: &Server, context: &RequestContext<RoleServer>) -> Option<McpLevel> {
+    let session = session_of(context);
+    server
+        .shared
+        .log_levels
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .find(|(s, _)| *s == session)
+        .map(|(_, level)| *level)
+}
+
+/// The severity of `level`, lowest first.
+#[allow(deprecated)]
+fn severity(level: McpLevel) -> u8 {
+    use rmcp::model::LoggingLevel as L;
+    match level {
+        L::Debug => 0,
+        L::Info => 1,
+        L::Notice => 2,
+        L::Warning => 3,
+        L::Error => 4,
+        L::Critical => 5,
+        L::Alert => 6,
+        L::Emergency => 7,
+    }
+}
+
+/// A sink for a call's log lines at or above `level`, and where they arrive.
+#[allow(deprecated)]
+fn client_log(
+    level: Option<McpLevel>,
+) -> (
+    crate::caps::log::LogSink,
+    tokio::sync::mpsc::UnboundedReceiver<ClientLine>,
+) {
+    use crate::caps::bindings::pincer::plugin::log::Level;
+    use rmcp::model::LoggingLevel;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let sink: crate::caps::log::LogSink = std::sync::Arc::new(move |plugin_level, text: &str| {
+        let as_mcp = match plugin_level {
+            Level::Trace | Level::Debug => LoggingLevel::Debug,
+            Level::Info => LoggingLevel::Info,
+            Level::Warn => LoggingLevel::Warning,
+            Level::Error => LoggingLevel::Error,
+        };
+        if level.is_none_or(|min| severity(as_mcp) >= severity(min)) {
+            let _ = tx.send((as_mcp, text.to_owned()));
+        }
+    });
+    (sink, rx)
+}
+
+/// Send a plugin's log line to the client, bounded: a client that stopped reading
+/// does not hold up the call.
+#[allow(deprecated)]
+async fn send_log(peer: &rmcp::Peer<RoleServer>, logger: &str, (level, text): ClientLine) {
+    let mut params =
+        rmcp::model::LoggingMessageNotificationParam::new(level, serde_json::Value::String(text));
+    params.logger = Some(logger.to_owned());
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        peer.notify_logging_message(params),
+    )
+    .await;
 }

@@ -76,6 +76,9 @@ pub(super) struct Shared {
     /// client's session (its peer info, the same for all its requests), its peer, and
     /// the URI.
     pub(super) resource_subscriptions: Mutex<Vec<ResourceSubscription>>,
+    /// The log level each 2025 session set (`logging/setLevel`), by session.
+    #[allow(deprecated)]
+    pub(super) log_levels: Mutex<Vec<(usize, rmcp::model::LoggingLevel)>>,
 }
 
 /// One client's subscription to one resource.
@@ -122,6 +125,7 @@ impl Server {
                 mrtr: Default::default(),
                 tools_changed: tokio::sync::watch::Sender::new(0),
                 resource_subscriptions: Mutex::new(Vec::new()),
+                log_levels: Mutex::new(Vec::new()),
             }),
             after_send: None,
         };
@@ -408,7 +412,7 @@ impl Server {
         };
         let (output, spent) = entry
             .plugin
-            .call_tool_ready(&entry.tool, &arguments, None)
+            .call_tool_ready(&entry.tool, &arguments, None, None)
             .await;
         self.recycle_later(&entry.plugin, spent);
         Ok(tool_result(output))
@@ -464,10 +468,12 @@ impl Server {
             .and_then(|c| c.elicitation)
             .is_some_and(|e| e.form.is_some() || e.url.is_none());
         if !can_ask {
-            let call =
-                entry
-                    .plugin
-                    .call_tool_ready(&entry.tool, &arguments, Some(Arc::new(CannotAsk)));
+            let call = entry.plugin.call_tool_ready(
+                &entry.tool,
+                &arguments,
+                Some(Arc::new(CannotAsk)),
+                None,
+            );
             tokio::pin!(call);
             let output = tokio::select! {
                 (output, spent) = &mut call => {
@@ -500,7 +506,7 @@ impl Server {
         let (approver, mut unanswered) = mrtr::Answering::round(answered.clone());
         let call = entry
             .plugin
-            .call_tool_ready(&entry.tool, &arguments, Some(approver));
+            .call_tool_ready(&entry.tool, &arguments, Some(approver), None);
         tokio::pin!(call);
         // A question without an answer ends the call: its store is dropped (the
         // instance stops at its next yield point) and the client is asked.
