@@ -6,10 +6,9 @@
 //! replayed, changed or foreign state is refused; two clients interleaving calls and
 //! approvals over one HTTP server never see each other's.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Stdio};
+use std::process::Child;
 
-use pincer_test_support::{Pincer, fixture};
+use pincer_test_support::{McpStdio, Pincer, fixture};
 use serde_json::{Value, json};
 
 const V2026: &str = "2026-07-28";
@@ -51,66 +50,29 @@ fn with_meta(mut params: Value, can_ask: bool) -> Value {
     params
 }
 
-/// `pincer mcp` on stdio, without a handshake; ends when dropped.
-struct Stdio2026 {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: std::io::Lines<BufReader<ChildStdout>>,
-    id: u64,
-}
+/// `pincer mcp` on stdio, without a handshake, every request with a 2026-07-28
+/// client's `_meta`; ends when dropped.
+struct Stdio2026(McpStdio);
 
 impl Stdio2026 {
     fn start(p: &Pincer) -> Self {
-        let mut child = p
-            .command(&["mcp"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting pincer mcp");
-        Stdio2026 {
-            stdin: child.stdin.take(),
-            lines: BufReader::new(child.stdout.take().unwrap()).lines(),
-            child,
-            id: 0,
-        }
+        Stdio2026(McpStdio::spawn(p))
     }
 
     /// The answer to `method` with `params` (and the `_meta` of a client that can ask
     /// its user, or not).
     fn request(&mut self, method: &str, params: Value, can_ask: bool) -> Value {
-        let id = self.send(method, params, can_ask);
-        self.until(id).pop().unwrap()
+        self.0.request(method, with_meta(params, can_ask))
     }
 
     /// Send request `method`; its id.
     fn send(&mut self, method: &str, params: Value, can_ask: bool) -> u64 {
-        self.id += 1;
-        let line = json!({ "jsonrpc": "2.0", "id": self.id, "method": method,
-                           "params": with_meta(params, can_ask) });
-        writeln!(self.stdin.as_mut().unwrap(), "{line}").unwrap();
-        self.id
+        self.0.send(method, with_meta(params, can_ask))
     }
 
     /// Every message up to and including the answer to request `id`.
     fn until(&mut self, id: u64) -> Vec<Value> {
-        let mut seen = Vec::new();
-        loop {
-            let line = self.lines.next().expect("pincer mcp ended").unwrap();
-            let message: Value = serde_json::from_str(&line).unwrap();
-            let done = message["id"] == id;
-            seen.push(message);
-            if done {
-                return seen;
-            }
-        }
-    }
-}
-
-impl Drop for Stdio2026 {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        let _ = self.child.wait();
+        self.0.until(id)
     }
 }
 

@@ -91,10 +91,7 @@ impl ServerHandler for Server {
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         if !self.registry().resources.contains_key(&request.uri) {
-            return Err(ErrorData::resource_not_found(
-                format!("unknown resource `{}` (see resources/list)", request.uri),
-                Some(serde_json::json!({ "uri": request.uri })),
-            ));
+            return Err(unknown_resource(&request.uri));
         }
         let session = session_of(&context);
         let mut subscriptions = self
@@ -320,10 +317,7 @@ impl ServerHandler for Server {
     ) -> Result<ReadResourceResponse, ErrorData> {
         let registry = self.registry();
         let Some(entry) = registry.resources.get(&request.uri) else {
-            return Err(ErrorData::resource_not_found(
-                format!("unknown resource `{}` (see resources/list)", request.uri),
-                Some(serde_json::json!({ "uri": request.uri })),
-            ));
+            return Err(unknown_resource(&request.uri));
         };
         let contents = entry
             .plugin
@@ -437,4 +431,12 @@ async fn send_log(peer: &rmcp::Peer<RoleServer>, logger: &str, (level, text): Cl
         peer.notify_logging_message(params),
     )
     .await;
+}
+
+/// The error for a resource URI that no served plugin offers (with the URI, SEP-2164).
+fn unknown_resource(uri: &str) -> ErrorData {
+    ErrorData::resource_not_found(
+        format!("unknown resource `{uri}` (see resources/list)"),
+        Some(serde_json::json!({ "uri": uri })),
+    )
 }

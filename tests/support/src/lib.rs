@@ -343,6 +343,18 @@ pub struct McpStdio {
 impl McpStdio {
     /// Start `pincer mcp` on `p`'s home and initialize it.
     pub fn start(p: &Pincer) -> Self {
+        let mut server = Self::spawn(p);
+        server.request(
+            "initialize",
+            serde_json::json!({ "protocolVersion": "2025-06-18", "capabilities": {},
+                                "clientInfo": { "name": "pincer-tests", "version": "1" } }),
+        );
+        server
+    }
+
+    /// Start `pincer mcp` on `p`'s home without a handshake (a 2026-07-28 client
+    /// sends none).
+    pub fn spawn(p: &Pincer) -> Self {
         use std::io::BufRead;
         let mut child = p
             .command(&["mcp"])
@@ -351,18 +363,12 @@ impl McpStdio {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("starting pincer mcp");
-        let mut server = McpStdio {
+        McpStdio {
             stdin: child.stdin.take(),
             lines: std::io::BufReader::new(child.stdout.take().expect("a piped stdout")).lines(),
             child,
             id: 0,
-        };
-        server.request(
-            "initialize",
-            serde_json::json!({ "protocolVersion": "2025-06-18", "capabilities": {},
-                                "clientInfo": { "name": "pincer-tests", "version": "1" } }),
-        );
-        server
+        }
     }
 
     /// The server's process id.
@@ -372,21 +378,35 @@ impl McpStdio {
 
     /// Send request `method` with `params`; its answer (skipping notifications).
     pub fn request(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        let id = self.send(method, params);
+        self.until(id).pop().expect("at least the answer")
+    }
+
+    /// Send request `method` with `params` without waiting for its answer; its id.
+    pub fn send(&mut self, method: &str, params: serde_json::Value) -> u64 {
         use std::io::Write;
         self.id += 1;
         let line = serde_json::json!({ "jsonrpc": "2.0", "id": self.id, "method": method, "params": params });
         let stdin = self.stdin.as_mut().expect("open until dropped");
         writeln!(stdin, "{line}").expect("writing to pincer mcp");
+        self.id
+    }
+
+    /// Every message read up to and including the answer to request `id`.
+    pub fn until(&mut self, id: u64) -> Vec<serde_json::Value> {
+        let mut seen = Vec::new();
         loop {
             let line = self
                 .lines
                 .next()
                 .expect("pincer mcp ended")
                 .expect("reading pincer mcp");
-            let answer: serde_json::Value =
+            let message: serde_json::Value =
                 serde_json::from_str(&line).expect("pincer mcp writes JSON lines");
-            if answer["id"] == self.id {
-                return answer;
+            let done = message["id"] == id;
+            seen.push(message);
+            if done {
+                return seen;
             }
         }
     }
