@@ -18,6 +18,7 @@ use rmcp::model::{
     ReadResourceResponse, ReadResourceResult, ResourceContents, Role, ServerCapabilities,
     ServerConfig, SubscriptionFilter,
 };
+use rmcp::model::{CancelTaskParams, GetTaskParams, GetTaskResult, UpdateTaskParams};
 #[allow(deprecated)]
 use rmcp::model::{SubscribeRequestParams, UnsubscribeRequestParams};
 use rmcp::service::{NotificationContext, RequestContext, RoleServer, SubscriptionContext};
@@ -38,6 +39,7 @@ impl ServerHandler for Server {
                 .enable_resources()
                 .enable_resources_subscribe()
                 .enable_logging()
+                .enable_tasks()
                 .build(),
         )
         .with_server_info(Implementation::new("pincer", env!("CARGO_PKG_VERSION")))
@@ -133,6 +135,12 @@ impl ServerHandler for Server {
         peers.push(context.peer);
     }
 
+    fn get_tool(&self, name: &str) -> Option<rmcp::model::Tool> {
+        // rmcp checks a call's `Mcp-Param-*` headers (SEP-2243) against the tool's
+        // `x-mcp-header` annotations.
+        self.registry().tools.get(name).map(|e| e.info.clone())
+    }
+
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
@@ -202,6 +210,16 @@ impl ServerHandler for Server {
             .protocol_version()
             .is_some_and(|v| !v.has_initialize())
         {
+            // One that declared the Tasks extension gets a task for a long call; a
+            // retry that carries an answer finishes the round it belongs to.
+            let tasks = context
+                .client_capabilities()
+                .is_some_and(|c| c.supports_tasks());
+            if tasks && request.request_state.is_none() && request.input_responses.is_none() {
+                return self
+                    .call_tool_task(request, context, entry, arguments)
+                    .await;
+            }
             return self
                 .call_tool_mrtr(request, context, entry, arguments)
                 .await;
@@ -209,12 +227,12 @@ impl ServerHandler for Server {
         let (approver, mut questions) = approver::for_peer(&context.peer);
         // The plugin's log lines go to the client too, as `notifications/message`, at
         // or above the level it set (all of them until it sets one).
-        let (log, mut lines) = client_log(log_level(self, &context));
+        let (log, lines) = client_log(log_level(self, &context));
         let call = entry
             .plugin
             .call_tool_ready(&entry.tool, &arguments, Some(approver), Some(log));
+        let call = relaying_log(call, lines, &context.peer, entry.plugin.id());
         tokio::pin!(call);
-        let logger = entry.plugin.id().to_owned();
         // Dropping the call's future on cancellation drops its store: the instance
         // stops at its next yield point, and a question it asked is withdrawn.
         let output = loop {
@@ -223,18 +241,41 @@ impl ServerHandler for Server {
                     self.recycle_later(&entry.plugin, spent);
                     break output;
                 }
-                Some(line) = lines.recv() => send_log(&context.peer, &logger, line).await,
                 _ = questions.ask_next(&context.peer) => {}
                 _ = context.ct.cancelled() => {
                     return Ok(fault_result(format!("the call to `{}` was cancelled", request.name)).into());
                 }
             }
         };
-        // Lines the plugin wrote last reach the client before the result.
-        while let Ok(line) = lines.try_recv() {
-            send_log(&context.peer, &logger, line).await;
-        }
         Ok(tool_result(output).into())
+    }
+
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        Ok(GetTaskResult::new(
+            self.shared.tasks.get_task(&request.task_id)?,
+        ))
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.shared
+            .tasks
+            .update_task(&request.task_id, request.input_responses)
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.shared.tasks.cancel_task(&request.task_id)
     }
 
     async fn list_prompts(
@@ -363,7 +404,7 @@ fn session_of(context: &RequestContext<RoleServer>) -> usize {
 type McpLevel = rmcp::model::LoggingLevel;
 
 /// A line a plugin logged during a call, for its client.
-type ClientLine = (McpLevel, String);
+pub(super) type ClientLine = (McpLevel, String);
 
 /// The level the session of `context` set, if it did.
 fn log_level(server: &Server, context: &RequestContext<RoleServer>) -> Option<McpLevel> {
@@ -376,6 +417,12 @@ fn log_level(server: &Server, context: &RequestContext<RoleServer>) -> Option<Mc
         .iter()
         .find(|(s, _)| *s == session)
         .map(|(_, level)| *level)
+}
+
+/// The level a 2026-07-28 request asked for in `_meta` (SEP-2575): without one, the
+/// client gets no log lines.
+pub(super) fn request_log_level(context: &RequestContext<RoleServer>) -> Option<McpLevel> {
+    context.meta.log_level()
 }
 
 /// The severity of `level`, lowest first.
@@ -396,7 +443,7 @@ fn severity(level: McpLevel) -> u8 {
 
 /// A sink for a call's log lines at or above `level`, and where they arrive.
 #[allow(deprecated)]
-fn client_log(
+pub(super) fn client_log(
     level: Option<McpLevel>,
 ) -> (
     crate::caps::log::LogSink,
@@ -431,6 +478,27 @@ async fn send_log(peer: &rmcp::Peer<RoleServer>, logger: &str, (level, text): Cl
         peer.notify_logging_message(params),
     )
     .await;
+}
+
+/// `call`, with the plugin's log lines that arrive on `lines` sent to `peer` while it
+/// runs; the last of them reach the client before the result.
+pub(super) async fn relaying_log<T>(
+    call: impl Future<Output = T>,
+    mut lines: tokio::sync::mpsc::UnboundedReceiver<ClientLine>,
+    peer: &rmcp::Peer<RoleServer>,
+    logger: &str,
+) -> T {
+    tokio::pin!(call);
+    let output = loop {
+        tokio::select! {
+            output = &mut call => break output,
+            Some(line) = lines.recv() => send_log(peer, logger, line).await,
+        }
+    };
+    while let Ok(line) = lines.try_recv() {
+        send_log(peer, logger, line).await;
+    }
+    output
 }
 
 /// The error for a resource URI that no served plugin offers (with the URI, SEP-2164).

@@ -27,6 +27,7 @@ pub mod http;
 mod registry;
 mod server;
 mod stdio;
+mod tasks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -79,6 +79,8 @@ pub(super) struct Shared {
     /// The log level each 2025 session set (`logging/setLevel`), by session.
     #[allow(deprecated)]
     pub(super) log_levels: Mutex<Vec<(usize, rmcp::model::LoggingLevel)>>,
+    /// The tool calls that became tasks (2026-07-28 clients with the Tasks extension).
+    pub(super) tasks: rmcp::task_manager::TaskManager,
 }
 
 /// One client's subscription to one resource.
@@ -126,6 +128,7 @@ impl Server {
                 tools_changed: tokio::sync::watch::Sender::new(0),
                 resource_subscriptions: Mutex::new(Vec::new()),
                 log_levels: Mutex::new(Vec::new()),
+                tasks: Default::default(),
             }),
             after_send: None,
         };
@@ -467,13 +470,31 @@ impl Server {
             .client_capabilities()
             .and_then(|c| c.elicitation)
             .is_some_and(|e| e.form.is_some() || e.url.is_none());
+        // Log lines reach the client only when the request asked for a level.
+        let (log, lines) = match super::handler::request_log_level(&context) {
+            Some(level) => {
+                let (sink, lines) = super::handler::client_log(Some(level));
+                (Some(sink), Some(lines))
+            }
+            None => (None, None),
+        };
+        let relay = |call| async {
+            match lines {
+                Some(lines) => {
+                    super::handler::relaying_log(call, lines, &context.peer, entry.plugin.id())
+                        .await
+                }
+                None => call.await,
+            }
+        };
         if !can_ask {
             let call = entry.plugin.call_tool_ready(
                 &entry.tool,
                 &arguments,
                 Some(Arc::new(CannotAsk)),
-                None,
+                log,
             );
+            let call = relay(call);
             tokio::pin!(call);
             let output = tokio::select! {
                 (output, spent) = &mut call => {
@@ -506,7 +527,8 @@ impl Server {
         let (approver, mut unanswered) = mrtr::Answering::round(answered.clone());
         let call = entry
             .plugin
-            .call_tool_ready(&entry.tool, &arguments, Some(approver), None);
+            .call_tool_ready(&entry.tool, &arguments, Some(approver), log);
+        let call = relay(call);
         tokio::pin!(call);
         // A question without an answer ends the call: its store is dropped (the
         // instance stops at its next yield point) and the client is asked.

@@ -4,18 +4,21 @@
 //! `tests/conformance/run.sh` serves it and runs the suite against it.
 //!
 //! It offers only what the `mcp-server` world can express: text and image content, an
-//! `isError` result, text and binary resources, text prompts with arguments, and log
-//! lines during a call. Scenarios that need more (audio or embedded-resource content,
-//! progress, sampling, elicitation, resource templates, image or resource messages in
-//! prompts) have no tool, resource or prompt here; `tests/conformance/expected-failures.yml`
-//! lists them with the reason. The plugin needs no capability but `log`.
+//! `isError` result, text and binary resources, text prompts with arguments, log lines
+//! during a call, and yes-or-no approvals (`approval.ask`). Scenarios that need more (audio or embedded-resource content,
+//! progress, sampling, forms of its own, resource templates, image or resource messages
+//! in prompts, a tool that must run as a task) have no tool, resource or prompt here;
+//! `tests/conformance/expected-failures-*.yml` list them with the reason. The plugin
+//! needs no capability but `log` and `approval`.
 
 use std::time::Duration;
 
 use pincer_sdk::{
     CallResult, Content, Contents, Image, McpServer, Message, NoArguments, Prompt, PromptArgs,
-    ResourceInfo, Tool, ToolError, Toolbox, log, prompt_arg,
+    ResourceInfo, Tool, ToolError, Toolbox, approval, log, prompt_arg,
 };
+use schemars::JsonSchema;
+use serde::Deserialize;
 
 /// A 1x1 red PNG: the image that the image tool returns and the binary resource holds.
 const RED_PIXEL_PNG: [u8; 69] = [
@@ -55,6 +58,43 @@ const SCHEMA_2020_12: &str = r##"{
     "else": { "required": ["name"] },
     "additionalProperties": false
 }"##;
+
+/// The input schema of `test_header_param`: one string argument that a client also
+/// sends as the `Mcp-Param-Region` header (`x-mcp-header`, SEP-2243), which the host
+/// checks against the body (scenario http-custom-header-server-validation).
+const HEADER_PARAM_SCHEMA: &str = r#"{
+    "type": "object",
+    "properties": {
+        "region": { "type": "string", "x-mcp-header": "Region", "description": "Where to run" }
+    },
+    "required": ["region"]
+}"#;
+
+/// The arguments of `greet`.
+#[derive(Deserialize, JsonSchema)]
+struct Greet {
+    /// Who to greet
+    name: String,
+}
+
+/// The arguments of `slow_compute`.
+#[derive(Deserialize, JsonSchema)]
+struct SlowCompute {
+    /// How long to compute, in seconds
+    #[schemars(range(max = 120))]
+    seconds: u32,
+}
+
+/// The arguments of `confirm_delete`.
+#[derive(Deserialize, JsonSchema)]
+struct ConfirmDelete {
+    /// The file to delete (nothing is deleted: the plugin has no files)
+    filename: String,
+}
+
+/// How long the jobs of the Tasks scenarios run: long enough that the host makes
+/// them tasks.
+const JOB_TIME: Duration = Duration::from_secs(1);
 
 /// The URI of the text resource (`resources-read-text`).
 const STATIC_TEXT: &str = "test://static-text";
@@ -106,6 +146,93 @@ impl McpServer for Conformance {
                     std::thread::sleep(Duration::from_millis(50));
                     log::info("Tool execution completed");
                     Ok("Tool with logging executed successfully")
+                },
+            )
+            .tool(
+                "test_logging_tool",
+                "Logs two info lines while it runs (scenario server-stateless: a 2026-07-28 client gets them only when it asks for a logLevel).",
+                |_: NoArguments| {
+                    log::info("Logging tool started");
+                    log::info("Logging tool finished");
+                    Ok("Logging tool executed")
+                },
+            )
+            .tool(
+                "test_streaming_elicitation",
+                "Asks a person to approve before it answers (scenario server-stateless: a 2026-07-28 client is asked by an input_required result, never by a request on the stream).",
+                |_: NoArguments| {
+                    match approval::Request::new("continue", "Let the test tool go on").confirm() {
+                        Ok(()) => Ok("Approved".to_owned()),
+                        Err(e) => Err(ToolError::failed(e.to_string())),
+                    }
+                },
+            )
+            .tool(
+                "test_reconnection",
+                "Answers after 200 ms, on a stream a client may reconnect to with Last-Event-ID (scenario server-sse-polling).",
+                |_: NoArguments| {
+                    std::thread::sleep(Duration::from_millis(200));
+                    Ok("Reconnection test completed")
+                },
+            )
+            .raw_tool(
+                Tool::new(
+                    "test_header_param",
+                    "Repeats its region, which a client also sends as the Mcp-Param-Region header (scenario http-custom-header-server-validation).",
+                    HEADER_PARAM_SCHEMA,
+                ),
+                |args| {
+                    let region = args.get("region").and_then(|v| v.as_str()).unwrap_or_default();
+                    Ok(CallResult::text(format!("Region: {region}")))
+                },
+            )
+            // The Tasks scenarios (tasks-*): quick tools are answered directly, slow
+            // ones become tasks.
+            .tool("greet", "Greets someone by name, at once.", |args: Greet| {
+                Ok(format!("Hello, {}!", args.name))
+            })
+            .tool(
+                "slow_compute",
+                "Computes for the given number of seconds, then answers.",
+                |args: SlowCompute| {
+                    std::thread::sleep(Duration::from_secs(args.seconds.into()));
+                    Ok(format!("Computed for {} s", args.seconds))
+                },
+            )
+            .tool(
+                "failing_job",
+                "Runs for a second, then fails with an isError result.",
+                |_: NoArguments| {
+                    std::thread::sleep(JOB_TIME);
+                    Err::<String, _>(ToolError::failed("the job failed, as it always does"))
+                },
+            )
+            .tool(
+                "protocol_error_job",
+                "Runs for a second, then refuses the call as a call error (a failed task).",
+                |_: NoArguments| {
+                    std::thread::sleep(JOB_TIME);
+                    Err::<String, _>(ToolError::invalid_arguments(
+                        "the job refuses every call, as it always does",
+                    ))
+                },
+            )
+            .tool(
+                "confirm_delete",
+                "Asks a person to approve deleting a file, then says whether it would have.",
+                |args: ConfirmDelete| {
+                    let asked = approval::Request::new(
+                        "delete-file",
+                        format!("Delete {}", args.filename),
+                    )
+                    .confirm();
+                    match asked {
+                        Ok(()) => Ok(format!("Deleted {}", args.filename)),
+                        Err(e) => Err(ToolError::failed(format!(
+                            "{} was not deleted: {e}",
+                            args.filename
+                        ))),
+                    }
                 },
             )
             // The scenario gives the schema word for word, so it is not derived.

@@ -12,8 +12,12 @@ pub(super) mod mrtr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rmcp::model::{ElicitRequestParams, ElicitResult, ElicitationAction, ElicitationSchema};
+use rmcp::model::{
+    ElicitRequest, ElicitRequestParams, ElicitResult, ElicitationAction, ElicitationSchema,
+    InputRequest,
+};
 use rmcp::service::{ElicitationMode, Peer, RoleServer, ServiceError};
+use rmcp::task_manager::TaskContext;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::caps::approval::{Answer, Approver};
@@ -24,7 +28,8 @@ use crate::text::printable;
 /// host's line out of view.
 const MAX_SHOWN: usize = 1000;
 
-type Question = (
+/// A question of the plugin's: the form, how long to wait, and where the answer goes.
+pub(super) type Question = (
     ElicitRequestParams,
     Duration,
     oneshot::Sender<Result<ElicitResult, ServiceError>>,
@@ -45,6 +50,45 @@ impl Questions {
             .await;
         let _ = reply.send(answer);
     }
+}
+
+impl Questions {
+    /// The next question the plugin asks; pending forever when it asks nothing more.
+    pub(super) async fn next(&mut self) -> Question {
+        match self.0.recv().await {
+            Some(question) => question,
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// Put `question` to the client of a task as its input request `key`
+/// (`input_required` in `tasks/get`, answered by `tasks/update`), and pass the answer
+/// back to the plugin. No answer within the question's timeout is a timeout, as for
+/// any approver; a cancelled task withdraws the question.
+pub(super) async fn answer_in_task(question: Question, key: String, task: &TaskContext) {
+    let (params, timeout, reply) = question;
+    let request = InputRequest::Elicitation(ElicitRequest::new(params));
+    let answer = match tokio::time::timeout(timeout, task.request_input(key, request)).await {
+        Err(_) => Err(ServiceError::Timeout { timeout }),
+        Ok(Err(_)) => Err(ServiceError::Cancelled {
+            reason: Some("the task was cancelled".into()),
+        }),
+        Ok(Ok(value)) => serde_json::from_value::<ElicitResult>(value).map_err(|e| {
+            ServiceError::McpError(rmcp::ErrorData::invalid_params(
+                format!("the answer is not an elicitation result: {e}"),
+                None,
+            ))
+        }),
+    };
+    let _ = reply.send(answer);
+}
+
+/// An approver that asks by form, and the questions it will ask: for a client that
+/// declared form elicitation, whose questions the caller puts to it.
+pub(super) fn eliciting() -> (Arc<dyn Approver>, Questions) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (Arc::new(Eliciting(tx)), Questions(rx))
 }
 
 /// The approver for a call from `peer`, and the questions it will ask (a client of a

@@ -1,0 +1,130 @@
+//! Tool calls as tasks (the MCP Tasks extension, SEP-2663), for 2026-07-28 clients
+//! that declare it: a call still running after [`PROMOTE_AFTER`], or one whose plugin
+//! asks a question, becomes a task that the client polls with `tasks/get`, answers
+//! with `tasks/update` and may stop with `tasks/cancel`. A quick call is answered as
+//! usual, so a client that declares the extension loses nothing on short calls.
+//!
+//! The call itself is the same as any other: one fresh instance, its grants, its
+//! limits (the plugin's `timeout_ms` still bounds it) and its audit records. A task id
+//! is a random UUID: knowing it is what lets a client see the task, so it is as secret
+//! as the answer it leads to (the threat model says what that covers).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmcp::ErrorData;
+use rmcp::model::{CallToolRequestParams, CallToolResponse, CallToolResult, CreateTaskResult};
+use rmcp::service::{RequestContext, RoleServer};
+use rmcp::task_manager::{TaskExit, TaskOptions};
+
+use super::approver::{self, CannotAsk};
+use super::registry::Entry;
+use super::server::{Server, fault_result, tool_result};
+use crate::runtime::CallError;
+
+/// How long a call may run before it becomes a task.
+pub(super) const PROMOTE_AFTER: Duration = Duration::from_millis(250);
+
+/// How long a task is kept: it is failed if still running then, and a finished one is
+/// kept as long again for its client to read (rmcp's retention). The plugin's own
+/// `timeout_ms` ends the call itself long before, unless a person is being asked.
+const TASK_TTL: Duration = Duration::from_secs(600);
+
+/// How often a client is told to poll.
+const POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The most tasks running at once; past it, a call is answered when it ends, as for a
+/// client without the extension.
+pub(super) const MAX_RUNNING: usize = 64;
+
+impl Server {
+    /// Call `entry` for a client that declared the Tasks extension: answered directly
+    /// when it ends within [`PROMOTE_AFTER`], and otherwise, or as soon as the plugin
+    /// asks a question, answered with a task.
+    pub(super) async fn call_tool_task(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+        entry: &Entry,
+        arguments: String,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let can_ask = context
+            .client_capabilities()
+            .and_then(|c| c.elicitation)
+            .is_some_and(|e| e.form.is_some() || e.url.is_none());
+        let (approver, mut questions) = if can_ask {
+            approver::eliciting()
+        } else {
+            let (_, questions) = approver::eliciting();
+            (Arc::new(CannotAsk) as Arc<dyn crate::caps::approval::Approver>, questions)
+        };
+        let server = self.clone();
+        let plugin = entry.plugin.clone();
+        let tool = entry.tool.clone();
+        let mut call = Box::pin(async move {
+            let (output, spent) = plugin
+                .call_tool_ready(&tool, &arguments, Some(approver), None)
+                .await;
+            server.recycle_later(&plugin, spent);
+            output
+        });
+        let promote = tokio::time::sleep(PROMOTE_AFTER);
+        tokio::pin!(promote);
+        let first_question = loop {
+            tokio::select! {
+                output = &mut call => return Ok(tool_result(output).into()),
+                question = questions.next() => break Some(question),
+                _ = &mut promote, if self.shared.tasks.running_task_count() < MAX_RUNNING => break None,
+                _ = context.ct.cancelled() => {
+                    return Ok(fault_result(format!("the call to `{}` was cancelled", request.name)).into());
+                }
+            }
+        };
+        let task = self.shared.tasks.spawn(
+            TaskOptions::new()
+                .with_ttl_ms(TASK_TTL.as_millis() as u64)
+                .with_poll_interval_ms(POLL_INTERVAL.as_millis() as u64),
+            move |task| {
+                Box::pin(async move {
+                    let mut asked = 0u32;
+                    let mut question = first_question;
+                    loop {
+                        if let Some(q) = question.take() {
+                            asked += 1;
+                            // The plugin waits for this answer; the call cannot end
+                            // meanwhile, so only a cancellation interrupts it.
+                            tokio::select! {
+                                _ = approver::answer_in_task(q, format!("approval-{asked}"), &task) => {}
+                                _ = task.cancelled() => return Err(TaskExit::Cancelled),
+                            }
+                        }
+                        tokio::select! {
+                            output = &mut call => return outcome(output),
+                            q = questions.next() => question = Some(q),
+                            // Dropping the call drops its store: the instance stops at
+                            // its next yield point.
+                            _ = task.cancelled() => return Err(TaskExit::Cancelled),
+                        }
+                    }
+                })
+            },
+        );
+        Ok(CallToolResponse::Task(CreateTaskResult::new(task)))
+    }
+}
+
+/// How a task's call settles: a tool result (an `isError` one too) completes it; a
+/// call that gave none (the plugin refused it as a call error, faulted, timed out or
+/// stayed busy) fails it with the error, where a direct answer can only say it as an
+/// `isError` result.
+fn outcome(
+    output: Result<crate::kinds::mcp::ToolOutput, CallError>,
+) -> Result<CallToolResult, TaskExit> {
+    match output {
+        Ok(_) => Ok(tool_result(output)),
+        Err(e @ (CallError::InvalidArguments { .. } | CallError::UnknownTool { .. })) => Err(
+            TaskExit::Error(ErrorData::invalid_params(e.to_string(), None)),
+        ),
+        Err(e) => Err(TaskExit::Error(ErrorData::internal_error(e.to_string(), None))),
+    }
+}
