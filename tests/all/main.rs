@@ -24,6 +24,7 @@ mod limits;
 mod mcp;
 mod mcp_2026;
 mod mcp_client;
+mod mcp_tasks;
 mod minisign;
 mod mount_links;
 mod pinning;

@@ -343,3 +343,84 @@ fn a_listening_client_is_told_when_the_tool_list_changes() {
         "no notifications/tools/list_changed on the subscription within 10 s"
     );
 }
+
+/// A home serving the conformance plugin (`conformance__*`).
+fn served_conformance() -> Pincer {
+    let p = Pincer::new(env!("CARGO_BIN_EXE_pincer"));
+    let key = p.trusted_key("admin");
+    let bundle = p.reference_bundle("conformance", &key, |t| t.to_owned());
+    p.ok(&["install", bundle.to_str().unwrap(), "--yes"]);
+    p
+}
+
+#[test]
+fn a_2026_client_hears_log_lines_only_at_the_level_its_request_asks_for() {
+    let p = served_conformance();
+    let mut mcp = Stdio2026::start(&p);
+    let logging = json!({ "name": "conformance__test_logging_tool", "arguments": {} });
+    for (level, lines) in [(None, 0), (Some("info"), 2), (Some("warning"), 0)] {
+        let mut params = with_meta(logging.clone(), true);
+        if let Some(level) = level {
+            params["_meta"]["io.modelcontextprotocol/logLevel"] = json!(level);
+        }
+        let id = mcp.0.send("tools/call", params);
+        let seen = mcp.until(id);
+        let (answer, before) = seen.split_last().unwrap();
+        assert_eq!(text(answer), "Logging tool executed", "{answer}");
+        let logged: Vec<&Value> = before
+            .iter()
+            .filter(|m| m["method"] == "notifications/message")
+            .collect();
+        assert_eq!(logged.len(), lines, "level {level:?}: {seen:?}");
+        for m in &logged {
+            assert_eq!(m["params"]["logger"], "dev.pincer.conformance", "{m}");
+            assert_eq!(m["params"]["level"], "info", "{m}");
+        }
+        if lines > 0 {
+            assert_eq!(logged[0]["params"]["data"], "Logging tool started");
+        }
+    }
+}
+
+#[test]
+fn an_mcp_param_header_must_match_the_argument_it_annotates() {
+    let p = served_conformance();
+    let http = Http2026::start(&p);
+    let post = |id: u64, region: &str, header: Option<&str>| {
+        let body = json!({ "jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": with_meta(json!({ "name": "conformance__test_header_param",
+                                        "arguments": { "region": region } }), false) });
+        let mut request = http
+            .client
+            .post(&http.url)
+            .bearer_auth(&http.token)
+            .header("Accept", "application/json, text/event-stream")
+            .header("MCP-Protocol-Version", V2026)
+            .header("Mcp-Method", "tools/call")
+            .header("Mcp-Name", "conformance__test_header_param")
+            .json(&body);
+        if let Some(header) = header {
+            request = request.header("Mcp-Param-Region", header);
+        }
+        let response = request.send().expect("POST to pincer mcp --http");
+        (response.status().as_u16(), response.text().unwrap())
+    };
+    // The header as sent, or base64-encoded, matches: the tool runs.
+    for (id, header) in [(1, "eu-west"), (2, "=?base64?ZXUtd2VzdA==?=")] {
+        let (status, body) = post(id, "eu-west", Some(header));
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("Region: eu-west"), "{body}");
+    }
+    // Another value, a header left out or broken base64 is refused before any plugin
+    // runs: a proxy that routed on the header saw something else than the plugin would.
+    for (id, header) in [
+        (3, Some("us-east")),
+        (4, None),
+        (5, Some("=?base64?ZXUtd2VzdA?=")),
+    ] {
+        let (status, body) = post(id, "eu-west", header);
+        assert_eq!(status, 400, "{header:?}: {body}");
+        let error: Value = serde_json::from_str(&body).expect("a JSON error");
+        assert_eq!(error["error"]["code"], -32020, "{body}");
+    }
+}

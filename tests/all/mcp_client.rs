@@ -557,3 +557,110 @@ fn http_binds_loopback_only() {
         "{out}"
     );
 }
+
+/// The SSE events read from `reader` until `until` holds for one's data (or the
+/// stream ends): each event's `id` and `data`.
+fn sse_events(
+    reader: impl std::io::Read,
+    until: impl Fn(&str) -> bool,
+) -> Vec<(Option<String>, String)> {
+    use std::io::BufRead;
+    let mut events = Vec::new();
+    let (mut id, mut data) = (None, String::new());
+    for line in std::io::BufReader::new(reader).lines() {
+        let Ok(line) = line else { break };
+        if line.is_empty() {
+            let done = until(&data);
+            events.push((id.take(), std::mem::take(&mut data)));
+            if done {
+                break;
+            }
+        } else if let Some(v) = line.strip_prefix("id:") {
+            id = Some(v.trim().to_owned());
+        } else if let Some(v) = line.strip_prefix("data:") {
+            data.push_str(v.trim_start());
+        }
+    }
+    events
+}
+
+#[test]
+fn a_2025_http_client_whose_stream_drops_mid_call_resumes_it_with_last_event_id() {
+    let p = Pincer::new(env!("CARGO_BIN_EXE_pincer"));
+    let key = p.trusted_key("admin");
+    let bundle = p.reference_bundle("conformance", &key, |t| t.to_owned());
+    p.ok(&["install", bundle.to_str().unwrap(), "--yes"]);
+    let server = HttpServer::start(&p, &[]);
+    let client = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let post = |body: Value, session: Option<&str>| {
+        let mut request = client
+            .post(&server.url)
+            .bearer_auth(&server.token)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-11-25")
+            .body(body.to_string());
+        if let Some(session) = session {
+            request = request.header("mcp-session-id", session);
+        }
+        request.send().unwrap()
+    };
+    let init = post(
+        json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize",
+                "params": { "protocolVersion": "2025-11-25", "capabilities": {},
+                            "clientInfo": { "name": "raw", "version": "1" } } }),
+        None,
+    );
+    let session = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    drop(init);
+    let initialized = post(
+        json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }),
+        Some(&session),
+    );
+    assert_eq!(initialized.status().as_u16(), 202);
+
+    // A two-second call: the client reads the stream's first event (the priming one,
+    // with an id and no data) and then its connection drops.
+    let call = post(
+        json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                "params": { "name": "conformance__slow_compute", "arguments": { "seconds": 2 } } }),
+        Some(&session),
+    );
+    assert_eq!(call.status().as_u16(), 200);
+    let first = sse_events(call, |_| true);
+    let (Some(last_id), data) = &first[0] else {
+        panic!("no event id: {first:?}")
+    };
+    assert!(data.is_empty(), "{first:?}");
+
+    // It comes back with the id it last saw and gets the call's result.
+    let resumed = client
+        .get(&server.url)
+        .bearer_auth(&server.token)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("last-event-id", last_id)
+        .send()
+        .unwrap();
+    assert_eq!(resumed.status().as_u16(), 200);
+    let events = sse_events(resumed, |d| d.contains("\"id\":2"));
+    let answer = events
+        .iter()
+        .find_map(|(_, d)| {
+            serde_json::from_str::<Value>(d)
+                .ok()
+                .filter(|m| m["id"] == 2)
+        })
+        .unwrap_or_else(|| panic!("no answer after resuming: {events:?}"));
+    assert_eq!(
+        answer["result"]["content"][0]["text"], "Computed for 2 s",
+        "{answer}"
+    );
+}

@@ -56,7 +56,10 @@ impl Server {
             approver::eliciting()
         } else {
             let (_, questions) = approver::eliciting();
-            (Arc::new(CannotAsk) as Arc<dyn crate::caps::approval::Approver>, questions)
+            (
+                Arc::new(CannotAsk) as Arc<dyn crate::caps::approval::Approver>,
+                questions,
+            )
         };
         let server = self.clone();
         let plugin = entry.plugin.clone();
@@ -125,6 +128,9 @@ fn outcome(
         Err(e @ (CallError::InvalidArguments { .. } | CallError::UnknownTool { .. })) => Err(
             TaskExit::Error(ErrorData::invalid_params(e.to_string(), None)),
         ),
-        Err(e) => Err(TaskExit::Error(ErrorData::internal_error(e.to_string(), None))),
+        Err(e) => Err(TaskExit::Error(ErrorData::internal_error(
+            e.to_string(),
+            None,
+        ))),
     }
 }
