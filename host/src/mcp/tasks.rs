@@ -72,15 +72,12 @@ impl Server {
             output
         });
         let promote = tokio::time::sleep(PROMOTE_AFTER);
-        tokio::pin!(promote);
-        let first_question = loop {
-            tokio::select! {
-                output = &mut call => return Ok(tool_result(output).into()),
-                question = questions.next() => break Some(question),
-                _ = &mut promote, if self.shared.tasks.running_task_count() < MAX_RUNNING => break None,
-                _ = context.ct.cancelled() => {
-                    return Ok(fault_result(format!("the call to `{}` was cancelled", request.name)).into());
-                }
+        let first_question = tokio::select! {
+            output = &mut call => return Ok(tool_result(output).into()),
+            question = questions.next() => Some(question),
+            _ = promote, if self.shared.tasks.running_task_count() < MAX_RUNNING => None,
+            _ = context.ct.cancelled() => {
+                return Ok(fault_result(format!("the call to `{}` was cancelled", request.name)).into());
             }
         };
         let task = self.shared.tasks.spawn(
