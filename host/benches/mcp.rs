@@ -23,10 +23,12 @@ use std::time::{Duration, Instant};
 use pincer_test_support::{plugin, repo_dir};
 use serde_json::{Value, json};
 
-/// The answer both floors give: what a real server's `tools/call` result looks like.
-const CANNED: &str = r#"{"content":[{"type":"text","text":"Hello, bench! Greetings from a Wasm sandbox."}],"isError":false}"#;
+mod support;
 
-const FLOOR_STDIO: &str = "PINCER_BENCH_FLOOR_STDIO";
+use support::{
+    CANNED, FLOOR_STDIO, Stats, StdioClient, floor_stdio, interleaved, pin_to_cpu, unpin,
+};
+
 const FLOOR_HTTP: &str = "PINCER_BENCH_FLOOR_HTTP";
 
 fn main() {
@@ -85,8 +87,11 @@ fn main() {
         let mut pincer = spawn_pincer(&[]);
         let mut no_poll = spawn_pincer(&["--busy-poll-us", "0"]);
         pin_to_cpu(0);
-        let [floor_seq, pincer_seq, no_poll_seq] =
-            interleaved([&mut floor, &mut pincer, &mut no_poll], calls, &call);
+        let [floor_seq, pincer_seq, no_poll_seq] = interleaved(
+            [&mut floor, &mut pincer, &mut no_poll],
+            calls,
+            [&call, &call, &call],
+        );
         println!(
             "stdio, client on CPU 0 and server on CPU 1 (server CPU time per call in brackets):"
         );
@@ -106,7 +111,7 @@ fn main() {
     }
     let mut floor = spawn_floor();
     let mut pincer = spawn_pincer(&[]);
-    let [floor_seq, pincer_seq] = interleaved([&mut floor, &mut pincer], calls, &call);
+    let [floor_seq, pincer_seq] = interleaved([&mut floor, &mut pincer], calls, [&call, &call]);
     let floor_tput = floor.throughput(calls, 8, &call);
     let pincer_tput = pincer.throughput(calls, 8, &call);
     drop((floor, pincer));
@@ -166,27 +171,6 @@ fn main() {
     );
 }
 
-struct Stats {
-    median: Duration,
-    p99: Duration,
-    n: usize,
-    /// The server's CPU time (user and system) per call, where measured.
-    cpu_per_call: Option<Duration>,
-}
-
-impl Stats {
-    fn of(mut times: Vec<Duration>) -> Self {
-        times.sort();
-        let n = times.len();
-        Stats {
-            median: times[n / 2],
-            p99: times[(n * 99 / 100).min(n - 1)],
-            n,
-            cpu_per_call: None,
-        }
-    }
-}
-
 fn row(name: &str, s: &Stats, per_second: Option<f64>) {
     let throughput = per_second.map_or(String::new(), |t| {
         format!("   {t:>8.0} calls/s with 8 in flight")
@@ -200,61 +184,6 @@ fn row(name: &str, s: &Stats, per_second: Option<f64>) {
         s.p99.as_secs_f64() * 1e6,
         s.n,
     );
-}
-
-/// `calls` sequential calls to each server, in ten rounds that take the servers in
-/// turn, after a warm-up of each; with each server's CPU time per call.
-fn interleaved<const N: usize>(
-    mut servers: [&mut StdioClient; N],
-    calls: usize,
-    call: &dyn Fn(u64) -> String,
-) -> [Stats; N] {
-    const ROUNDS: usize = 10;
-    for server in servers.iter_mut() {
-        server.timed(calls / 10, call);
-    }
-    let mut times: [Vec<Duration>; N] = std::array::from_fn(|_| Vec::with_capacity(calls));
-    let mut cpu = [Duration::ZERO; N];
-    for _ in 0..ROUNDS {
-        for (i, server) in servers.iter_mut().enumerate() {
-            let before = server.cpu_time();
-            times[i].extend(server.timed(calls / ROUNDS, call));
-            cpu[i] += server.cpu_time() - before;
-        }
-    }
-    let mut i = 0;
-    times.map(|t| {
-        let mut stats = Stats::of(t);
-        stats.cpu_per_call = Some(cpu[i] / calls as u32);
-        i += 1;
-        stats
-    })
-}
-
-/// Run this thread (and the processes it starts from now on) on `cpu` only.
-fn pin_to_cpu(cpu: usize) {
-    // SAFETY: the set is a plain bit mask on the stack, sized by its type.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        assert_eq!(
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set),
-            0,
-            "cannot pin the benchmark to CPU {cpu}"
-        );
-    }
-}
-
-/// Let this thread run on any of the first `cpus` CPUs again.
-fn unpin(cpus: usize) {
-    // SAFETY: as in `pin_to_cpu`.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        for cpu in 0..cpus {
-            libc::CPU_SET(cpu, &mut set);
-        }
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
 }
 
 /// Keygen, trust, pack and install the hello plugin in `home` through the CLI.
@@ -298,137 +227,6 @@ fn install_hello(home: &std::path::Path) {
         &p(&bundle),
     ]);
     run(&["install", &p(&bundle), "--yes"]);
-}
-
-/// A line-delimited JSON-RPC client over a child's stdin and stdout.
-struct StdioClient {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl StdioClient {
-    /// The CPU time the server's threads have run so far, from the scheduler's
-    /// nanosecond counters (`/proc/PID/task/*/schedstat`).
-    fn cpu_time(&self) -> Duration {
-        let tasks = format!("/proc/{}/task", self.child.id());
-        let Ok(entries) = std::fs::read_dir(tasks) else {
-            return Duration::ZERO;
-        };
-        let ns: u64 = entries
-            .flatten()
-            .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
-            .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
-            .sum();
-        Duration::from_nanos(ns)
-    }
-
-    fn spawn(command: &mut Command) -> Self {
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        StdioClient {
-            child,
-            stdin,
-            stdout,
-        }
-    }
-
-    fn send(&mut self, line: &str) {
-        self.stdin.write_all(line.as_bytes()).unwrap();
-        self.stdin.write_all(b"\n").unwrap();
-        self.stdin.flush().unwrap();
-    }
-
-    fn read(&mut self) -> Value {
-        let mut line = String::new();
-        assert!(
-            self.stdout.read_line(&mut line).unwrap() > 0,
-            "the server closed its output"
-        );
-        serde_json::from_str(&line).unwrap()
-    }
-
-    fn request(&mut self, line: &str) -> Value {
-        self.send(line);
-        self.read()
-    }
-
-    fn initialize(&mut self) {
-        let init = self.request(
-            &json!({
-                "jsonrpc": "2.0", "id": "init", "method": "initialize",
-                "params": { "protocolVersion": "2025-06-18", "capabilities": {},
-                            "clientInfo": { "name": "bench", "version": "1" } }
-            })
-            .to_string(),
-        );
-        assert!(init.get("result").is_some(), "{init}");
-        self.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
-    }
-
-    /// The round trips of `n` sequential calls.
-    fn timed(&mut self, n: usize, call: &dyn Fn(u64) -> String) -> Vec<Duration> {
-        (0..n as u64)
-            .map(|i| {
-                let line = call(i);
-                let t = Instant::now();
-                let answer = self.request(&line);
-                let took = t.elapsed();
-                debug_assert!(answer.get("result").is_some());
-                took
-            })
-            .collect()
-    }
-
-    /// Calls per second with `in_flight` requests outstanding.
-    fn throughput(&mut self, n: usize, in_flight: usize, call: &dyn Fn(u64) -> String) -> f64 {
-        let t = Instant::now();
-        let mut sent = 0;
-        let mut received = 0;
-        while received < n {
-            while sent < n && sent - received < in_flight {
-                let line = call(sent as u64);
-                self.stdin.write_all(line.as_bytes()).unwrap();
-                self.stdin.write_all(b"\n").unwrap();
-                sent += 1;
-            }
-            self.stdin.flush().unwrap();
-            let answer = self.read();
-            assert!(answer.get("result").is_some(), "{answer}");
-            received += 1;
-        }
-        n as f64 / t.elapsed().as_secs_f64()
-    }
-}
-
-impl Drop for StdioClient {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The stdio floor: answer each line at once with the canned result.
-fn floor_stdio() {
-    let stdin = std::io::stdin().lock();
-    let mut stdout = std::io::stdout().lock();
-    for line in stdin.lines() {
-        let Ok(line) = line else { break };
-        let Ok(request) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        let Some(id) = request.get("id") else {
-            continue;
-        };
-        writeln!(stdout, r#"{{"jsonrpc":"2.0","id":{id},"result":{CANNED}}}"#).unwrap();
-        stdout.flush().unwrap();
-    }
 }
 
 /// The HTTP floor: an axum server on 127.0.0.1 answering each POST at once; prints

@@ -32,6 +32,16 @@ use crate::policy::Policy;
 use crate::store::beneath::{self, BeneathError, Missing};
 use crate::store::{Home, HomeError};
 
+/// Whether a mount's file operations run on the calling thread (wasmtime-wasi's
+/// `allow_blocking_current_thread`) rather than each being handed to tokio's blocking
+/// pool and back. A plugin's files are local and its operations short (a `stat`, a
+/// `pread` of a few KiB), so the hand-off (two thread wake-ups, a dozen futex calls)
+/// cost more than the operation (a 20-line `read_text_file` took 2.1 ms more than a call
+/// that reads nothing). The operation holds the thread that runs the call (over stdio,
+/// the server's only one) for as long as the kernel takes: microseconds on a local
+/// disk, longer on a slow network filesystem.
+pub(crate) const BLOCK_IN_PLACE: bool = true;
+
 /// Roots the host provides itself; an admin cannot rebind them.
 pub const BUILTIN_ROOTS: [&str; 3] = ["plugin-data", "temp", "recordings"];
 
@@ -198,7 +208,7 @@ impl ResolvedMount {
                 dir.into_std_file(),
                 self.dir.perms,
                 self.dir.open_mode,
-                false,
+                BLOCK_IN_PLACE,
             ),
             ..self.clone()
         })
@@ -381,7 +391,7 @@ pub fn resolve_mounts(
             root: root.to_owned(),
             host,
             access: m.access,
-            dir: WasiDir::new(dir.into_std_file(), perms, mode, false),
+            dir: WasiDir::new(dir.into_std_file(), perms, mode, BLOCK_IN_PLACE),
             reopen,
         });
     }

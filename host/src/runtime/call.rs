@@ -203,6 +203,10 @@ impl Plugin {
         let stderr = OutputCapture::new();
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(stdout.clone()).stderr(stderr.clone());
+        // Files opened in a mount do their I/O on the calling thread, as the mount's
+        // directory does (see `caps::filesystem::BLOCK_IN_PLACE`): wasmtime-wasi takes
+        // this flag from the context for every file it opens.
+        wasi.allow_blocking_current_thread(crate::caps::filesystem::BLOCK_IN_PLACE);
         let clock = CallClock::starting_now(self.limits.timeout);
         let state = InstanceState {
             wasi: wasi.build(),
