@@ -14,11 +14,11 @@
 //! Environment: `PINCER_BENCH_CALLS` (default 10000); `PINCER_BENCH_ONLY=stdio` skips
 //! the HTTP part.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use pincer_test_support::{plugin, repo_dir};
 use serde_json::{Value, json};
