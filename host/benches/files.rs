@@ -50,11 +50,18 @@ fn main() {
     }
     admin.run(&["root", "bind", "workspace", workspace.to_str().unwrap()]);
     let bin = env!("CARGO_BIN_EXE_pincer");
-    let spawn_pincer = || {
-        let mut pincer = StdioClient::spawn(Command::new(bin).arg("--home").arg(&home).arg("mcp"));
+    let spawn_with = |extra: &[&str]| {
+        let mut pincer = StdioClient::spawn(
+            Command::new(bin)
+                .arg("--home")
+                .arg(&home)
+                .arg("mcp")
+                .args(extra),
+        );
         pincer.initialize();
         pincer
     };
+    let spawn_pincer = || spawn_with(&[]);
     println!(
         "pincer mcp over stdio, {calls} sequential calls per server and tool, median and p99 of the round trip\n"
     );
@@ -128,15 +135,24 @@ fn main() {
     let greet_line = call_line("hello__greet", &json!({ "name": "bench" }));
     let greet = |_: u64| greet_line.clone();
     let mut floor = StdioClient::spawn(Command::new(&me).env(FLOOR_STDIO, "1"));
-    let [f, g] = interleaved([&mut floor, &mut pincer], calls, [&greet, &greet]);
+    // Busy-polling keeps the server on a CPU of its own; without it the scheduler may
+    // put the server beside the client, as it does the floor.
+    let mut no_poll = spawn_with(&["--busy-poll-us", "0"]);
+    let [f, g, q] = interleaved(
+        [&mut floor, &mut pincer, &mut no_poll],
+        calls,
+        [&greet, &greet, &greet],
+    );
     println!("a trivial tool against the native floor");
     row("  native floor, placed by the scheduler", &f);
     row("  hello__greet, placed by the scheduler", &g);
+    row("  hello__greet --busy-poll-us 0, placed so", &q);
     println!(
-        "  greet / floor median {:.2}x (target <= 2x)",
-        ratio(g.median, f.median)
+        "  greet / floor median {:.2}x (target <= 2x); with busy-polling off {:.2}x",
+        ratio(g.median, f.median),
+        ratio(q.median, f.median)
     );
-    drop((floor, pincer));
+    drop((floor, pincer, no_poll));
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     if cpus >= 2 {
         // Children inherit the mask: servers on CPU 1, then this client on CPU 0.
