@@ -255,3 +255,24 @@ fn a_cancelled_task_stops_its_call_and_the_plugin_serves_on() {
         "{quick}"
     );
 }
+
+#[test]
+fn a_quick_call_of_a_client_with_tasks_sends_the_log_lines_its_request_asks_for() {
+    let p = served();
+    let mut server = Server::start(&p);
+    let mut params = with_meta(
+        json!({ "name": "conformance__test_logging_tool", "arguments": {} }),
+        WITH_TASKS,
+    );
+    params["_meta"]["io.modelcontextprotocol/logLevel"] = json!("info");
+    let id = server.0.send("tools/call", params);
+    let seen = server.0.until(id);
+    let (answer, before) = seen.split_last().unwrap();
+    assert_eq!(answer["result"]["resultType"], "complete", "{answer}");
+    let logged: Vec<&Value> = before
+        .iter()
+        .filter(|m| m["method"] == "notifications/message")
+        .collect();
+    assert_eq!(logged.len(), 2, "{seen:?}");
+    assert_eq!(logged[1]["params"]["data"], "Logging tool finished");
+}

@@ -469,7 +469,11 @@ pub(super) fn client_log(
 /// Send a plugin's log line to the client, bounded: a client that stopped reading
 /// does not hold up the call.
 #[allow(deprecated)]
-async fn send_log(peer: &rmcp::Peer<RoleServer>, logger: &str, (level, text): ClientLine) {
+pub(super) async fn send_log(
+    peer: &rmcp::Peer<RoleServer>,
+    logger: &str,
+    (level, text): ClientLine,
+) {
     let mut params =
         rmcp::model::LoggingMessageNotificationParam::new(level, serde_json::Value::String(text));
     params.logger = Some(logger.to_owned());

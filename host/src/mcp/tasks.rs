@@ -18,6 +18,7 @@ use rmcp::service::{RequestContext, RoleServer};
 use rmcp::task_manager::{TaskExit, TaskOptions};
 
 use super::approver::{self, CannotAsk};
+use super::handler;
 use super::registry::Entry;
 use super::server::{Server, fault_result, tool_result};
 use crate::runtime::CallError;
@@ -61,25 +62,49 @@ impl Server {
                 questions,
             )
         };
+        // Log lines reach the client, when its request asked for a level, while the
+        // request is open: until the answer, or until the call becomes a task (a task
+        // has no stream to send them on; the host's log has them all).
+        let (log, mut lines) = match handler::request_log_level(&context) {
+            Some(level) => {
+                let (sink, lines) = handler::client_log(Some(level));
+                (Some(sink), Some(lines))
+            }
+            None => (None, None),
+        };
         let server = self.clone();
         let plugin = entry.plugin.clone();
         let tool = entry.tool.clone();
         let mut call = Box::pin(async move {
             let (output, spent) = plugin
-                .call_tool_ready(&tool, &arguments, Some(approver), None)
+                .call_tool_ready(&tool, &arguments, Some(approver), log)
                 .await;
             server.recycle_later(&plugin, spent);
             output
         });
+        let logger = entry.plugin.id().to_owned();
         let promote = tokio::time::sleep(PROMOTE_AFTER);
-        let first_question = tokio::select! {
-            output = &mut call => return Ok(tool_result(output).into()),
-            question = questions.next() => Some(question),
-            _ = promote, if self.shared.tasks.running_task_count() < MAX_RUNNING => None,
-            _ = context.ct.cancelled() => {
-                return Ok(fault_result(format!("the call to `{}` was cancelled", request.name)).into());
+        tokio::pin!(promote);
+        let first_question = loop {
+            tokio::select! {
+                output = &mut call => {
+                    // The lines the plugin wrote last come before the result.
+                    while let Some(line) = lines.as_mut().and_then(|l| l.try_recv().ok()) {
+                        handler::send_log(&context.peer, &logger, line).await;
+                    }
+                    return Ok(tool_result(output).into());
+                }
+                Some(line) = async { lines.as_mut()?.recv().await } => {
+                    handler::send_log(&context.peer, &logger, line).await;
+                }
+                question = questions.next() => break Some(question),
+                _ = &mut promote, if self.shared.tasks.running_task_count() < MAX_RUNNING => break None,
+                _ = context.ct.cancelled() => {
+                    return Ok(fault_result(format!("the call to `{}` was cancelled", request.name)).into());
+                }
             }
         };
+        drop(lines);
         let task = self.shared.tasks.spawn(
             TaskOptions::new()
                 .with_ttl_ms(TASK_TTL.as_millis() as u64)
