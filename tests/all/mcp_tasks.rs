@@ -229,7 +229,8 @@ fn a_task_asks_its_question_through_tasks_get_and_hears_the_answer_through_tasks
 fn a_cancelled_task_stops_its_call_and_the_plugin_serves_on() {
     let p = served();
     let mut server = Server::start(&p);
-    // As many minute-long jobs as the plugin runs at once (its `concurrency`, 4).
+    // As many 60-second jobs as the plugin runs at once (its `concurrency`, 4; its
+    // `timeout_ms` would end them at 10 s).
     let tasks: Vec<String> = (0..4)
         .map(|_| task_of(&server.call("slow_compute", json!({ "seconds": 60 }), WITH_TASKS)))
         .collect();
@@ -275,4 +276,32 @@ fn a_quick_call_of_a_client_with_tasks_sends_the_log_lines_its_request_asks_for(
         .collect();
     assert_eq!(logged.len(), 2, "{seen:?}");
     assert_eq!(logged[1]["params"]["data"], "Logging tool finished");
+}
+
+#[test]
+fn a_question_of_a_task_that_nobody_answers_times_out_as_no() {
+    let p = served();
+    std::fs::write(
+        p.home.path().join("policy.toml"),
+        "[approvals.\"dev.pincer.conformance\"]\ndefault = \"ask\"\ntimeout_s = 2\n",
+    )
+    .unwrap();
+    let mut server = Server::start(&p);
+    let task = task_of(&server.call(
+        "confirm_delete",
+        json!({ "filename": "notes.txt" }),
+        WITH_TASKS,
+    ));
+    let asked = server.poll(&task, |s| s["status"] == "input_required" || terminal(s));
+    assert_eq!(asked["status"], "input_required", "{asked}");
+    // Nobody answers: after the policy's 2 s the plugin hears no and the task ends.
+    // (The question is withdrawn then too; this plugin ends at once, so a question
+    // left listed would not be seen here.)
+    let done = server.poll(&task, |s| s["status"] != "input_required");
+    assert!(done.get("inputRequests").is_none(), "{done}");
+    let done = server.poll(&task, terminal);
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["result"]["isError"], true, "{done}");
+    let text = done["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("was not deleted"), "{text}");
 }

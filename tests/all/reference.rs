@@ -377,3 +377,53 @@ fn remote_adapter_vets_a_remote_mcp_server() {
     );
     assert!(!audit.contains(TOKEN));
 }
+
+/// `files` asked to read or write a FIFO or a socket that someone made in its
+/// workspace: each call is refused at once, where opening a FIFO would wait for a
+/// writer that never comes and hold the thread that runs the call (mounts do their
+/// file I/O on it); and the plugin serves on.
+#[cfg(unix)]
+#[test]
+fn files_refuses_a_fifo_or_a_socket_in_its_workspace_at_once() {
+    let (p, workspace) = files_plugin("read-write");
+    let fifo = std::ffi::CString::new(s(&workspace.join("pipe"))).unwrap();
+    // SAFETY: a valid NUL-terminated path and a mode.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    let _socket = std::os::unix::net::UnixListener::bind(workspace.join("sock")).unwrap();
+    for (tool, args) in [
+        ("read_text_file", json!({ "path": "pipe" })),
+        ("read_media_file", json!({ "path": "pipe" })),
+        ("write_file", json!({ "path": "pipe", "content": "x" })),
+        ("read_text_file", json!({ "path": "sock" })),
+    ] {
+        let mut child = p
+            .command(&[
+                "call",
+                "dev.pincer.files",
+                tool,
+                "--args",
+                &args.to_string(),
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Bounded: a call held by the FIFO would never end by itself.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{tool} {args} is still running after 60 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(5), "{tool} {args}: {text}");
+        assert!(text.contains("pipe") || text.contains("sock"), "{text}");
+    }
+    let (is_error, text) = files(&p, "read_text_file", json!({ "path": "notes.txt" }));
+    assert!(!is_error, "{text}");
+    assert!(text.starts_with("one"), "{text}");
+}

@@ -81,6 +81,8 @@ pub(super) struct Shared {
     pub(super) log_levels: Mutex<Vec<(usize, rmcp::model::LoggingLevel)>>,
     /// The tool calls that became tasks (2026-07-28 clients with the Tasks extension).
     pub(super) tasks: rmcp::task_manager::TaskManager,
+    /// One permit for each task that may run at once ([`super::tasks::MAX_RUNNING`]).
+    pub(super) task_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// One client's subscription to one resource.
@@ -129,6 +131,7 @@ impl Server {
                 resource_subscriptions: Mutex::new(Vec::new()),
                 log_levels: Mutex::new(Vec::new()),
                 tasks: Default::default(),
+                task_slots: Arc::new(tokio::sync::Semaphore::new(super::tasks::MAX_RUNNING)),
             }),
             after_send: None,
         };

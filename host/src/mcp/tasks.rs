@@ -10,6 +10,7 @@
 //! as the answer it leads to (the threat model says what that covers).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rmcp::ErrorData;
@@ -26,16 +27,18 @@ use crate::runtime::CallError;
 /// How long a call may run before it becomes a task.
 pub(super) const PROMOTE_AFTER: Duration = Duration::from_millis(250);
 
-/// How long a task is kept: it is failed if still running then, and a finished one is
-/// kept as long again for its client to read (rmcp's retention). The plugin's own
-/// `timeout_ms` ends the call itself long before, unless a person is being asked.
+/// How long a task is kept, at least: it is failed if still running then, and a
+/// finished one is kept as long again for its client to read (rmcp's retention). A
+/// plugin whose `timeout_ms` is longer gets that and 10 s, so that its call always
+/// ends first.
 const TASK_TTL: Duration = Duration::from_secs(600);
 
 /// How often a client is told to poll.
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
-/// The most tasks running at once; past it, a call is answered when it ends, as for a
-/// client without the extension.
+/// The most tasks running at once (a semaphore's permits, held by each running task);
+/// past it, a call is answered when it ends, as for a client without the extension,
+/// and a question it asks is refused.
 pub(super) const MAX_RUNNING: usize = 64;
 
 impl Server {
@@ -75,18 +78,33 @@ impl Server {
         let server = self.clone();
         let plugin = entry.plugin.clone();
         let tool = entry.tool.clone();
+        // Once the call is a task, its spent instance is recycled as soon as it ends;
+        // before, after the answer is written, as for any call.
+        let promoted = Arc::new(AtomicBool::new(false));
+        let in_task = promoted.clone();
         let mut call = Box::pin(async move {
             let (output, spent) = plugin
                 .call_tool_ready(&tool, &arguments, Some(approver), log)
                 .await;
-            server.recycle_later(&plugin, spent);
+            if in_task.load(Ordering::Acquire) {
+                tokio::spawn(async move { plugin.recycle(spent).await });
+            } else {
+                server.recycle_later(&plugin, spent);
+            }
             output
         });
         let logger = entry.plugin.id().to_owned();
         let promote = tokio::time::sleep(PROMOTE_AFTER);
         tokio::pin!(promote);
-        let first_question = loop {
+        let mut waiting = false;
+        let (permit, first_question) = loop {
             tokio::select! {
+                // Lines first: those written before the call became a task reach the
+                // client before the task does.
+                biased;
+                Some(line) = async { lines.as_mut()?.recv().await } => {
+                    handler::send_log(&context.peer, &logger, line).await;
+                }
                 output = &mut call => {
                     // The lines the plugin wrote last come before the result.
                     while let Some(line) = lines.as_mut().and_then(|l| l.try_recv().ok()) {
@@ -94,23 +112,34 @@ impl Server {
                     }
                     return Ok(tool_result(output).into());
                 }
-                Some(line) = async { lines.as_mut()?.recv().await } => {
-                    handler::send_log(&context.peer, &logger, line).await;
-                }
-                question = questions.next() => break Some(question),
-                _ = &mut promote, if self.shared.tasks.running_task_count() < MAX_RUNNING => break None,
+                question = questions.next() => match self.shared.task_slots.clone().try_acquire_owned() {
+                    Ok(permit) => break (permit, Some(question)),
+                    // No room for another task: the question cannot wait for an answer.
+                    Err(_) => approver::refuse(question, "too many tasks are running; try again later"),
+                },
+                _ = &mut promote, if !waiting => match self.shared.task_slots.clone().try_acquire_owned() {
+                    Ok(permit) => break (permit, None),
+                    // No room for another task: answer when the call ends.
+                    Err(_) => waiting = true,
+                },
                 _ = context.ct.cancelled() => {
                     return Ok(fault_result(format!("the call to `{}` was cancelled", request.name)).into());
                 }
             }
         };
         drop(lines);
+        promoted.store(true, Ordering::Release);
+        // At least the plugin's own time limit, so that the task outlives its call.
+        let ttl = TASK_TTL.max(entry.plugin.limits().timeout + Duration::from_secs(10));
+        let tasks = self.shared.tasks.clone();
         let task = self.shared.tasks.spawn(
             TaskOptions::new()
-                .with_ttl_ms(TASK_TTL.as_millis() as u64)
+                .with_ttl_ms(ttl.as_millis() as u64)
                 .with_poll_interval_ms(POLL_INTERVAL.as_millis() as u64),
             move |task| {
                 Box::pin(async move {
+                    // Held while the task runs: the count of running tasks.
+                    let _permit = permit;
                     let mut asked = 0u32;
                     let mut question = first_question;
                     loop {
@@ -118,8 +147,9 @@ impl Server {
                             asked += 1;
                             // The plugin waits for this answer; the call cannot end
                             // meanwhile, so only a cancellation interrupts it.
+                            let key = format!("approval-{asked}");
                             tokio::select! {
-                                _ = approver::answer_in_task(q, format!("approval-{asked}"), &task) => {}
+                                _ = approver::answer_in_task(q, key, &task, &tasks) => {}
                                 _ = task.cancelled() => return Err(TaskExit::Cancelled),
                             }
                         }

@@ -17,7 +17,7 @@ use rmcp::model::{
     InputRequest,
 };
 use rmcp::service::{ElicitationMode, Peer, RoleServer, ServiceError};
-use rmcp::task_manager::TaskContext;
+use rmcp::task_manager::{TaskContext, TaskManager};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::caps::approval::{Answer, Approver};
@@ -66,11 +66,22 @@ impl Questions {
 /// (`input_required` in `tasks/get`, answered by `tasks/update`), and pass the answer
 /// back to the plugin. No answer within the question's timeout is a timeout, as for
 /// any approver; a cancelled task withdraws the question.
-pub(super) async fn answer_in_task(question: Question, key: String, task: &TaskContext) {
+pub(super) async fn answer_in_task(
+    question: Question,
+    key: String,
+    task: &TaskContext,
+    tasks: &TaskManager,
+) {
     let (params, timeout, reply) = question;
     let request = InputRequest::Elicitation(ElicitRequest::new(params));
-    let answer = match tokio::time::timeout(timeout, task.request_input(key, request)).await {
-        Err(_) => Err(ServiceError::Timeout { timeout }),
+    let asked = task.request_input(key.clone(), request);
+    let answer = match tokio::time::timeout(timeout, asked).await {
+        Err(_) => {
+            // Withdraw the question, so that the task is `working` again: an answer
+            // to a key no one waits for is ignored (and this one is dropped).
+            let _ = tasks.update_task(task.task_id(), [(key, serde_json::Value::Null)]);
+            Err(ServiceError::Timeout { timeout })
+        }
         Ok(Err(_)) => Err(ServiceError::Cancelled {
             reason: Some("the task was cancelled".into()),
         }),
@@ -82,6 +93,14 @@ pub(super) async fn answer_in_task(question: Question, key: String, task: &TaskC
         }),
     };
     let _ = reply.send(answer);
+}
+
+/// Answer `question` with a refusal that says `why`, without asking anyone.
+pub(super) fn refuse(question: Question, why: &str) {
+    let (_, _, reply) = question;
+    let _ = reply.send(Err(ServiceError::McpError(
+        rmcp::ErrorData::internal_error(why.to_owned(), None),
+    )));
 }
 
 /// An approver that asks by form, and the questions it will ask: for a client that
