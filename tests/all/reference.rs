@@ -386,14 +386,15 @@ fn remote_adapter_vets_a_remote_mcp_server() {
 #[test]
 fn files_refuses_a_fifo_or_a_socket_in_its_workspace_at_once() {
     let (p, workspace) = files_plugin("read-write");
-    let fifo = std::ffi::CString::new(s(&workspace.join("pipe"))).unwrap();
+    // Named like an image, so that read_media_file gets as far as opening it.
+    let fifo = std::ffi::CString::new(s(&workspace.join("pipe.png"))).unwrap();
     // SAFETY: a valid NUL-terminated path and a mode.
     assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
     let _socket = std::os::unix::net::UnixListener::bind(workspace.join("sock")).unwrap();
     for (tool, args) in [
-        ("read_text_file", json!({ "path": "pipe" })),
-        ("read_media_file", json!({ "path": "pipe" })),
-        ("write_file", json!({ "path": "pipe", "content": "x" })),
+        ("read_text_file", json!({ "path": "pipe.png" })),
+        ("read_media_file", json!({ "path": "pipe.png" })),
+        ("write_file", json!({ "path": "pipe.png", "content": "x" })),
         ("read_text_file", json!({ "path": "sock" })),
     ] {
         let mut child = p
@@ -422,6 +423,10 @@ fn files_refuses_a_fifo_or_a_socket_in_its_workspace_at_once() {
         let text = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(5), "{tool} {args}: {text}");
         assert!(text.contains("pipe") || text.contains("sock"), "{text}");
+        assert!(
+            text.contains("not a regular file or a directory"),
+            "{tool} {args}: {text}"
+        );
     }
     let (is_error, text) = files(&p, "read_text_file", json!({ "path": "notes.txt" }));
     assert!(!is_error, "{text}");

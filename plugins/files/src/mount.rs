@@ -75,6 +75,9 @@ pub fn io_failure(action: &str, path: &str, err: &io::Error) -> ToolError {
     let reason = match err.kind() {
         NotFound if Access::of_workspace() == Access::NotMounted => return not_mounted(),
         NotFound => "it does not exist".to_owned(),
+        // Refused by the host however the open failed (a FIFO without a reader fails
+        // to open for writing before its type is seen).
+        _ if is_special(path) => "it is not a regular file or a directory (a FIFO, a socket or a device), and Pincer opens only those".to_owned(),
         PermissionDenied => "permission denied by the sandbox (a symlink that leads outside the workspace is refused, and so is a change to a read-only mount)".to_owned(),
         ReadOnlyFilesystem => return read_only(),
         IsADirectory => "it is a directory".to_owned(),
@@ -85,4 +88,13 @@ pub fn io_failure(action: &str, path: &str, err: &io::Error) -> ToolError {
         _ => err.to_string(),
     };
     ToolError::Failed(format!("Cannot {action} {path}: {reason}."))
+}
+
+/// Whether `path` is there but neither a file, a directory nor a link: a FIFO, a socket
+/// or a device, which the host refuses to open (it could wait for ever).
+fn is_special(path: &str) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| {
+        let t = m.file_type();
+        !t.is_file() && !t.is_dir() && !t.is_symlink()
+    })
 }
