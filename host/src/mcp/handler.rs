@@ -419,10 +419,22 @@ fn log_level(server: &Server, context: &RequestContext<RoleServer>) -> Option<Mc
         .map(|(_, level)| *level)
 }
 
-/// The level a 2026-07-28 request asked for in `_meta` (SEP-2575): without one, the
-/// client gets no log lines.
-pub(super) fn request_log_level(context: &RequestContext<RoleServer>) -> Option<McpLevel> {
-    context.meta.log_level()
+/// A sink for a 2026-07-28 call's log lines at the level its request asked for in
+/// `_meta` (SEP-2575), and where they arrive; none without a level, as the client
+/// then gets no log lines.
+pub(super) fn request_log(
+    context: &RequestContext<RoleServer>,
+) -> (
+    Option<crate::caps::log::LogSink>,
+    Option<tokio::sync::mpsc::UnboundedReceiver<ClientLine>>,
+) {
+    match context.meta.log_level() {
+        Some(level) => {
+            let (sink, lines) = client_log(Some(level));
+            (Some(sink), Some(lines))
+        }
+        None => (None, None),
+    }
 }
 
 /// The severity of `level`, lowest first.

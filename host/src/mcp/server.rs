@@ -468,19 +468,10 @@ impl Server {
         entry: &Entry,
         arguments: String,
     ) -> Result<rmcp::model::CallToolResponse, ErrorData> {
-        use super::approver::{CannotAsk, mrtr};
-        let can_ask = context
-            .client_capabilities()
-            .and_then(|c| c.elicitation)
-            .is_some_and(|e| e.form.is_some() || e.url.is_none());
+        use super::approver::{self, CannotAsk, mrtr};
+        let can_ask = approver::client_can_ask(&context);
         // Log lines reach the client only when the request asked for a level.
-        let (log, lines) = match super::handler::request_log_level(&context) {
-            Some(level) => {
-                let (sink, lines) = super::handler::client_log(Some(level));
-                (Some(sink), Some(lines))
-            }
-            None => (None, None),
-        };
+        let (log, lines) = super::handler::request_log(&context);
         let relay = |call| async {
             match lines {
                 Some(lines) => {

@@ -22,6 +22,7 @@ use super::approver::{self, CannotAsk};
 use super::handler;
 use super::registry::Entry;
 use super::server::{Server, fault_result, tool_result};
+use crate::caps::approval::Approver;
 use crate::runtime::CallError;
 
 /// How long a call may run before it becomes a task.
@@ -52,29 +53,18 @@ impl Server {
         entry: &Entry,
         arguments: String,
     ) -> Result<CallToolResponse, ErrorData> {
-        let can_ask = context
-            .client_capabilities()
-            .and_then(|c| c.elicitation)
-            .is_some_and(|e| e.form.is_some() || e.url.is_none());
-        let (approver, mut questions) = if can_ask {
+        let (approver, mut questions) = if approver::client_can_ask(&context) {
             approver::eliciting()
         } else {
-            let (_, questions) = approver::eliciting();
             (
-                Arc::new(CannotAsk) as Arc<dyn crate::caps::approval::Approver>,
-                questions,
+                Arc::new(CannotAsk) as Arc<dyn Approver>,
+                approver::Questions::none(),
             )
         };
         // Log lines reach the client, when its request asked for a level, while the
         // request is open: until the answer, or until the call becomes a task (a task
         // has no stream to send them on; the host's log has them all).
-        let (log, mut lines) = match handler::request_log_level(&context) {
-            Some(level) => {
-                let (sink, lines) = handler::client_log(Some(level));
-                (Some(sink), Some(lines))
-            }
-            None => (None, None),
-        };
+        let (log, mut lines) = handler::request_log(&context);
         let server = self.clone();
         let plugin = entry.plugin.clone();
         let tool = entry.tool.clone();

@@ -53,6 +53,11 @@ impl Questions {
 }
 
 impl Questions {
+    /// The questions of an approver that asks none ([`CannotAsk`]).
+    pub(super) fn none() -> Self {
+        Questions(mpsc::unbounded_channel().1)
+    }
+
     /// The next question the plugin asks; pending forever when it asks nothing more.
     pub(super) async fn next(&mut self) -> Question {
         match self.0.recv().await {
@@ -101,6 +106,15 @@ pub(super) fn refuse(question: Question, why: &str) {
     let _ = reply.send(Err(ServiceError::McpError(
         rmcp::ErrorData::internal_error(why.to_owned(), None),
     )));
+}
+
+/// Whether the client of a 2026-07-28 request can ask its user a form: it declared
+/// form elicitation (or elicitation without modes, which means form).
+pub(super) fn client_can_ask(context: &rmcp::service::RequestContext<RoleServer>) -> bool {
+    context
+        .client_capabilities()
+        .and_then(|c| c.elicitation)
+        .is_some_and(|e| e.form.is_some() || e.url.is_none())
 }
 
 /// An approver that asks by form, and the questions it will ask: for a client that
