@@ -13,8 +13,9 @@ use serde_json::{Value, json};
 
 const V2026: &str = "2026-07-28";
 
-/// A home serving the approval probe (`approve__ask`) and an echo (`echo__echo`).
-fn served() -> Pincer {
+/// A home serving the approval probe (`approve__ask`) and an echo (`echo__echo`);
+/// `python_mcp` serves the same.
+pub(crate) fn served() -> Pincer {
     let p = Pincer::new(env!("CARGO_BIN_EXE_pincer"));
     let key = p.trusted_key("admin");
     for (name, id, sections) in [
@@ -31,13 +32,8 @@ fn served() -> Pincer {
     p
 }
 
-/// The `_meta` a 2026-07-28 client puts on every request.
-fn meta(can_ask: bool) -> Value {
-    let capabilities = if can_ask {
-        json!({ "elicitation": { "form": {} } })
-    } else {
-        json!({})
-    };
+/// The `_meta` a 2026-07-28 client that declares `capabilities` puts on every request.
+pub(crate) fn meta_declaring(capabilities: Value) -> Value {
     json!({
         "io.modelcontextprotocol/protocolVersion": V2026,
         "io.modelcontextprotocol/clientInfo": { "name": "pincer-tests", "version": "1" },
@@ -45,8 +41,15 @@ fn meta(can_ask: bool) -> Value {
     })
 }
 
+/// `params` with the `_meta` of a client that can ask its user (form elicitation), or
+/// not.
 fn with_meta(mut params: Value, can_ask: bool) -> Value {
-    params["_meta"] = meta(can_ask);
+    let capabilities = if can_ask {
+        json!({ "elicitation": { "form": {} } })
+    } else {
+        json!({})
+    };
+    params["_meta"] = meta_declaring(capabilities);
     params
 }
 
@@ -344,8 +347,8 @@ fn a_listening_client_is_told_when_the_tool_list_changes() {
     );
 }
 
-/// A home serving the conformance plugin (`conformance__*`).
-fn served_conformance() -> Pincer {
+/// A home serving the conformance plugin (`conformance__*`); `mcp_tasks` uses it too.
+pub(crate) fn served_conformance() -> Pincer {
     let p = Pincer::new(env!("CARGO_BIN_EXE_pincer"));
     let key = p.trusted_key("admin");
     let bundle = p.reference_bundle("conformance", &key, |t| t.to_owned());

@@ -14,11 +14,7 @@ const TASKS: &str = "io.modelcontextprotocol/tasks";
 /// A home serving the conformance plugin (`conformance__*`), whose jobs are slow and
 /// whose `confirm_delete` asks for approval.
 fn served() -> Pincer {
-    let p = Pincer::new(env!("CARGO_BIN_EXE_pincer"));
-    let key = p.trusted_key("admin");
-    let bundle = p.reference_bundle("conformance", &key, |t| t.to_owned());
-    p.ok(&["install", bundle.to_str().unwrap(), "--yes"]);
-    p
+    crate::mcp_2026::served_conformance()
 }
 
 /// What a client declares: the Tasks extension or not, form elicitation or not.
@@ -45,11 +41,7 @@ fn with_meta(mut params: Value, client: Client) -> Value {
     if client.can_ask {
         capabilities["elicitation"] = json!({ "form": {} });
     }
-    params["_meta"] = json!({
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientInfo": { "name": "pincer-tests", "version": "1" },
-        "io.modelcontextprotocol/clientCapabilities": capabilities,
-    });
+    params["_meta"] = crate::mcp_2026::meta_declaring(capabilities);
     params
 }
 

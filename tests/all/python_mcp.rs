@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use pincer_test_support::{Pincer, fixture, repo_dir};
+use pincer_test_support::{Pincer, repo_dir};
 use serde_json::Value;
 
 /// The SDK release the test installs.
@@ -67,22 +67,9 @@ fn install() -> PathBuf {
 }
 
 /// A home serving the approval probe, whose `report` is asked (the policy's default),
-/// and an echo.
+/// and an echo: the home of the raw 2026-07-28 tests.
 fn served() -> Pincer {
-    let p = Pincer::new(env!("CARGO_BIN_EXE_pincer"));
-    let key = p.trusted_key("admin");
-    for (name, id, sections) in [
-        ("well-behaved", "com.example.echo", ""),
-        (
-            "approval-probe",
-            "com.example.approve",
-            "[capabilities.approval]\nactions = [\"report\"]\n",
-        ),
-    ] {
-        let bundle = p.bundle(&fixture(name), id, "1.0.0", sections, &key);
-        p.ok(&["install", bundle.to_str().unwrap(), "--yes"]);
-    }
-    p
+    crate::mcp_2026::served()
 }
 
 /// Run the driver with `args`; what it saw.
