@@ -30,16 +30,16 @@ use std::time::{Duration, Instant};
 
 use pincer_test_support::{plugin, repo_dir};
 use serde_json::{Value, json};
-use support::{FLOOR_STDIO, Stats, StdioClient, floor_stdio, interleaved, pin_to_cpu, unpin};
+use support::{
+    Admin, FLOOR_STDIO, Stats, StdioClient, calls_from_env, floor_stdio, interleaved, pin_to_cpu,
+    unpin,
+};
 
 fn main() {
     if std::env::var_os(FLOOR_STDIO).is_some() {
         return floor_stdio();
     }
-    let calls: usize = std::env::var("PINCER_BENCH_CALLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3000);
+    let calls = calls_from_env(3000);
     let work = tempfile::tempdir().unwrap();
     let workspace = work.path().join("workspace");
     make_workspace(&workspace);
@@ -291,79 +291,6 @@ fn idle_rss(spawn: &dyn Fn() -> StdioClient) -> u64 {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .expect("VmRSS in /proc/PID/status");
     kb * 1024
-}
-
-/// The admin of a scratch home: a trusted key, and the reference plugins packed and
-/// installed through the CLI.
-struct Admin {
-    home: PathBuf,
-}
-
-impl Admin {
-    fn new(home: &Path) -> Self {
-        let admin = Admin {
-            home: home.to_owned(),
-        };
-        let prefix = home.join("bench");
-        std::fs::create_dir_all(home).unwrap();
-        admin.run(&["keygen", "--unencrypted", "--out", prefix.to_str().unwrap()]);
-        admin.run(&[
-            "trust",
-            "add",
-            home.join("bench.pub").to_str().unwrap(),
-            "--name",
-            "bench",
-        ]);
-        admin
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_pincer"))
-            .arg("--home")
-            .arg(&self.home)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "pincer {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Install the reference plugin `name`, under another `id` if given.
-    fn install(&self, name: &str, id: Option<&str>) {
-        let mut manifest =
-            std::fs::read_to_string(repo_dir().join(format!("manifests/{name}.toml"))).unwrap();
-        if let Some(id) = id {
-            let line = manifest
-                .lines()
-                .find(|l| l.starts_with("id = "))
-                .unwrap()
-                .to_owned();
-            manifest = manifest.replace(&line, &format!("id = \"{id}\""));
-        }
-        let path = self.home.join(format!("{}.toml", id.unwrap_or(name)));
-        std::fs::write(&path, manifest).unwrap();
-        let bundle = self.home.join(format!("{}-bundle", id.unwrap_or(name)));
-        self.run(&[
-            "pack",
-            path.to_str().unwrap(),
-            "--component",
-            plugin(name).to_str().unwrap(),
-            "--key",
-            self.home.join("bench.key").to_str().unwrap(),
-            "--out",
-            bundle.to_str().unwrap(),
-        ]);
-        let mut args = vec!["install", bundle.to_str().unwrap(), "--yes"];
-        if id.is_some() {
-            args.extend(["--alias", "hello-two"]);
-        }
-        self.run(&args);
-    }
 }
 
 /// The Node filesystem server on `workspace`, installed first if it is not yet.

@@ -20,13 +20,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use pincer_test_support::{plugin, repo_dir};
 use serde_json::{Value, json};
 
 mod support;
 
 use support::{
-    CANNED, FLOOR_STDIO, Stats, StdioClient, floor_stdio, interleaved, pin_to_cpu, unpin,
+    Admin, CANNED, FLOOR_STDIO, Stats, StdioClient, calls_from_env, floor_stdio, interleaved,
+    pin_to_cpu, unpin,
 };
 
 const FLOOR_HTTP: &str = "PINCER_BENCH_FLOOR_HTTP";
@@ -38,12 +38,9 @@ fn main() {
     if std::env::var_os(FLOOR_HTTP).is_some() {
         return floor_http();
     }
-    let calls: usize = std::env::var("PINCER_BENCH_CALLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
+    let calls = calls_from_env(10_000);
     let home = tempfile::tempdir().unwrap();
-    install_hello(home.path());
+    Admin::new(home.path()).install("hello", None);
     let bin = env!("CARGO_BIN_EXE_pincer");
     let me = std::env::current_exe().unwrap();
     let call = |id: u64| {
@@ -184,49 +181,6 @@ fn row(name: &str, s: &Stats, per_second: Option<f64>) {
         s.p99.as_secs_f64() * 1e6,
         s.n,
     );
-}
-
-/// Keygen, trust, pack and install the hello plugin in `home` through the CLI.
-fn install_hello(home: &std::path::Path) {
-    let bin = env!("CARGO_BIN_EXE_pincer");
-    let run = |args: &[&str]| {
-        let out = Command::new(bin)
-            .arg("--home")
-            .arg(home)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "pincer {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    let work = home.join("bench-work");
-    std::fs::create_dir_all(&work).unwrap();
-    let prefix = work.join("bench");
-    let p = |path: &std::path::Path| path.to_str().unwrap().to_owned();
-    run(&["keygen", "--unencrypted", "--out", &p(&prefix)]);
-    run(&[
-        "trust",
-        "add",
-        &p(&work.join("bench.pub")),
-        "--name",
-        "bench",
-    ]);
-    let bundle = work.join("hello-bundle");
-    run(&[
-        "pack",
-        &p(&repo_dir().join("manifests/hello.toml")),
-        "--component",
-        &p(&plugin("hello")),
-        "--key",
-        &p(&work.join("bench.key")),
-        "--out",
-        &p(&bundle),
-    ]);
-    run(&["install", &p(&bundle), "--yes"]);
 }
 
 /// The HTTP floor: an axum server on 127.0.0.1 answering each POST at once; prints

@@ -6,9 +6,11 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use pincer_test_support::{plugin, repo_dir};
 use serde_json::{Value, json};
 
 /// What the floors answer: the shape of a real `tools/call` result.
@@ -16,6 +18,89 @@ pub const CANNED: &str = r#"{"content":[{"type":"text","text":"Hello, bench! Gre
 
 /// Set in the environment of a bench binary re-run as the stdio floor.
 pub const FLOOR_STDIO: &str = "PINCER_BENCH_FLOOR_STDIO";
+
+/// How many calls each measurement makes: `PINCER_BENCH_CALLS`, or `default`; at
+/// least 10, so that every round of [`interleaved`] has calls to time.
+pub fn calls_from_env(default: usize) -> usize {
+    std::env::var("PINCER_BENCH_CALLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+        .max(10)
+}
+
+/// The admin of a scratch home: a trusted key, and the reference plugins packed and
+/// installed through the CLI.
+pub struct Admin {
+    home: PathBuf,
+}
+
+impl Admin {
+    pub fn new(home: &Path) -> Self {
+        let admin = Admin {
+            home: home.to_owned(),
+        };
+        let prefix = home.join("bench");
+        std::fs::create_dir_all(home).unwrap();
+        admin.run(&["keygen", "--unencrypted", "--out", prefix.to_str().unwrap()]);
+        admin.run(&[
+            "trust",
+            "add",
+            home.join("bench.pub").to_str().unwrap(),
+            "--name",
+            "bench",
+        ]);
+        admin
+    }
+
+    pub fn run(&self, args: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_pincer"))
+            .arg("--home")
+            .arg(&self.home)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pincer {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Install the reference plugin `name`, under another `id` if given.
+    pub fn install(&self, name: &str, id: Option<&str>) {
+        let mut manifest =
+            std::fs::read_to_string(repo_dir().join(format!("manifests/{name}.toml"))).unwrap();
+        if let Some(id) = id {
+            let line = manifest
+                .lines()
+                .find(|l| l.starts_with("id = "))
+                .unwrap()
+                .to_owned();
+            manifest = manifest.replace(&line, &format!("id = \"{id}\""));
+        }
+        let path = self.home.join(format!("{}.toml", id.unwrap_or(name)));
+        std::fs::write(&path, manifest).unwrap();
+        let bundle = self.home.join(format!("{}-bundle", id.unwrap_or(name)));
+        self.run(&[
+            "pack",
+            path.to_str().unwrap(),
+            "--component",
+            plugin(name).to_str().unwrap(),
+            "--key",
+            self.home.join("bench.key").to_str().unwrap(),
+            "--out",
+            bundle.to_str().unwrap(),
+        ]);
+        let mut args = vec!["install", bundle.to_str().unwrap(), "--yes"];
+        if id.is_some() {
+            args.extend(["--alias", "hello-two"]);
+        }
+        self.run(&args);
+    }
+}
 
 pub struct Stats {
     pub median: Duration,
