@@ -24,7 +24,8 @@ pub(super) struct Entry {
     pub(super) tool: String,
     pub(super) info: Tool,
     /// The tool's input schema, compiled: arguments are checked before the plugin runs.
-    pub(super) validator: jsonschema::Validator,
+    /// Shared with the registry listed next while the tool's definition is the same.
+    pub(super) validator: Arc<jsonschema::Validator>,
 }
 
 /// A tool that is not served because no admin approved its definition as it is.
@@ -228,6 +229,10 @@ impl Registry {
         for p in &installed {
             owners.entry(alias::alias_of(p)).or_default().push(&p.id);
         }
+        // Verifying and loading reads files, checks digests and tags and may compile:
+        // off the async threads, every plugin at once (one slow to load holds up the
+        // others no longer than its own load), then taken in order.
+        let mut loading = Vec::new();
         for p in &installed {
             let alias = alias::alias_of(p);
             let problem = match alias::check_alias(alias) {
@@ -242,12 +247,15 @@ impl Registry {
                 skipped.push((p.id.clone(), why));
                 continue;
             }
-            // Verifying and loading reads files and may compile: off the async threads.
-            let loading = {
-                let (runtime, id) = (runtime.clone(), p.id.clone());
-                tokio::task::spawn_blocking(move || runtime.load_installed(&id))
-            };
-            let loaded = loading
+            let (runtime, id) = (runtime.clone(), p.id.clone());
+            loading.push((
+                p,
+                alias,
+                tokio::task::spawn_blocking(move || runtime.load_installed(&id)),
+            ));
+        }
+        for (p, alias, load) in loading {
+            let loaded = load
                 .await
                 .map_err(|e| format!("loading {} stopped: {e}", p.id))?;
             let plugin = match loaded {
@@ -267,15 +275,19 @@ impl Registry {
             served_plugins,
             Fingerprint::of(runtime.home(), &installed),
             skipped,
+            None,
         )
         .await)
     }
 
     /// List the tools, prompts and resources of `loaded` and serve those that may be.
+    /// A tool that `previous` served with the same definition keeps its compiled
+    /// schema.
     pub(super) async fn build(
         loaded: Vec<Loaded>,
         fingerprint: Fingerprint,
         load_skipped: Vec<(String, String)>,
+        previous: Option<&Registry>,
     ) -> Self {
         let mut registry = Registry {
             tools: BTreeMap::new(),
@@ -305,7 +317,7 @@ impl Registry {
         for (l, listed) in loaded.iter().zip(lists) {
             let id = l.plugin.id().to_owned();
             match listed {
-                Some(Ok(listed)) => registry.add(l, listed, &mut contested),
+                Some(Ok(listed)) => registry.add(l, listed, &mut contested, previous),
                 Some(Err(e)) => registry.skipped.push((id, e.to_string())),
                 None => registry
                     .skipped
@@ -325,6 +337,7 @@ impl Registry {
             self.loaded.clone(),
             self.fingerprint.clone(),
             self.load_skipped.clone(),
+            Some(self),
         )
         .await
     }
@@ -332,12 +345,15 @@ impl Registry {
     /// Add a loaded plugin's tools (those its approval pins as `listed` now),
     /// prompts and resources: all of them or, if listing any fails, none. A resource
     /// URI that another plugin serves too goes into `contested` and is served by
-    /// neither.
+    /// neither. A tool that `previous` served from this plugin as it is defined now
+    /// keeps its compiled schema (compiling every schema again at each `tools/list`
+    /// was most of its time).
     pub(super) fn add(
         &mut self,
         loaded: &Loaded,
         (tools, prompts, resources): Lists,
         contested: &mut std::collections::BTreeSet<String>,
+        previous: Option<&Registry>,
     ) {
         let Loaded {
             plugin,
@@ -398,7 +414,15 @@ impl Registry {
                 self.skipped.push((id.clone(), problem));
                 continue;
             }
-            let validator = match jsonschema::validator_for(&info.input_schema) {
+            let model = tool_model(&name, &info);
+            let unchanged = previous
+                .and_then(|r| r.tools.get(&name))
+                .filter(|e| Arc::ptr_eq(&e.plugin, plugin) && e.info == model);
+            let compiled = match unchanged {
+                Some(e) => Ok(e.validator.clone()),
+                None => jsonschema::validator_for(&info.input_schema).map(Arc::new),
+            };
+            let validator = match compiled {
                 Ok(v) => v,
                 Err(e) => {
                     self.skipped.push((
@@ -413,7 +437,7 @@ impl Registry {
                 Entry {
                     plugin: plugin.clone(),
                     tool: info.name.clone(),
-                    info: tool_model(&name, &info),
+                    info: model,
                     validator,
                 },
             );

@@ -110,6 +110,7 @@ impl Server {
         tools_refresh: Duration,
     ) -> Result<Self, String> {
         let registry = Registry::load(&runtime, &only).await?;
+        crate::runtime::release_freed_memory();
         for (plugin, why) in &registry.skipped {
             eprintln!("warning: not serving {plugin}: {why}");
         }
@@ -321,6 +322,9 @@ impl Server {
             tracing::warn!("not serving {plugin}: {why}");
         }
         self.swap(fresh, false);
+        // The old registry's plugins are gone once their last call ends; what their
+        // loading freed can go back now.
+        crate::runtime::release_freed_memory();
         true
     }
 }

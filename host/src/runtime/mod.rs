@@ -47,7 +47,7 @@ pub use call::{Plugin, block_on};
 pub use error::{CallError, Fault, LoadError};
 pub use imports::{ComponentReport, ImportProblem};
 pub use instance::{InstanceState, MAX_RESOURCES};
-pub use load::{Checked, LoadReport};
+pub use load::{Checked, LoadReport, release_freed_memory};
 
 /// The runtime of one host process.
 pub struct Runtime {
