@@ -81,6 +81,28 @@ fn ensure_target_in(dir: Option<&Path>) -> Result<(), BuildError> {
     Ok(())
 }
 
+/// Of the environment variables `names`, those that configure the build this runs in
+/// and must not reach the guests' own: the target directory and target, flags, every
+/// profile override (`CARGO_PROFILE_*`: the guests' profile is their workspace's), and
+/// the wrapper `cargo clippy` sets for its workspace (`RUSTC_WORKSPACE_WRAPPER`,
+/// `CLIPPY_ARGS`), which would otherwise lint the guests with the host's `-D warnings`.
+fn host_only_vars(names: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    const EXACT: [&str; 6] = [
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CLIPPY_ARGS",
+    ];
+    names
+        .filter(|name| {
+            name.to_str()
+                .is_some_and(|n| EXACT.contains(&n) || n.starts_with("CARGO_PROFILE_"))
+        })
+        .collect()
+}
+
 /// Build the workspace whose manifest is `manifest` in release mode for
 /// `wasm32-wasip2` into `target_dir`, and return the directory holding the `.wasm`
 /// files. Cargo's output goes to `stderr` of this process unless `quiet`.
@@ -92,13 +114,11 @@ pub fn build(manifest: &Path, target_dir: &Path, quiet: bool) -> Result<PathBuf,
         .arg("--manifest-path")
         .arg(manifest)
         .arg("--target-dir")
-        .arg(target_dir)
-        // Settings meant for the host build must not leak into the guest build.
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("CARGO_BUILD_TARGET")
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_PROFILE_RELEASE_DEBUG");
+        .arg(target_dir);
+    // Settings meant for the host build must not leak into the guest build.
+    for name in host_only_vars(std::env::vars_os().map(|(name, _)| name)) {
+        cargo.env_remove(name);
+    }
     if quiet {
         cargo.arg("--quiet");
     }
@@ -259,5 +279,22 @@ mod tests {
             built_component(&serde_json::json!({ "reason": "build-finished" })),
             None
         );
+    }
+
+    #[test]
+    fn the_host_builds_settings_do_not_reach_the_guests() {
+        let names = [
+            "CARGO_PROFILE_RELEASE_LTO",
+            "CARGO_PROFILE_RELEASE_CODEGEN_UNITS",
+            "RUSTC_WORKSPACE_WRAPPER",
+            "CLIPPY_ARGS",
+            "RUSTFLAGS",
+            "CARGO_TARGET_DIR",
+            "PATH",
+            "CARGO_HOME",
+            "RUSTUP_TOOLCHAIN",
+        ];
+        let removed = host_only_vars(names.iter().map(std::ffi::OsString::from));
+        assert_eq!(removed, &names[..6]);
     }
 }
