@@ -23,6 +23,26 @@ fn cached_well_behaved() -> (tempfile::TempDir, ScratchPlugin, std::path::PathBu
     (home, scratch, cached)
 }
 
+/// In `home`: the panicking fixture loaded once (so its authenticated compiled code is
+/// cached), and the well-behaved one ready to load. The well-behaved one's plugin and
+/// the paths of both cache files.
+fn good_and_evil(
+    home: &std::path::Path,
+) -> (ScratchPlugin, std::path::PathBuf, std::path::PathBuf) {
+    let good = fixture("well-behaved");
+    let evil = fixture("panic");
+    let rt = runtime(home);
+    let evil_scratch = ScratchPlugin::new(&evil, "test.evil", "");
+    rt.load_manifest(&evil_scratch.manifest(), None).unwrap();
+    let evil_cached = rt.cache_file(&sha256_hex(&std::fs::read(&evil).unwrap()));
+    let good_cached = rt.cache_file(&sha256_hex(&std::fs::read(&good).unwrap()));
+    (
+        ScratchPlugin::new(&good, "test.good", ""),
+        good_cached,
+        evil_cached,
+    )
+}
+
 #[tokio::test]
 async fn loads_compiled_code_from_the_cache_on_the_second_load() {
     let home = tempfile::tempdir().unwrap();
@@ -67,18 +87,11 @@ async fn never_loads_a_tampered_cache_file() {
 #[tokio::test]
 async fn never_loads_another_components_code_planted_under_this_name() {
     let home = tempfile::tempdir().unwrap();
-    let good = fixture("well-behaved");
-    let evil = fixture("panic");
-    let rt = runtime(home.path());
-    // Valid, authenticated compiled code of the panicking fixture...
-    let evil_scratch = ScratchPlugin::new(&evil, "test.evil", "");
-    rt.load_manifest(&evil_scratch.manifest(), None).unwrap();
-    let evil_cached = rt.cache_file(&sha256_hex(&std::fs::read(&evil).unwrap()));
-    // ...copied to where the well-behaved fixture's code would be.
-    let good_cached = rt.cache_file(&sha256_hex(&std::fs::read(&good).unwrap()));
+    // Valid, authenticated compiled code of the panicking fixture, copied to where
+    // the well-behaved fixture's code would be.
+    let (scratch, good_cached, evil_cached) = good_and_evil(home.path());
     std::fs::copy(&evil_cached, &good_cached).unwrap();
 
-    let scratch = ScratchPlugin::new(&good, "test.good", "");
     let plugin = runtime(home.path())
         .load_manifest(&scratch.manifest(), None)
         .unwrap();
@@ -102,5 +115,50 @@ async fn recompiles_a_truncated_or_foreign_cache_file() {
             .load_manifest(&scratch.manifest(), None)
             .unwrap();
         assert_eq!(plugin.load_report().cache, CacheOutcome::Rejected);
+    }
+}
+
+/// The mappings of this process from unnamed files in `home`'s cache directory.
+fn mapped_copies(home: &std::path::Path) -> usize {
+    let cache = home.canonicalize().unwrap().join("cache");
+    let prefix = format!("{}/#", cache.display());
+    std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .lines()
+        .filter(|line| line.contains(&prefix) && line.ends_with("(deleted)"))
+        .count()
+}
+
+#[tokio::test]
+async fn runs_cached_code_from_a_private_copy_that_a_changed_cache_file_cannot_reach() {
+    let home = tempfile::tempdir().unwrap();
+    let (scratch, good_cached, evil_cached) = good_and_evil(home.path());
+    runtime(home.path())
+        .load_manifest(&scratch.manifest(), None)
+        .unwrap();
+
+    let before = mapped_copies(home.path());
+    let plugin = runtime(home.path())
+        .load_manifest(&scratch.manifest(), None)
+        .unwrap();
+    assert_eq!(plugin.load_report().cache, CacheOutcome::Hit);
+    // The code is mapped from an unnamed file in the cache directory, not copied into
+    // the heap and not mapped from the cache file itself...
+    assert!(
+        mapped_copies(home.path()) > before,
+        "no mapping of an unnamed copy in {}:\n{}",
+        home.path().display(),
+        std::fs::read_to_string("/proc/self/maps").unwrap()
+    );
+    // ...so rewriting the cache file in place, with authenticated code that panics,
+    // changes nothing about what the loaded plugin runs.
+    std::fs::write(&good_cached, std::fs::read(&evil_cached).unwrap()).unwrap();
+    for _ in 0..3 {
+        let out = plugin
+            .call_tool("echo", r#"{"text":"still mine"}"#)
+            .await
+            .unwrap();
+        assert!(!out.is_error, "{out:?}");
+        assert!(format!("{out:?}").contains("still mine"), "{out:?}");
     }
 }

@@ -11,16 +11,28 @@
 //!
 //! Format: `PINCERC1` (8 bytes) | HMAC tag (32 bytes) | wasmtime's serialized
 //! component. The tag covers the magic, the file's name and the payload.
+//!
+//! Compiled code is mapped, not copied into the heap. A cache file is read once, in
+//! chunks, and each chunk goes both into the tag check and into an unnamed file in the
+//! cache directory (`O_TMPFILE`, mode 0600, never linked: nobody else can open it, and
+//! the cache file may change afterwards without effect); once the tag verifies, the
+//! code is mapped from that copy, so only the pages a plugin runs are resident, as file
+//! pages that the kernel can drop and read again. Where the file system has no
+//! `O_TMPFILE` or `/proc/self/fd` is missing, the payload is checked and loaded from
+//! memory, as before.
 
+use std::fs::File;
 use std::hash::{Hash, Hasher};
-use std::path::PathBuf;
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-use crate::store::{Home, HomeError};
+use crate::store::{Home, HomeError, Missing};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -86,11 +98,17 @@ impl CompileCache {
         PathBuf::from(CACHE_DIR).join(format!("{sha256}-{}.cwasm", self.engine_hash))
     }
 
-    fn tag(&self, name: &str, payload: &[u8]) -> HmacSha256 {
+    /// The MAC of a cache file named `name`, fed with everything but the payload.
+    fn mac(&self, name: &str) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
         mac.update(MAGIC);
         mac.update(&(name.len() as u64).to_le_bytes());
         mac.update(name.as_bytes());
+        mac
+    }
+
+    fn tag(&self, name: &str, payload: &[u8]) -> HmacSha256 {
+        let mut mac = self.mac(name);
         mac.update(payload);
         mac
     }
@@ -107,40 +125,89 @@ impl CompileCache {
         let rel = self.file_for(sha256);
         let name = rel.to_string_lossy().into_owned();
         let mut outcome = CacheOutcome::Compiled;
-        if let Some(file) = home.read_optional(&rel)? {
-            match self.authenticate(&name, &file) {
-                Ok(payload) => {
-                    // SAFETY: the payload carries a valid tag made with this host's
-                    // private key, so this host serialized it with this engine
-                    // configuration (the file name binds the compatibility hash).
-                    match unsafe { Component::deserialize(engine, payload) } {
-                        Ok(component) => return Ok((component, CacheOutcome::Hit)),
-                        Err(e) => tracing::warn!(
-                            file = %home.join(&rel).display(),
-                            "discarding a cache file that wasmtime refused: {e:#}"
-                        ),
-                    }
-                }
-                Err(why) => tracing::warn!(
+        match self.load_cached(home, engine, &rel, &name)? {
+            Cached::Loaded(component) => return Ok((component, CacheOutcome::Hit)),
+            Cached::Missing => {}
+            Cached::Refused(why) => {
+                tracing::warn!(
                     file = %home.join(&rel).display(),
-                    "discarding a cache file that failed authentication ({why}); it was not loaded"
-                ),
+                    "discarding a cache file that {why}; it was not loaded"
+                );
+                home.remove_file(&rel)?;
+                outcome = CacheOutcome::Rejected;
             }
-            home.remove_file(&rel)?;
-            outcome = CacheOutcome::Rejected;
         }
-        let component = Component::new(engine, wasm)?;
-        let payload = component.serialize()?;
+        let compiled = Component::new(engine, wasm)?;
+        let payload = compiled.serialize()?;
         let tag = self.tag(&name, &payload).finalize().into_bytes();
         let mut file = Vec::with_capacity(MAGIC.len() + TAG_LEN + payload.len());
         file.extend_from_slice(MAGIC);
         file.extend_from_slice(&tag);
         file.extend_from_slice(&payload);
         home.write_atomic(&rel, &file, 0o600)?;
+        // Served from a mapped copy too, so that a server's first start after an
+        // install holds no more memory than its later ones.
+        let component = match CodeCopy::new(home) {
+            Some(mut copy) => {
+                copy.write_all(&payload)?;
+                copy.load(engine)?
+            }
+            None => compiled,
+        };
         Ok((component, outcome))
     }
 
+    /// The cache file `rel`, authenticated and loaded.
+    fn load_cached(
+        &self,
+        home: &Home,
+        engine: &Engine,
+        rel: &Path,
+        name: &str,
+    ) -> wasmtime::Result<Cached> {
+        let Some(mut file) = home.open_optional(rel)? else {
+            return Ok(Cached::Missing);
+        };
+        let io = |source| HomeError::Io {
+            path: home.join(rel),
+            source,
+        };
+        let mut header = [0u8; MAGIC.len() + TAG_LEN];
+        if read_full(&mut file, &mut header).map_err(io)? < header.len()
+            || &header[..MAGIC.len()] != MAGIC
+        {
+            return Ok(Cached::Refused("is not a Pincer cache file".into()));
+        }
+        let mut copy = CodeCopy::new(home).unwrap_or_default();
+        let mut mac = self.mac(name);
+        // The tag is checked over exactly the bytes that are copied: the file is read
+        // once, so a change to it while it is read cannot slip past the check.
+        let mut chunk = vec![0u8; 256 * 1024];
+        loop {
+            let n = read_full(&mut file, &mut chunk).map_err(io)?;
+            mac.update(&chunk[..n]);
+            copy.write_all(&chunk[..n])
+                .map_err(|source| HomeError::Io {
+                    path: home.join(CACHE_DIR),
+                    source,
+                })?;
+            if n < chunk.len() {
+                break;
+            }
+        }
+        if mac.verify_slice(&header[MAGIC.len()..]).is_err() {
+            return Ok(Cached::Refused(
+                "failed authentication (bad HMAC tag)".into(),
+            ));
+        }
+        match copy.load(engine) {
+            Ok(component) => Ok(Cached::Loaded(component)),
+            Err(e) => Ok(Cached::Refused(format!("wasmtime refused ({e:#})"))),
+        }
+    }
+
     /// Check a cache file's magic and tag; return its payload.
+    #[cfg(test)]
     fn authenticate<'a>(&self, name: &str, file: &'a [u8]) -> Result<&'a [u8], &'static str> {
         if file.len() < MAGIC.len() + TAG_LEN || &file[..MAGIC.len()] != MAGIC {
             return Err("not a Pincer cache file");
@@ -151,6 +218,89 @@ impl CompileCache {
             .map_err(|_| "bad HMAC tag")?;
         Ok(payload)
     }
+}
+
+/// What the cache held for a component.
+enum Cached {
+    Missing,
+    Loaded(Component),
+    /// A file that must not be loaded, and why (completing "discarding a cache file
+    /// that ...").
+    Refused(String),
+}
+
+/// A private copy of authenticated compiled code, for wasmtime to load.
+enum CodeCopy {
+    /// An unnamed file in the cache directory, to be mapped.
+    File(File),
+    /// Memory, where no such file can be made.
+    Memory(Vec<u8>),
+}
+
+impl Default for CodeCopy {
+    fn default() -> Self {
+        CodeCopy::Memory(Vec::new())
+    }
+}
+
+impl CodeCopy {
+    /// An unnamed file in `home`'s cache directory, if the system can make one that
+    /// wasmtime can then map (`O_TMPFILE` and `/proc/self/fd`).
+    fn new(home: &Home) -> Option<Self> {
+        use rustix::fs::{Mode, OFlags};
+        if !Path::new("/proc/self/fd").is_dir() {
+            return None;
+        }
+        let dir = home.open_dir(CACHE_DIR, Missing::Fail).ok()?;
+        // O_EXCL: the file can never be linked into the tree, by anyone.
+        let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::EXCL | OFlags::CLOEXEC;
+        match rustix::fs::openat(&dir, ".", flags, Mode::from_raw_mode(0o600)) {
+            Ok(fd) => Some(CodeCopy::File(File::from(fd))),
+            Err(e) => {
+                tracing::debug!("no unnamed file for compiled code ({e}); loading it from memory");
+                None
+            }
+        }
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            CodeCopy::File(file) => file.write_all(bytes),
+            CodeCopy::Memory(buf) => {
+                buf.extend_from_slice(bytes);
+                Ok(())
+            }
+        }
+    }
+
+    /// Load the copy. The caller has authenticated every byte of it.
+    fn load(self, engine: &Engine) -> wasmtime::Result<Component> {
+        match self {
+            // SAFETY (both arms): the bytes carry a valid tag made with this host's
+            // private key, or were serialized by this engine just now, so this host
+            // serialized them with this engine configuration (the file name binds the
+            // compatibility hash). The file has no name and was opened by this
+            // process only, so nothing else can change it while it is mapped.
+            CodeCopy::File(file) => unsafe {
+                Component::deserialize_file(engine, format!("/proc/self/fd/{}", file.as_raw_fd()))
+            },
+            CodeCopy::Memory(bytes) => unsafe { Component::deserialize(engine, bytes) },
+        }
+    }
+}
+
+/// Read into `buf` until it is full or the file ends; how many bytes were read.
+fn read_full(file: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 #[cfg(test)]

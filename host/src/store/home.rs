@@ -195,6 +195,16 @@ impl Home {
         }
     }
 
+    /// Open the file `rel` for reading, or `None` if it does not exist.
+    pub fn open_optional(&self, rel: impl AsRef<Path>) -> Result<Option<std::fs::File>, HomeError> {
+        let rel = rel.as_ref();
+        match self.dir.open(rel) {
+            Ok(file) => Ok(Some(file.into_std())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.io(rel)(e)),
+        }
+    }
+
     /// Remove the file `rel`; a missing file is not an error.
     pub fn remove_file(&self, rel: impl AsRef<Path>) -> Result<(), HomeError> {
         let rel = rel.as_ref();
