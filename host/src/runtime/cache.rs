@@ -14,12 +14,13 @@
 //!
 //! Compiled code is mapped, not copied into the heap. A cache file is read once, in
 //! chunks, and each chunk goes both into the tag check and into an unnamed file in the
-//! cache directory (`O_TMPFILE`, mode 0600, never linked: nobody else can open it, and
-//! the cache file may change afterwards without effect); once the tag verifies, the
-//! code is mapped from that copy, so only the pages a plugin runs are resident, as file
-//! pages that the kernel can drop and read again. Where the file system has no
-//! `O_TMPFILE` or `/proc/self/fd` is missing, the payload is checked and loaded from
-//! memory, as before.
+//! cache directory (`O_TMPFILE|O_EXCL`, mode 0600, never linked: only this process,
+//! and those allowed to trace it, can open it, and the cache file may change
+//! afterwards without effect); once the tag verifies, the code is mapped from that
+//! copy, so only the pages a plugin runs are resident, as file pages. Where the copy
+//! cannot be made, written or mapped (no `O_TMPFILE` or `/proc/self/fd`, a full disk,
+//! a `noexec` mount), the file is read and checked again into memory and loaded from
+//! there, as before.
 
 use std::fs::File;
 use std::hash::{Hash, Hasher};
@@ -146,18 +147,25 @@ impl CompileCache {
         file.extend_from_slice(&payload);
         home.write_atomic(&rel, &file, 0o600)?;
         // Served from a mapped copy too, so that a server's first start after an
-        // install holds no more memory than its later ones.
-        let component = match CodeCopy::new(home) {
-            Some(mut copy) => {
-                copy.write_all(&payload)?;
-                copy.load(engine)?
+        // install holds no more memory than its later ones; if the copy cannot be
+        // written or mapped (a full disk, a home on a `noexec` mount), from memory.
+        let mapped = CodeCopy::new(home).map(|mut copy| {
+            copy.write_all(&payload)?;
+            copy.load(engine)
+        });
+        let component = match mapped {
+            Some(Ok(component)) => component,
+            Some(Err(e)) => {
+                tracing::debug!("serving compiled code from memory: its copy failed ({e:#})");
+                compiled
             }
             None => compiled,
         };
         Ok((component, outcome))
     }
 
-    /// The cache file `rel`, authenticated and loaded.
+    /// The cache file `rel`, authenticated and loaded: mapped from an unnamed copy
+    /// where one can be made and mapped, else from memory.
     fn load_cached(
         &self,
         home: &Home,
@@ -165,8 +173,59 @@ impl CompileCache {
         rel: &Path,
         name: &str,
     ) -> wasmtime::Result<Cached> {
+        self.load_cached_via(home, engine, rel, name, CodeCopy::new(home))
+    }
+
+    /// [`CompileCache::load_cached`], first through `copy` if given. A copy that
+    /// cannot be written or mapped is a fault of the system, not of the cache file:
+    /// the file is then read and checked again into memory, and refused only if that
+    /// load fails too.
+    fn load_cached_via(
+        &self,
+        home: &Home,
+        engine: &Engine,
+        rel: &Path,
+        name: &str,
+        copy: Option<CodeCopy>,
+    ) -> wasmtime::Result<Cached> {
+        if let Some(copy) = copy {
+            match self.read_verified(home, rel, name, copy)? {
+                Verified::Copy(copy) => match copy.load(engine) {
+                    Ok(component) => return Ok(Cached::Loaded(component)),
+                    Err(e) => tracing::debug!(
+                        "loading compiled code from memory: mapping its copy failed ({e:#})"
+                    ),
+                },
+                Verified::CopyFailed(e) => tracing::debug!(
+                    "loading compiled code from memory: writing its copy failed ({e})"
+                ),
+                Verified::Missing => return Ok(Cached::Missing),
+                Verified::Refused(why) => return Ok(Cached::Refused(why)),
+            }
+        }
+        match self.read_verified(home, rel, name, CodeCopy::default())? {
+            Verified::Copy(copy) => match copy.load(engine) {
+                Ok(component) => Ok(Cached::Loaded(component)),
+                Err(e) => Ok(Cached::Refused(format!("wasmtime refused ({e:#})"))),
+            },
+            Verified::CopyFailed(e) => Err(e.into()),
+            Verified::Missing => Ok(Cached::Missing),
+            Verified::Refused(why) => Ok(Cached::Refused(why)),
+        }
+    }
+
+    /// Read the cache file `rel` once into `copy`, checking its magic and its tag over
+    /// exactly the bytes copied, so that a change to the file while it is read cannot
+    /// slip past the check.
+    fn read_verified(
+        &self,
+        home: &Home,
+        rel: &Path,
+        name: &str,
+        mut copy: CodeCopy,
+    ) -> Result<Verified, HomeError> {
         let Some(mut file) = home.open_optional(rel)? else {
-            return Ok(Cached::Missing);
+            return Ok(Verified::Missing);
         };
         let io = |source| HomeError::Io {
             path: home.join(rel),
@@ -176,34 +235,26 @@ impl CompileCache {
         if read_full(&mut file, &mut header).map_err(io)? < header.len()
             || &header[..MAGIC.len()] != MAGIC
         {
-            return Ok(Cached::Refused("is not a Pincer cache file".into()));
+            return Ok(Verified::Refused("is not a Pincer cache file".into()));
         }
-        let mut copy = CodeCopy::new(home).unwrap_or_default();
         let mut mac = self.mac(name);
-        // The tag is checked over exactly the bytes that are copied: the file is read
-        // once, so a change to it while it is read cannot slip past the check.
         let mut chunk = vec![0u8; 256 * 1024];
         loop {
             let n = read_full(&mut file, &mut chunk).map_err(io)?;
             mac.update(&chunk[..n]);
-            copy.write_all(&chunk[..n])
-                .map_err(|source| HomeError::Io {
-                    path: home.join(CACHE_DIR),
-                    source,
-                })?;
+            if let Err(e) = copy.write_all(&chunk[..n]) {
+                return Ok(Verified::CopyFailed(e));
+            }
             if n < chunk.len() {
                 break;
             }
         }
         if mac.verify_slice(&header[MAGIC.len()..]).is_err() {
-            return Ok(Cached::Refused(
+            return Ok(Verified::Refused(
                 "failed authentication (bad HMAC tag)".into(),
             ));
         }
-        match copy.load(engine) {
-            Ok(component) => Ok(Cached::Loaded(component)),
-            Err(e) => Ok(Cached::Refused(format!("wasmtime refused ({e:#})"))),
-        }
+        Ok(Verified::Copy(copy))
     }
 
     /// Check a cache file's magic and tag; return its payload.
@@ -226,6 +277,17 @@ enum Cached {
     Loaded(Component),
     /// A file that must not be loaded, and why (completing "discarding a cache file
     /// that ...").
+    Refused(String),
+}
+
+/// A cache file read into a copy.
+enum Verified {
+    Missing,
+    /// Its tag verified: the copy holds exactly its checked payload.
+    Copy(CodeCopy),
+    /// Writing the copy failed; nothing is known of the file yet.
+    CopyFailed(io::Error),
+    /// The file must not be loaded, and why.
     Refused(String),
 }
 
@@ -324,5 +386,41 @@ mod tests {
         file[last] ^= 1;
         assert!(cache.authenticate("n", &file).is_err());
         assert!(cache.authenticate("n", b"PINCERC1").is_err());
+    }
+
+    /// A cache holding an empty component's authenticated code, its file and name.
+    fn cached_empty_component() -> (tempfile::TempDir, Home, Engine, CompileCache, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = Home::open_at(tmp.path()).unwrap();
+        let engine = Engine::default();
+        let cache = CompileCache::open(&home, &engine).unwrap();
+        let empty_component = b"\0asm\x0d\x00\x01\x00";
+        let (_, outcome) = cache
+            .load_or_compile(&home, &engine, empty_component, "empty")
+            .unwrap();
+        assert_eq!(outcome, CacheOutcome::Compiled);
+        let rel = cache.file_for("empty");
+        (tmp, home, engine, cache, rel)
+    }
+
+    #[test]
+    fn a_copy_that_cannot_be_written_or_mapped_falls_back_to_memory() {
+        let (_tmp, home, engine, cache, rel) = cached_empty_component();
+        let name = rel.to_string_lossy().into_owned();
+        // A copy that refuses every write, as on a full disk, and one that takes the
+        // bytes but cannot be mapped as code, as on a `noexec` mount.
+        let unwritable = File::open(home.join(&rel)).unwrap();
+        let unmappable = File::options().write(true).open("/dev/null").unwrap();
+        for copy in [unwritable, unmappable] {
+            let cached = cache
+                .load_cached_via(&home, &engine, &rel, &name, Some(CodeCopy::File(copy)))
+                .unwrap();
+            assert!(matches!(cached, Cached::Loaded(_)), "not loaded");
+        }
+        // The valid cache file was kept.
+        let (_, outcome) = cache
+            .load_or_compile(&home, &engine, b"unused on a hit", "empty")
+            .unwrap();
+        assert_eq!(outcome, CacheOutcome::Hit);
     }
 }
