@@ -73,7 +73,9 @@ impl ExitClass for LoadError {
 impl ExitClass for CallError {
     fn exit(&self) -> Exit {
         match self {
-            CallError::Fault { .. } | CallError::Busy { .. } => Exit::Fault,
+            CallError::Fault { .. } | CallError::Busy { .. } | CallError::HostBusy { .. } => {
+                Exit::Fault
+            }
             CallError::UnknownTool { .. } | CallError::InvalidArguments { .. } => Exit::Tool,
             CallError::WrongKind { .. } => Exit::Usage,
             CallError::Host { .. } => Exit::Host,

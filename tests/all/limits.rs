@@ -180,6 +180,33 @@ async fn limits_concurrent_instances_per_plugin() {
     }
 }
 
+/// A spent instance counts against the limit until it is dropped, not only while its
+/// call runs: `pincer mcp` keeps one until the call's answer is written, and a burst of
+/// calls must not pile up more of them than the limit (the pool is every plugin's).
+#[tokio::test]
+async fn a_spent_instance_keeps_its_slot_until_it_is_dropped() {
+    let host = host();
+    let scratch = ScratchPlugin::new(
+        &fixture("well-behaved"),
+        "test.one",
+        "[limits]\ntimeout_ms = 300\nconcurrency = 1",
+    );
+    let plugin = load(&host, &scratch);
+    let args = r#"{"text":"hi"}"#;
+    let (first, spent) = plugin.call_tool_ready("echo", args, None, None).await;
+    assert_eq!(
+        format!("{:?}", first.unwrap().content),
+        r#"[Text { text: "hi" }]"#
+    );
+    match plugin.call_tool("echo", args).await {
+        Err(CallError::Busy { limit: 1, .. }) => {}
+        other => panic!("a second instance beside the spent one: {other:?}"),
+    }
+    drop(spent);
+    let third = plugin.call_tool("echo", args).await.unwrap();
+    assert_eq!(format!("{:?}", third.content), r#"[Text { text: "hi" }]"#);
+}
+
 #[tokio::test]
 async fn caps_a_manifest_that_asks_for_more_than_the_policy_allows() {
     let host = host();

@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 
-use pincer_test_support::{Pincer, fixture};
+use pincer_test_support::{McpStdio, Pincer, fixture};
 use serde_json::{Value, json};
 
 struct Session {
@@ -297,4 +297,37 @@ fn a_2025_client_hears_the_plugins_log_lines_at_the_level_it_set() {
     assert!(set.get("error").is_none(), "{set}");
     assert!(lines(&call(&mut s)).is_empty());
     assert!(s.finish().success());
+}
+
+/// A client may send calls without waiting for answers. Over stdio the server drops a
+/// spent instance only after it has written that call's answer, so before the fix a
+/// burst of calls left hundreds of spent instances waiting, emptied the instance pool
+/// that every plugin shares, and calls failed with wasmtime's "maximum concurrent
+/// limit of 256 for component instances reached". A spent instance now keeps its
+/// call's concurrency slot until it is dropped: the burst waits its turn instead.
+#[test]
+fn a_burst_of_calls_sent_at_once_is_answered_in_full() {
+    let p = served();
+    let mut server = McpStdio::start(&p);
+    let calls = (0..600)
+        .map(|i| json!({ "name": "echo__echo", "arguments": { "text": format!("call {i}") } }))
+        .collect();
+    let answers = server.pipelined("tools/call", calls);
+    let failed: Vec<&Value> = answers
+        .iter()
+        .filter(|a| a["result"]["isError"] != false)
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} calls failed, the first: {}",
+        failed.len(),
+        answers.len(),
+        failed[0]
+    );
+    for (i, answer) in answers.iter().enumerate() {
+        assert_eq!(answer["result"]["content"][0]["text"], format!("call {i}"));
+    }
+    // And the server still answers one call at a time afterwards.
+    let again = server.call("echo__echo", json!({ "text": "after" }));
+    assert_eq!(again["content"][0]["text"], "after", "{again}");
 }

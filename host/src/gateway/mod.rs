@@ -369,7 +369,7 @@ fn call_error(e: crate::runtime::CallError) -> ApiError {
         CallError::WrongKind { .. } => {
             ApiError::new(StatusCode::BAD_REQUEST, "wrong_kind", e.to_string())
         }
-        CallError::Busy { .. } => {
+        CallError::Busy { .. } | CallError::HostBusy { .. } => {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string())
         }
         CallError::Fault { .. } => {

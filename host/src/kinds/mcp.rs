@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::caps::approval::Approver;
 use crate::caps::log::LogSink;
 use crate::caps::redact::{CallRedactor, Place};
-use crate::runtime::{CallError, Plugin};
+use crate::runtime::{CallError, Plugin, Spent};
 use crate::tools::ToolInfo;
 
 world_bindings!("mcp-server");
@@ -22,13 +22,6 @@ use exports::pincer::plugin::{resources, tools};
 pub(crate) struct ReadyMcp {
     cs: crate::runtime::CallStore,
     server: McpServer,
-}
-
-/// The spent instance of a call, if there was one. Dropping it resets its slot in
-/// the instance pool, which costs a little: [`Plugin::recycle`] does it once the
-/// answer is out.
-pub struct Spent {
-    _store: Option<crate::runtime::CallStore>,
 }
 
 /// A resource as the plugin describes it.
@@ -193,7 +186,7 @@ impl Plugin {
     ) -> (Result<ToolOutput, CallError>, Spent) {
         let pre = match self.mcp_pre() {
             Ok(pre) => pre,
-            Err(e) => return (Err(e), Spent { _store: None }),
+            Err(e) => return (Err(e), Spent::none()),
         };
         let ready = self.take_ready();
         let (store, server) = match ready {
@@ -220,7 +213,6 @@ impl Plugin {
                 Ok((result, cs.store.data().redact().clone()))
             })
             .await;
-        let spent = Spent { _store: spent };
         match result {
             Ok((result, redact)) => (self.tool_output(name, result, &redact), spent),
             Err(e) => (Err(e), spent),

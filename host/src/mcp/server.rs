@@ -441,7 +441,7 @@ impl Server {
 
     /// Drop a call's spent instance and prepare the plugin's next one once the
     /// answer is out.
-    pub(super) fn recycle_later(&self, plugin: &Arc<Plugin>, spent: crate::kinds::mcp::Spent) {
+    pub(super) fn recycle_later(&self, plugin: &Arc<Plugin>, spent: crate::runtime::Spent) {
         let plugin = plugin.clone();
         let job: Job = Box::pin(async move { plugin.recycle(spent).await });
         match &self.after_send {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::WasiCtxBuilder;
@@ -38,6 +38,29 @@ pub struct Plugin {
     pub(super) permits: Arc<Semaphore>,
     pub(super) report: ComponentReport,
     pub(super) load: LoadReport,
+}
+
+/// A call's instance once the call is over, with the concurrency slot the call took.
+/// An instance counts against its plugin's `concurrency` until it is dropped, not
+/// only while it runs: a server that keeps spent instances until its answer is
+/// written (as `pincer mcp` on stdio does) then holds no more of them than the limit,
+/// however many calls a client sends at once, and cannot empty the instance pool that
+/// every plugin shares. Dropping it resets the instance's slot in the pool, which
+/// costs a little, and then frees the call slot.
+pub struct Spent {
+    // Fields drop in order: the instance goes back to the pool before the slot does.
+    _store: Option<CallStore>,
+    _slot: Option<OwnedSemaphorePermit>,
+}
+
+impl Spent {
+    /// A call that made no instance and took no slot.
+    pub(crate) fn none() -> Self {
+        Spent {
+            _store: None,
+            _slot: None,
+        }
+    }
 }
 
 /// A store for one call, and what the call needs to explain a fault afterwards.
@@ -122,37 +145,46 @@ impl Plugin {
     }
 
     /// [`Plugin::run`] in `ready`, a store made ahead of the call and not used by any
-    /// other (a new one if `None`). Returns the spent store with the outcome, so that
-    /// the caller can drop it (which resets its memory for the next instance) after
-    /// answering.
+    /// other (a new one if `None`). Returns the spent store with the outcome, holding
+    /// the call's concurrency slot, so that the caller can drop it (which resets its
+    /// memory for the next instance, then frees the slot) after answering.
     pub(crate) async fn run_in<R>(
         &self,
         ready: Option<CallStore>,
         call: impl AsyncFnOnce(&mut CallStore) -> wasmtime::Result<R>,
-    ) -> (Result<R, CallError>, Option<CallStore>) {
+    ) -> (Result<R, CallError>, Spent) {
         let started = Instant::now();
         let timeout = self.limits.timeout;
-        let _permit =
-            match tokio::time::timeout(timeout, self.permits.clone().acquire_owned()).await {
-                Ok(Ok(permit)) => permit,
-                _ => {
-                    let busy = CallError::Busy {
-                        plugin: self.id.to_string(),
-                        limit: self.limits.concurrency,
-                        waited_ms: started.elapsed().as_millis() as u64,
-                    };
-                    return (Err(busy), ready);
-                }
-            };
+        let permit = match tokio::time::timeout(timeout, self.permits.clone().acquire_owned()).await
+        {
+            Ok(Ok(permit)) => permit,
+            _ => {
+                let busy = CallError::Busy {
+                    plugin: self.id.to_string(),
+                    limit: self.limits.concurrency,
+                    waited_ms: started.elapsed().as_millis() as u64,
+                };
+                // The instance made ahead took no slot: it is the one spare.
+                let spent = Spent {
+                    _store: ready,
+                    _slot: None,
+                };
+                return (Err(busy), spent);
+            }
+        };
         let mut cs = match ready {
             Some(cs) => cs,
             None => match self.new_store() {
                 Ok(cs) => cs,
-                Err(e) => return (Err(self.host_error(e)), None),
+                Err(e) => return (Err(self.host_error(e)), Spent::none()),
             },
         };
         let outcome = self.run_on(&mut cs, call).await;
-        (outcome, Some(cs))
+        let spent = Spent {
+            _store: Some(cs),
+            _slot: Some(permit),
+        };
+        (outcome, spent)
     }
 
     /// Run `call` in `cs` under the plugin's limits, with a deadline that starts now;
@@ -174,6 +206,14 @@ impl Plugin {
         cs.stderr.flush_to_log(&self.id, Place::Stderr, &redact);
         let fault = match outcome {
             Ok(Ok(value)) => return Ok(value),
+            Ok(Err(e)) if pool_is_full(&e) => {
+                tracing::warn!(plugin = %self.id, "no instance slot is free: {e:#}");
+                return Err(CallError::HostBusy {
+                    plugin: self.id.to_string(),
+                    limit: engine::POOL_INSTANCES,
+                    message: format!("{e:#}"),
+                });
+            }
             Ok(Err(e)) => self.classify(cs, e),
             Err(_) => Fault::Timeout {
                 limit_ms: timeout.as_millis() as u64,
@@ -310,6 +350,15 @@ where
 }
 
 /// Interrupt wasm code in `store` at `deadline`, checking at every epoch tick.
+/// Whether `e` says the pooling allocator had no free slot (of instances, memories,
+/// tables or stacks) for a new instance.
+fn pool_is_full(e: &wasmtime::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+            .is_some()
+    })
+}
+
 fn set_deadline(store: &mut Store<InstanceState>, deadline: Instant) {
     store.epoch_deadline_callback(move |_| {
         if Instant::now() >= deadline {
@@ -349,6 +398,35 @@ impl std::fmt::Debug for Plugin {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An instance the pool has no slot for is the host's limit, not a plugin fault.
+    #[test]
+    fn tells_an_exhausted_instance_pool_from_a_trap() {
+        let mut pool = wasmtime::PoolingAllocationConfig::default();
+        pool.total_component_instances(1)
+            .total_core_instances(1)
+            .total_memories(1)
+            .total_tables(1)
+            .total_stacks(1);
+        let mut config = wasmtime::Config::new();
+        config
+            .wasm_component_model(true)
+            .allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).unwrap();
+        // `(component)`: the empty component's binary.
+        let component = wasmtime::component::Component::new(&engine, b"\0asm\x0d\0\x01\0").unwrap();
+        let linker = wasmtime::component::Linker::<()>::new(&engine);
+        let mut first = Store::new(&engine, ());
+        linker.instantiate(&mut first, &component).unwrap();
+        let mut second = Store::new(&engine, ());
+        let e = linker.instantiate(&mut second, &component).unwrap_err();
+        assert!(pool_is_full(&e), "{e:#}");
+        drop(first);
+        assert!(linker.instantiate(&mut second, &component).is_ok());
+        assert!(!pool_is_full(&wasmtime::format_err!(
+            "wasm trap: unreachable"
+        )));
+    }
 
     #[test]
     fn extracts_the_panic_message_and_location() {

@@ -200,6 +200,19 @@ pub enum CallError {
         /// How long the call waited.
         waited_ms: u64,
     },
+    /// The host already runs as many instances as its pool holds, across all the
+    /// plugins it serves: not the plugin's fault, and not its own limit.
+    #[error(
+        "plugin `{plugin}` cannot start an instance now: every one of the host's {limit} instance slots is in use ({message}); retry, or give the plugins this host serves a lower `concurrency` in their [limits]"
+    )]
+    HostBusy {
+        /// The plugin.
+        plugin: String,
+        /// The instances the host's pool holds.
+        limit: u32,
+        /// What wasmtime said ran out.
+        message: String,
+    },
     /// The plugin is of another kind.
     #[error("plugin `{plugin}` is a `{kind}` plugin, not a `{wanted}` plugin")]
     WrongKind {

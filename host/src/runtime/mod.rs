@@ -43,7 +43,7 @@ use crate::vault::Vault;
 
 pub use cache::{CacheOutcome, CompileCache};
 pub(crate) use call::CallStore;
-pub use call::{Plugin, block_on};
+pub use call::{Plugin, Spent, block_on};
 pub use error::{CallError, Fault, LoadError};
 pub use imports::{ComponentReport, ImportProblem};
 pub use instance::{InstanceState, MAX_RESOURCES};

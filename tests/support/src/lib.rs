@@ -396,19 +396,61 @@ impl McpStdio {
     pub fn until(&mut self, id: u64) -> Vec<serde_json::Value> {
         let mut seen = Vec::new();
         loop {
-            let line = self
-                .lines
-                .next()
-                .expect("pincer mcp ended")
-                .expect("reading pincer mcp");
-            let message: serde_json::Value =
-                serde_json::from_str(&line).expect("pincer mcp writes JSON lines");
+            let message = self.next_message();
             let done = message["id"] == id;
             seen.push(message);
             if done {
                 return seen;
             }
         }
+    }
+
+    /// Send a request `method` for each of `params` at once, as a client that does
+    /// not wait for answers does, and return the answers in the order sent. The lines
+    /// are written from another thread, so that neither side can fill its pipe while
+    /// the other waits on it.
+    pub fn pipelined(
+        &mut self,
+        method: &str,
+        params: Vec<serde_json::Value>,
+    ) -> Vec<serde_json::Value> {
+        use std::io::Write;
+        let first = self.id + 1;
+        let lines: Vec<String> = params
+            .into_iter()
+            .map(|params| {
+                self.id += 1;
+                serde_json::json!({ "jsonrpc": "2.0", "id": self.id, "method": method, "params": params })
+                    .to_string()
+            })
+            .collect();
+        let count = lines.len();
+        let mut stdin = self.stdin.take().expect("open until dropped");
+        let writer = std::thread::spawn(move || {
+            for line in lines {
+                writeln!(stdin, "{line}").expect("writing to pincer mcp");
+            }
+            stdin
+        });
+        let mut answers = std::collections::BTreeMap::new();
+        while answers.len() < count {
+            let message = self.next_message();
+            if let Some(id) = message["id"].as_u64().filter(|id| *id >= first) {
+                answers.insert(id, message);
+            }
+        }
+        self.stdin = Some(writer.join().expect("the writer thread"));
+        answers.into_values().collect()
+    }
+
+    /// The next message the server writes.
+    fn next_message(&mut self) -> serde_json::Value {
+        let line = self
+            .lines
+            .next()
+            .expect("pincer mcp ended")
+            .expect("reading pincer mcp");
+        serde_json::from_str(&line).expect("pincer mcp writes JSON lines")
     }
 
     /// The result of calling the tool `name` with `args`.
