@@ -198,56 +198,10 @@ impl ServerHandler for Server {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let registry = self.registry();
-        let entry = self.checked(&registry, &request.name, request.arguments.clone())?;
-        let (entry, arguments) = match entry {
-            Ok(checked) => checked,
-            Err(rejected) => return Ok(rejected.into()),
-        };
-        // A client of a revision without server-sent requests (2026-07-28) answers
-        // approvals by retrying the call (multi round-trip requests).
-        if context
-            .protocol_version()
-            .is_some_and(|v| !v.has_initialize())
-        {
-            // One that declared the Tasks extension gets a task for a long call; a
-            // retry that carries an answer finishes the round it belongs to.
-            let tasks = context
-                .client_capabilities()
-                .is_some_and(|c| c.supports_tasks());
-            if tasks && request.request_state.is_none() && request.input_responses.is_none() {
-                return self
-                    .call_tool_task(request, context, entry, arguments)
-                    .await;
-            }
-            return self
-                .call_tool_mrtr(request, context, entry, arguments)
-                .await;
-        }
-        let (approver, mut questions) = approver::for_peer(&context.peer);
-        // The plugin's log lines go to the client too, as `notifications/message`, at
-        // or above the level it set (all of them until it sets one).
-        let (log, lines) = client_log(log_level(self, &context));
-        let call = entry
-            .plugin
-            .call_tool_ready(&entry.tool, &arguments, Some(approver), Some(log));
-        let call = relaying_log(call, lines, &context.peer, entry.plugin.id());
-        tokio::pin!(call);
-        // Dropping the call's future on cancellation drops its store: the instance
-        // stops at its next yield point, and a question it asked is withdrawn.
-        let output = loop {
-            tokio::select! {
-                (output, spent) = &mut call => {
-                    self.recycle_later(&entry.plugin, spent);
-                    break output;
-                }
-                _ = questions.ask_next(&context.peer) => {}
-                _ = context.ct.cancelled() => {
-                    return Ok(fault_result(format!("the call to `{}` was cancelled", request.name)).into());
-                }
-            }
-        };
-        Ok(tool_result(output).into())
+        // The call's future (instantiation, the plugin's call, approvals) is large, and
+        // rmcp runs each request as a task whose future holds this one: boxed, tokio
+        // moves a pointer into and out of the task instead of copying it all.
+        Box::pin(self.call_tool_now(request, context)).await
     }
 
     async fn get_task(
@@ -523,4 +477,64 @@ fn unknown_resource(uri: &str) -> ErrorData {
         format!("unknown resource `{uri}` (see resources/list)"),
         Some(serde_json::json!({ "uri": uri })),
     )
+}
+
+impl Server {
+    /// [`ServerHandler::call_tool`], unboxed.
+    async fn call_tool_now(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let registry = self.registry();
+        let entry = self.checked(&registry, &request.name, request.arguments.clone())?;
+        let (entry, arguments) = match entry {
+            Ok(checked) => checked,
+            Err(rejected) => return Ok(rejected.into()),
+        };
+        // A client of a revision without server-sent requests (2026-07-28) answers
+        // approvals by retrying the call (multi round-trip requests).
+        if context
+            .protocol_version()
+            .is_some_and(|v| !v.has_initialize())
+        {
+            // One that declared the Tasks extension gets a task for a long call; a
+            // retry that carries an answer finishes the round it belongs to.
+            let tasks = context
+                .client_capabilities()
+                .is_some_and(|c| c.supports_tasks());
+            if tasks && request.request_state.is_none() && request.input_responses.is_none() {
+                return self
+                    .call_tool_task(request, context, entry, arguments)
+                    .await;
+            }
+            return self
+                .call_tool_mrtr(request, context, entry, arguments)
+                .await;
+        }
+        let (approver, mut questions) = approver::for_peer(&context.peer);
+        // The plugin's log lines go to the client too, as `notifications/message`, at
+        // or above the level it set (all of them until it sets one).
+        let (log, lines) = client_log(log_level(self, &context));
+        let call = entry
+            .plugin
+            .call_tool_ready(&entry.tool, &arguments, Some(approver), Some(log));
+        let call = relaying_log(call, lines, &context.peer, entry.plugin.id());
+        tokio::pin!(call);
+        // Dropping the call's future on cancellation drops its store: the instance
+        // stops at its next yield point, and a question it asked is withdrawn.
+        let output = loop {
+            tokio::select! {
+                (output, spent) = &mut call => {
+                    self.recycle_later(&entry.plugin, spent);
+                    break output;
+                }
+                _ = questions.ask_next(&context.peer) => {}
+                _ = context.ct.cancelled() => {
+                    return Ok(fault_result(format!("the call to `{}` was cancelled", request.name)).into());
+                }
+            }
+        };
+        Ok(tool_result(output).into())
+    }
 }
