@@ -349,7 +349,6 @@ where
     })
 }
 
-/// Interrupt wasm code in `store` at `deadline`, checking at every epoch tick.
 /// Whether `e` says the pooling allocator had no free slot (of instances, memories,
 /// tables or stacks) for a new instance.
 fn pool_is_full(e: &wasmtime::Error) -> bool {
@@ -359,6 +358,7 @@ fn pool_is_full(e: &wasmtime::Error) -> bool {
     })
 }
 
+/// Interrupt wasm code in `store` at `deadline`, checking at every epoch tick.
 fn set_deadline(store: &mut Store<InstanceState>, deadline: Instant) {
     store.epoch_deadline_callback(move |_| {
         if Instant::now() >= deadline {

@@ -385,11 +385,17 @@ impl McpStdio {
     /// Send request `method` with `params` without waiting for its answer; its id.
     pub fn send(&mut self, method: &str, params: serde_json::Value) -> u64 {
         use std::io::Write;
-        self.id += 1;
-        let line = serde_json::json!({ "jsonrpc": "2.0", "id": self.id, "method": method, "params": params });
+        let line = self.request_line(method, params);
         let stdin = self.stdin.as_mut().expect("open until dropped");
         writeln!(stdin, "{line}").expect("writing to pincer mcp");
         self.id
+    }
+
+    /// Request `method` with `params` as a JSON-RPC line, under the next id.
+    fn request_line(&mut self, method: &str, params: serde_json::Value) -> String {
+        self.id += 1;
+        serde_json::json!({ "jsonrpc": "2.0", "id": self.id, "method": method, "params": params })
+            .to_string()
     }
 
     /// Every message read up to and including the answer to request `id`.
@@ -418,11 +424,7 @@ impl McpStdio {
         let first = self.id + 1;
         let lines: Vec<String> = params
             .into_iter()
-            .map(|params| {
-                self.id += 1;
-                serde_json::json!({ "jsonrpc": "2.0", "id": self.id, "method": method, "params": params })
-                    .to_string()
-            })
+            .map(|params| self.request_line(method, params))
             .collect();
         let count = lines.len();
         let mut stdin = self.stdin.take().expect("open until dropped");
